@@ -1,0 +1,1 @@
+//! Benchmark harness for ringwal (see perf/README.md).

@@ -1,0 +1,113 @@
+//! Sequential reads of a segment file in large chunks, handing out windows of it to
+//! the pure decoders in `format/`. Never allocates more than the file holds.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoOp, Result};
+use crate::format::frame::{self, Decode, Decoded};
+use crate::io::fs::read_at;
+use crate::format::{read_u32, read_u64};
+use crate::limits::{frame_bytes, FRAME_ALIGN, FRAME_HEADER_BYTES, READ_CHUNK_BYTES};
+
+#[derive(Debug)]
+pub(crate) struct Cursor {
+    file: File,
+    path: PathBuf,
+    pub len: u64,
+    buf: Vec<u8>,
+    buf_at: u64,
+}
+
+/// What is at one position of a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Found {
+    Frame(Decoded),
+    /// Fewer than a frame header's bytes remain, or the frame runs past the file end.
+    Truncated,
+    Invalid(crate::error::CorruptReason),
+}
+
+impl Cursor {
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(IoOp::Open, path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(IoOp::Read, path, e))?.len();
+        Ok(Cursor { file, path: path.to_path_buf(), len, buf: Vec::new(), buf_at: 0 })
+    }
+
+    /// At least `need` bytes from `at` (fewer only at the end of the file).
+    pub fn window(&mut self, at: u64, need: usize) -> Result<&[u8]> {
+        let have_end = self.buf_at + self.buf.len() as u64;
+        if at < self.buf_at || at + need as u64 > have_end {
+            let want = need.max(READ_CHUNK_BYTES) as u64;
+            let take = want.min(self.len.saturating_sub(at)) as usize;
+            self.buf.resize(take, 0);
+            let got = read_at(&self.file, &mut self.buf, at).map_err(|e| Error::io(IoOp::Read, &self.path, e))?;
+            self.buf.truncate(got);
+            self.buf_at = at;
+        }
+        let from = (at - self.buf_at) as usize;
+        Ok(self.buf.get(from..).unwrap_or_default())
+    }
+
+    /// Decodes the frame at `at` written into segment `sequence`.
+    pub fn frame_at(&mut self, at: u64, sequence: u64, record_bytes_max: u64) -> Result<Found> {
+        if at + FRAME_HEADER_BYTES > self.len {
+            return Ok(Found::Truncated);
+        }
+        let len = self.len;
+        let bytes = self.window(at, FRAME_HEADER_BYTES as usize)?;
+        match frame::decode(bytes, sequence, record_bytes_max) {
+            Decode::Frame(d) => Ok(Found::Frame(d)),
+            Decode::Invalid(r) => Ok(Found::Invalid(r)),
+            Decode::NeedBytes(total) => {
+                if at + total as u64 > len {
+                    return Ok(Found::Truncated);
+                }
+                let bytes = self.window(at, total)?;
+                Ok(match frame::decode(bytes, sequence, record_bytes_max) {
+                    Decode::Frame(d) => Found::Frame(d),
+                    Decode::Invalid(r) => Found::Invalid(r),
+                    Decode::NeedBytes(_) => Found::Truncated,
+                })
+            }
+        }
+    }
+
+    /// The payload of a frame decoded at `at`.
+    pub fn payload(&mut self, at: u64, d: &Decoded) -> Result<Vec<u8>> {
+        let bytes = self.window(at, d.frame_len)?;
+        Ok(bytes.get(d.payload_at..d.payload_at + d.payload_len).unwrap_or_default().to_vec())
+    }
+
+    /// Looks for any valid frame of `sequence` at or after `from` (aligned positions),
+    /// and for the end of non-zero bytes there. Returns (offset of the first valid
+    /// frame, end of the last non-zero 8-byte word; `None` when all zero).
+    pub fn find_valid_after(
+        &mut self,
+        from: u64,
+        sequence: u64,
+        record_bytes_max: u64,
+    ) -> Result<(Option<u64>, Option<u64>)> {
+        let align = FRAME_ALIGN;
+        let mut at = from - from % align;
+        let mut dirty_end = None;
+        let file_len = self.len;
+        while at < file_len {
+            let head = self.window(at, FRAME_HEADER_BYTES as usize)?;
+            let word = head.get(..align as usize).unwrap_or(head);
+            if word.iter().any(|&b| b != 0) {
+                dirty_end = Some((at + align).min(file_len));
+                let lsn = read_u64(head, 8).unwrap_or(0);
+                let len = u64::from(read_u32(head, 4).unwrap_or(0) & !frame::BATCH_CONTINUES);
+                let plausible =
+                    at >= from && lsn != 0 && len <= record_bytes_max && at + frame_bytes(len) <= file_len;
+                if plausible && let Found::Frame(_) = self.frame_at(at, sequence, record_bytes_max)? {
+                    return Ok((Some(at), dirty_end));
+                }
+            }
+            at += align;
+        }
+        Ok((None, dirty_end))
+    }
+}

@@ -1,0 +1,298 @@
+//! The crate's error type. Every variant carries the context needed to act on it
+//! (which segment, which offset, which operation) rather than a string to parse.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::Lsn;
+
+/// Result alias used throughout ringwal.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the log was doing when an I/O call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IoOp {
+    /// Creating, opening or listing a file or directory.
+    Open,
+    /// Writing record bytes into a segment.
+    Write,
+    /// `fdatasync` (or its platform equivalent) of a segment.
+    Sync,
+    /// `fsync` of a directory, making a creation or rename durable.
+    SyncDir,
+    /// Reading a segment.
+    Read,
+    /// Preallocating a new segment.
+    Preallocate,
+    /// Renaming or removing a segment (archive, prune, recycle).
+    Rename,
+    /// Shortening a segment (torn-tail repair).
+    Truncate,
+    /// Taking the directory lock.
+    Lock,
+    /// Setting up or driving the I/O driver (io_uring ring, registration).
+    Driver,
+}
+
+impl fmt::Display for IoOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            IoOp::Open => "open",
+            IoOp::Write => "write",
+            IoOp::Sync => "fdatasync",
+            IoOp::SyncDir => "directory fsync",
+            IoOp::Read => "read",
+            IoOp::Preallocate => "preallocate",
+            IoOp::Rename => "rename",
+            IoOp::Truncate => "truncate",
+            IoOp::Lock => "lock",
+            IoOp::Driver => "driver",
+        };
+        f.write_str(name)
+    }
+}
+
+/// Every failure ringwal reports.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O call failed.
+    Io {
+        /// What was being done.
+        op: IoOp,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A write or sync failed earlier; the log refuses all further work until it is
+    /// reopened (which runs recovery). Carries the first failure.
+    Poisoned {
+        /// The error that poisoned the log.
+        cause: Arc<Error>,
+    },
+    /// Bytes on disk are not a valid log at this place, and it is not a torn tail.
+    Corrupt {
+        /// Segment sequence number (0 when the problem is not inside a segment).
+        segment: u64,
+        /// Byte offset inside the segment file.
+        offset: u64,
+        /// What is wrong.
+        reason: CorruptReason,
+    },
+    /// The last segment ends in a torn write and `RecoveryMode::Strict` forbids cutting it.
+    TornTail {
+        /// Segment sequence number.
+        segment: u64,
+        /// Offset of the first byte that is not part of a whole record.
+        offset: u64,
+        /// How many bytes a repair would cut.
+        bytes: u64,
+    },
+    /// Options that cannot work together.
+    InvalidOptions {
+        /// The option at fault.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// An argument to a call is out of range (a record too large, an LSN beyond the log).
+    InvalidArgument {
+        /// The argument at fault.
+        what: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The staging buffer is full (`try_append` only; `append` waits instead).
+    WouldBlock,
+    /// Another writer holds the log directory.
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// What the lock file says about its holder (e.g. `pid 1234`), if readable.
+        holder: Option<String>,
+    },
+    /// The requested feature or driver is not available here.
+    Unsupported {
+        /// What was asked for and why it is not available.
+        reason: String,
+    },
+    /// The records asked for were retired by a checkpoint and are no longer in the log.
+    BelowCheckpoint {
+        /// The LSN asked for.
+        requested: Lsn,
+        /// The first LSN still readable.
+        first_available: Lsn,
+        /// The persisted checkpoint.
+        checkpoint: Lsn,
+    },
+    /// The log is closed (or closing).
+    Closed,
+}
+
+/// Why a place on disk is judged corrupt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CorruptReason {
+    /// A checksum did not match.
+    Checksum {
+        /// The checksum stored on disk.
+        expected: u32,
+        /// The checksum of the bytes read.
+        got: u32,
+    },
+    /// The header has the wrong magic bytes.
+    BadMagic,
+    /// The header names a format version this build cannot read.
+    UnsupportedVersion(u32),
+    /// A length field is larger than any record can be.
+    LengthTooLarge {
+        /// The length read.
+        len: u64,
+        /// The largest allowed.
+        max: u64,
+    },
+    /// An LSN is not the one that must come next (a gap or a repeat).
+    LsnOutOfOrder {
+        /// The LSN required here.
+        expected: u64,
+        /// The LSN found.
+        got: u64,
+    },
+    /// A segment number is missing between two present ones.
+    MissingSegment {
+        /// The missing sequence number.
+        sequence: u64,
+    },
+    /// The header's fields disagree with the file name or with each other.
+    HeaderMismatch(String),
+    /// A bad frame is followed by a valid one: data was lost in the middle of the log.
+    DamagedBeforeValidData {
+        /// Offset of the valid frame found after the damage.
+        valid_frame_at: u64,
+    },
+    /// A batch was cut short before the end of the log.
+    IncompleteBatch,
+    /// The checkpoint file is damaged.
+    Checkpoint(String),
+}
+
+impl fmt::Display for CorruptReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CorruptReason::Checksum { expected, got } => {
+                write!(f, "checksum mismatch (expected {expected:#010x}, got {got:#010x})")
+            }
+            CorruptReason::BadMagic => f.write_str("bad magic"),
+            CorruptReason::UnsupportedVersion(v) => write!(f, "unsupported format version {v}"),
+            CorruptReason::LengthTooLarge { len, max } => {
+                write!(f, "length {len} exceeds the maximum {max}")
+            }
+            CorruptReason::LsnOutOfOrder { expected, got } => {
+                write!(f, "expected LSN {expected}, found {got}")
+            }
+            CorruptReason::MissingSegment { sequence } => {
+                write!(f, "segment {sequence} is missing")
+            }
+            CorruptReason::HeaderMismatch(why) => write!(f, "header mismatch: {why}"),
+            CorruptReason::DamagedBeforeValidData { valid_frame_at } => write!(
+                f,
+                "damaged frame followed by a valid frame at offset {valid_frame_at}"
+            ),
+            CorruptReason::IncompleteBatch => f.write_str("batch cut short inside the log"),
+            CorruptReason::Checkpoint(why) => write!(f, "checkpoint file: {why}"),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { op, path, source } => {
+                write!(f, "{op} failed on {}: {source}", path.display())
+            }
+            Error::Poisoned { cause } => {
+                write!(f, "the log is poisoned by an earlier failure: {cause}")
+            }
+            Error::Corrupt {
+                segment,
+                offset,
+                reason,
+            } => write!(f, "corrupt log: segment {segment}, offset {offset}: {reason}"),
+            Error::TornTail {
+                segment,
+                offset,
+                bytes,
+            } => write!(
+                f,
+                "torn tail in segment {segment} at offset {offset} ({bytes} bytes); \
+                 strict recovery refuses to cut it"
+            ),
+            Error::InvalidOptions { field, reason } => {
+                write!(f, "invalid option `{field}`: {reason}")
+            }
+            Error::InvalidArgument { what, reason } => write!(f, "invalid {what}: {reason}"),
+            Error::WouldBlock => f.write_str("staging buffer full"),
+            Error::Locked { path, holder } => match holder {
+                Some(h) => write!(f, "log is locked by another writer ({h}): {}", path.display()),
+                None => write!(f, "log is locked by another writer: {}", path.display()),
+            },
+            Error::Unsupported { reason } => write!(f, "unsupported: {reason}"),
+            Error::BelowCheckpoint {
+                requested,
+                first_available,
+                checkpoint,
+            } => write!(
+                f,
+                "LSN {requested} was retired by checkpoint {checkpoint}; \
+                 the first readable LSN is {first_available}"
+            ),
+            Error::Closed => f.write_str("the log is closed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Poisoned { cause } => Some(cause.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn io(op: IoOp, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(segment: u64, offset: u64, reason: CorruptReason) -> Self {
+        Error::Corrupt {
+            segment,
+            offset,
+            reason,
+        }
+    }
+
+    /// The underlying OS error kind, looking through `Poisoned`.
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            Error::Io { source, .. } => Some(source.kind()),
+            Error::Poisoned { cause } => cause.io_kind(),
+            _ => None,
+        }
+    }
+
+    /// True for `Error::Corrupt` (directly or as a poison cause).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, Error::Corrupt { .. })
+    }
+}

@@ -1,0 +1,157 @@
+//! The segment header: the first `SEGMENT_HEADER_BYTES` of every segment file.
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  magic            b"RNGWALSG"
+//!      8     4  format version   u32 LE
+//!     12     4  data offset      u32 LE (= SEGMENT_HEADER_BYTES)
+//!     16     8  sequence         u64 LE, equals the number in the file name
+//!     24     8  first LSN        u64 LE, LSN of the first record in this segment
+//!     32     8  capacity         u64 LE, segment size the writer used
+//!     40    20  reserved         zero
+//!     60     4  crc32            over bytes 0..60
+//!     64  ....  zero up to SEGMENT_HEADER_BYTES
+//! ```
+//! The header is written together with the segment's first records, in the same write
+//! and under the same sync: a segment never holds a valid header without records being
+//! on their way, and a pre-created segment is all zeros until then.
+
+use super::{put, read_u32, read_u64, FORMAT_VERSION};
+use crate::error::CorruptReason;
+use crate::limits::SEGMENT_HEADER_BYTES;
+
+/// Magic bytes at the start of every segment.
+pub const MAGIC: [u8; 8] = *b"RNGWALSG";
+
+const MAGIC_AT: usize = 0;
+const VERSION_AT: usize = MAGIC_AT + MAGIC.len();
+const DATA_OFFSET_AT: usize = VERSION_AT + 4;
+const SEQUENCE_AT: usize = DATA_OFFSET_AT + 4;
+const FIRST_LSN_AT: usize = SEQUENCE_AT + 8;
+const CAPACITY_AT: usize = FIRST_LSN_AT + 8;
+const RESERVED_AT: usize = CAPACITY_AT + 8;
+const CRC_AT: usize = 60;
+/// Bytes covered by the header checksum plus the checksum itself.
+pub const HEADER_USED_BYTES: usize = CRC_AT + 4;
+
+const _: () = assert!(RESERVED_AT <= CRC_AT);
+const _: () = assert!(HEADER_USED_BYTES as u64 <= SEGMENT_HEADER_BYTES);
+
+/// The decoded header of one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentHeader {
+    /// The segment's sequence number.
+    pub sequence: u64,
+    /// LSN of the first record stored in the segment.
+    pub first_lsn: u64,
+    /// The segment size the writer was using.
+    pub capacity: u64,
+}
+
+/// What the first bytes of a segment file turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderState {
+    /// A valid header.
+    Valid(SegmentHeader),
+    /// All zeros: a pre-created segment that never received a record.
+    Blank,
+    /// Anything else.
+    Invalid(CorruptReason),
+}
+
+impl SegmentHeader {
+    /// Encodes the header into the first `HEADER_USED_BYTES` of `out`, which must be at
+    /// least that long; the rest of `out` is left as it is (the writer keeps it zero).
+    pub fn encode_into(&self, out: &mut [u8]) {
+        debug_assert!(out.len() >= HEADER_USED_BYTES);
+        put(out, MAGIC_AT, &MAGIC);
+        put(out, VERSION_AT, &FORMAT_VERSION.to_le_bytes());
+        put(out, DATA_OFFSET_AT, &(SEGMENT_HEADER_BYTES as u32).to_le_bytes());
+        put(out, SEQUENCE_AT, &self.sequence.to_le_bytes());
+        put(out, FIRST_LSN_AT, &self.first_lsn.to_le_bytes());
+        put(out, CAPACITY_AT, &self.capacity.to_le_bytes());
+        put(out, RESERVED_AT, &[0u8; CRC_AT - RESERVED_AT]);
+        let crc = crc32fast::hash(out.get(..CRC_AT).unwrap_or_default());
+        put(out, CRC_AT, &crc.to_le_bytes());
+    }
+
+    /// The whole header block, `SEGMENT_HEADER_BYTES` long.
+    pub fn to_block(&self) -> Vec<u8> {
+        let mut block = vec![0u8; SEGMENT_HEADER_BYTES as usize];
+        self.encode_into(&mut block);
+        block
+    }
+
+    /// Decodes the first bytes of a segment file.
+    pub fn decode(bytes: &[u8]) -> HeaderState {
+        let Some(used) = bytes.get(..HEADER_USED_BYTES) else {
+            return if bytes.iter().all(|&b| b == 0) {
+                HeaderState::Blank
+            } else {
+                HeaderState::Invalid(CorruptReason::HeaderMismatch("file shorter than a header".into()))
+            };
+        };
+        if used.iter().all(|&b| b == 0) {
+            return HeaderState::Blank;
+        }
+        let field = |at| read_u64(used, at).unwrap_or_default();
+        let expected = read_u32(used, CRC_AT).unwrap_or_default();
+        let got = crc32fast::hash(used.get(..CRC_AT).unwrap_or_default());
+        if used.get(MAGIC_AT..VERSION_AT) != Some(&MAGIC[..]) {
+            return HeaderState::Invalid(CorruptReason::BadMagic);
+        }
+        if expected != got {
+            return HeaderState::Invalid(CorruptReason::Checksum { expected, got });
+        }
+        let version = read_u32(used, VERSION_AT).unwrap_or_default();
+        if version != FORMAT_VERSION {
+            return HeaderState::Invalid(CorruptReason::UnsupportedVersion(version));
+        }
+        let data_offset = read_u32(used, DATA_OFFSET_AT).unwrap_or_default();
+        if u64::from(data_offset) != SEGMENT_HEADER_BYTES {
+            return HeaderState::Invalid(CorruptReason::HeaderMismatch(format!(
+                "data offset {data_offset}, this build uses {SEGMENT_HEADER_BYTES}"
+            )));
+        }
+        HeaderState::Valid(SegmentHeader {
+            sequence: field(SEQUENCE_AT),
+            first_lsn: field(FIRST_LSN_AT),
+            capacity: field(CAPACITY_AT),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips() {
+        let h = SegmentHeader { sequence: 7, first_lsn: 1234, capacity: 1 << 20 };
+        let block = h.to_block();
+        assert_eq!(block.len() as u64, SEGMENT_HEADER_BYTES);
+        assert_eq!(SegmentHeader::decode(&block), HeaderState::Valid(h));
+    }
+
+    #[test]
+    fn zeros_are_blank_and_flips_are_invalid() {
+        let block = vec![0u8; SEGMENT_HEADER_BYTES as usize];
+        assert_eq!(SegmentHeader::decode(&block), HeaderState::Blank);
+        let h = SegmentHeader { sequence: 1, first_lsn: 1, capacity: 8192 };
+        let good = h.to_block();
+        for byte in 0..HEADER_USED_BYTES {
+            let mut bad = good.clone();
+            if let Some(b) = bad.get_mut(byte) {
+                *b ^= 0x10;
+            }
+            assert!(matches!(SegmentHeader::decode(&bad), HeaderState::Invalid(_)), "byte {byte}");
+        }
+    }
+
+    #[test]
+    fn short_input_never_panics() {
+        for len in 0..HEADER_USED_BYTES {
+            let _ = SegmentHeader::decode(&vec![1u8; len]);
+        }
+    }
+}

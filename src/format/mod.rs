@@ -1,0 +1,31 @@
+//! The on-disk format as pure functions over bytes. Nothing here opens a file.
+//! docs/FORMAT.md describes the same layout for people.
+
+pub mod checkpoint;
+pub mod frame;
+pub mod header;
+pub mod names;
+
+/// Format version written into every header. Bump on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Reads a little-endian `u32` at `at`, or `None` past the end.
+pub(crate) fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let raw: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(u32::from_le_bytes(raw))
+}
+
+/// Reads a little-endian `u64` at `at`, or `None` past the end.
+pub(crate) fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
+    let raw: [u8; 8] = bytes.get(at..at.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(raw))
+}
+
+/// Writes `value` little-endian at `at`; the caller sized `bytes`.
+pub(crate) fn put(bytes: &mut [u8], at: usize, value: &[u8]) {
+    if let Some(dst) = bytes.get_mut(at..at + value.len()) {
+        dst.copy_from_slice(value);
+    } else {
+        debug_assert!(false, "format::put out of bounds");
+    }
+}

@@ -1,0 +1,47 @@
+//! Bounds on everything, and the relations between them, checked at compile time.
+
+/// Bytes reserved at the start of every segment for its header. Record data starts
+/// here; 4 KiB keeps the data area aligned for direct I/O.
+pub const SEGMENT_HEADER_BYTES: u64 = 4096;
+
+/// Bytes of a record frame before its payload (see `format::frame`).
+pub const FRAME_HEADER_BYTES: u64 = 16;
+
+/// Frames start at multiples of this, so a scan for valid data after damage can step
+/// through a segment without trying every byte.
+pub const FRAME_ALIGN: u64 = 8;
+
+/// The largest payload the format can describe: the length field's top bit is a flag.
+pub const RECORD_BYTES_MAX: u64 = (1 << 30) - 1;
+
+/// The smallest segment a log may use.
+pub const SEGMENT_BYTES_MIN: u64 = 2 * SEGMENT_HEADER_BYTES;
+
+/// The largest segment a log may use.
+pub const SEGMENT_BYTES_MAX: u64 = 1 << 40;
+
+/// The smallest staging buffer a log may use.
+pub const STAGING_BYTES_MIN: u64 = 4096;
+
+/// The largest staging buffer (it is allocated up front, twice).
+pub const STAGING_BYTES_MAX: u64 = 1 << 30;
+
+/// Most records one `append_batch` call may carry.
+pub const BATCH_RECORDS_MAX: usize = 1 << 20;
+
+/// Reads during recovery and scans are done in chunks of this many bytes.
+pub const READ_CHUNK_BYTES: usize = 1 << 20;
+
+const _: () = assert!(SEGMENT_HEADER_BYTES % FRAME_ALIGN == 0);
+const _: () = assert!(FRAME_HEADER_BYTES % FRAME_ALIGN == 0);
+const _: () = assert!(FRAME_ALIGN.is_power_of_two());
+const _: () = assert!(SEGMENT_BYTES_MIN > SEGMENT_HEADER_BYTES + FRAME_HEADER_BYTES);
+const _: () = assert!(STAGING_BYTES_MIN >= FRAME_HEADER_BYTES + FRAME_ALIGN);
+const _: () = assert!(RECORD_BYTES_MAX < (1 << 31));
+const _: () = assert!(READ_CHUNK_BYTES as u64 >= SEGMENT_HEADER_BYTES);
+
+/// Bytes a frame with `payload_bytes` of payload occupies on disk, padding included.
+pub const fn frame_bytes(payload_bytes: u64) -> u64 {
+    let raw = FRAME_HEADER_BYTES + payload_bytes;
+    (raw + FRAME_ALIGN - 1) & !(FRAME_ALIGN - 1)
+}

@@ -1,0 +1,52 @@
+//! One writer per log: an exclusive advisory lock on `DIR/LOCK`, held for the life of
+//! the `Wal`. The file also names its holder so a refused opener can say who has it.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Error, IoOp, Result};
+use crate::format::names::LOCK_FILE;
+
+/// The held lock; dropping it releases the lock.
+#[derive(Debug)]
+pub(crate) struct DirLock {
+    _file: File,
+}
+
+impl DirLock {
+    pub fn acquire(dir: &Path) -> Result<Self> {
+        let path = dir.join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(IoOp::Lock, &path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+                return Err(Error::Locked { path, holder });
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(IoOp::Lock, &path, e)),
+        }
+        let me = format!("pid {} ({})\n", std::process::id(), std::env::args().next().unwrap_or_default());
+        file.set_len(0).map_err(|e| Error::io(IoOp::Lock, &path, e))?;
+        file.write_all(me.as_bytes()).map_err(|e| Error::io(IoOp::Lock, &path, e))?;
+        Ok(DirLock { _file: file })
+    }
+
+    /// Whether some writer holds the lock right now (for read-only tools).
+    pub fn is_held(dir: &Path) -> bool {
+        let Ok(file) = File::open(dir.join(LOCK_FILE)) else { return false };
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                false
+            }
+            Err(_) => true,
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Everything a user can choose when opening a log, with the checks that reject
+//! combinations that cannot work.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::limits::{
+    frame_bytes, RECORD_BYTES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, SEGMENT_HEADER_BYTES,
+    STAGING_BYTES_MAX, STAGING_BYTES_MIN,
+};
+
+/// Which I/O driver writes the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Driver {
+    /// io_uring where it works, the portable driver elsewhere.
+    #[default]
+    Auto,
+    /// Positioned writes and `fdatasync` on the log-writer thread; works everywhere.
+    Portable,
+    /// The io_uring driver; opening fails with `Error::Unsupported` where it cannot run.
+    IoUring,
+}
+
+/// When an append counts as acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Acknowledged means on disk: written and `fdatasync`ed (group commit).
+    #[default]
+    Fsync,
+    /// Acknowledged means written to the OS page cache; survives a process crash but
+    /// not a power loss. `sync()` still forces a real sync.
+    Flush,
+    /// Written at once, synced at most this long after; `wait_durable` waits for the sync.
+    Periodic(Duration),
+}
+
+/// What recovery may repair on its own when the log is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RecoveryMode {
+    /// Cut a torn tail in the last segment (logging what was cut); report anything else
+    /// as corruption.
+    #[default]
+    TolerateTornTail,
+    /// Change nothing: a torn tail is reported as `Error::TornTail`.
+    Strict,
+}
+
+/// How a new segment file gets its space before records are written into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Preallocate {
+    /// Write the whole file with zeros and sync it, off the hot path. Every later
+    /// `fdatasync` then only overwrites data and needs no metadata update.
+    #[default]
+    Zeroed,
+    /// `fallocate` the file (unwritten extents; each first write converts them).
+    Fallocate,
+    /// Nothing: the file grows with each write.
+    Grow,
+}
+
+/// Options for [`crate::Wal::open`]. Builder methods consume and return `Options`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub(crate) segment_bytes: u64,
+    pub(crate) record_bytes_max: u64,
+    pub(crate) staging_bytes_max: u64,
+    pub(crate) driver: Driver,
+    pub(crate) durability: Durability,
+    pub(crate) recovery_mode: RecoveryMode,
+    pub(crate) preallocate: Preallocate,
+    pub(crate) archive: bool,
+    pub(crate) archive_segments_max: u64,
+    pub(crate) archive_bytes_max: u64,
+    pub(crate) ring_entries: u32,
+    pub(crate) chains_in_flight_max: u32,
+    #[cfg(feature = "fault-injection")]
+    pub(crate) faults: Option<crate::testing::FaultPlan>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            segment_bytes: 64 << 20,
+            record_bytes_max: 1 << 20,
+            staging_bytes_max: 4 << 20,
+            driver: Driver::Auto,
+            durability: Durability::Fsync,
+            recovery_mode: RecoveryMode::TolerateTornTail,
+            preallocate: Preallocate::Zeroed,
+            archive: false,
+            archive_segments_max: 64,
+            archive_bytes_max: 4 << 30,
+            ring_entries: 64,
+            chains_in_flight_max: 4,
+            #[cfg(feature = "fault-injection")]
+            faults: None,
+        }
+    }
+}
+
+impl Options {
+    /// Size of each segment file in bytes (default 64 MiB).
+    pub fn segment_bytes(mut self, bytes: u64) -> Self {
+        self.segment_bytes = bytes;
+        self
+    }
+
+    /// Largest payload one record may carry (default 1 MiB).
+    pub fn record_bytes_max(mut self, bytes: u64) -> Self {
+        self.record_bytes_max = bytes;
+        self
+    }
+
+    /// Bytes that may wait in staging before appenders block (default 4 MiB). The log
+    /// holds at most two such buffers: one filling, one being written.
+    pub fn staging_bytes_max(mut self, bytes: u64) -> Self {
+        self.staging_bytes_max = bytes;
+        self
+    }
+
+    /// Which driver writes the log (default `Driver::Auto`).
+    pub fn driver(mut self, driver: Driver) -> Self {
+        self.driver = driver;
+        self
+    }
+
+    /// When an append is acknowledged (default `Durability::Fsync`).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// What recovery may repair (default `RecoveryMode::TolerateTornTail`).
+    pub fn recovery_mode(mut self, mode: RecoveryMode) -> Self {
+        self.recovery_mode = mode;
+        self
+    }
+
+    /// How new segments get their space (default `Preallocate::Zeroed`).
+    pub fn preallocate(mut self, how: Preallocate) -> Self {
+        self.preallocate = how;
+        self
+    }
+
+    /// Move checkpointed segments into `archive/` instead of deleting them.
+    pub fn archive(mut self, on: bool) -> Self {
+        self.archive = on;
+        self
+    }
+
+    /// Most segments kept in `archive/`; the oldest are pruned first (default 64).
+    pub fn archive_segments_max(mut self, count: u64) -> Self {
+        self.archive_segments_max = count;
+        self
+    }
+
+    /// Most bytes kept in `archive/`; the oldest segments are pruned first (default 4 GiB).
+    pub fn archive_bytes_max(mut self, bytes: u64) -> Self {
+        self.archive_bytes_max = bytes;
+        self
+    }
+
+    /// io_uring submission-queue entries (default 64; io_uring driver only).
+    pub fn ring_entries(mut self, entries: u32) -> Self {
+        self.ring_entries = entries;
+        self
+    }
+
+    /// Most write→fsync chains in flight at once (default 4; io_uring driver only).
+    pub fn chains_in_flight_max(mut self, chains: u32) -> Self {
+        self.chains_in_flight_max = chains;
+        self
+    }
+
+    /// Makes the driver fail as the plan says (tests only).
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_faults(mut self, plan: crate::testing::FaultPlan) -> Self {
+        self.faults = Some(plan);
+        self
+    }
+
+    /// The configured segment size.
+    pub fn get_segment_bytes(&self) -> u64 {
+        self.segment_bytes
+    }
+
+    /// The configured durability.
+    pub fn get_durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// Rejects values that cannot work, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &'static str, reason: String| Err(Error::InvalidOptions { field, reason });
+        if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&self.segment_bytes) {
+            return bad(
+                "segment_bytes",
+                format!("must be in {SEGMENT_BYTES_MIN}..={SEGMENT_BYTES_MAX}, got {}", self.segment_bytes),
+            );
+        }
+        if self.record_bytes_max == 0 || self.record_bytes_max > RECORD_BYTES_MAX {
+            return bad(
+                "record_bytes_max",
+                format!("must be in 1..={RECORD_BYTES_MAX}, got {}", self.record_bytes_max),
+            );
+        }
+        let frame_max = frame_bytes(self.record_bytes_max);
+        if SEGMENT_HEADER_BYTES + frame_max > self.segment_bytes {
+            return bad(
+                "segment_bytes",
+                format!(
+                    "{} bytes cannot hold the {SEGMENT_HEADER_BYTES}-byte header plus one \
+                     largest record ({frame_max} bytes framed)",
+                    self.segment_bytes
+                ),
+            );
+        }
+        if !(STAGING_BYTES_MIN..=STAGING_BYTES_MAX).contains(&self.staging_bytes_max) {
+            return bad(
+                "staging_bytes_max",
+                format!(
+                    "must be in {STAGING_BYTES_MIN}..={STAGING_BYTES_MAX}, got {}",
+                    self.staging_bytes_max
+                ),
+            );
+        }
+        // A rotation puts a segment header into staging ahead of the record.
+        if frame_max + SEGMENT_HEADER_BYTES > self.staging_bytes_max {
+            return bad(
+                "staging_bytes_max",
+                format!(
+                    "{} bytes cannot hold one largest record ({frame_max} bytes framed) \
+                     plus a segment header",
+                    self.staging_bytes_max
+                ),
+            );
+        }
+        if let Durability::Periodic(every) = self.durability
+            && every.is_zero()
+        {
+            return bad("durability", "Periodic needs a non-zero interval".into());
+        }
+        if self.archive && (self.archive_segments_max == 0 || self.archive_bytes_max == 0) {
+            return bad(
+                "archive_segments_max",
+                "archive limits must be non-zero when archiving is on".into(),
+            );
+        }
+        if !(1..=4096).contains(&self.ring_entries) || !self.ring_entries.is_power_of_two() {
+            return bad(
+                "ring_entries",
+                format!("must be a power of two in 1..=4096, got {}", self.ring_entries),
+            );
+        }
+        if self.chains_in_flight_max == 0 || self.chains_in_flight_max > self.ring_entries / 2 {
+            return bad(
+                "chains_in_flight_max",
+                format!(
+                    "must be in 1..={} (half the ring), got {}",
+                    self.ring_entries / 2,
+                    self.chains_in_flight_max
+                ),
+            );
+        }
+        Ok(())
+    }
+}

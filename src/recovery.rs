@@ -1,0 +1,438 @@
+//! Recovery: scan every live segment, check headers, frame checksums and LSN density,
+//! find the end of the log, and tell a torn tail (cut it) from corruption (report it).
+//!
+//! The end of the log is the first place where the chain of frames stops. Everything
+//! after it, in that segment and in later ones, must hold no valid frame: otherwise
+//! data was lost in the middle of the log and `Error::Corrupt` is returned. See
+//! docs/FORMAT.md for the decision table.
+
+use std::path::{Path, PathBuf};
+
+use crate::cursor::{Cursor, Found};
+use crate::error::{CorruptReason, Error, IoOp, Result};
+use crate::format::header::{HeaderState, SegmentHeader};
+use crate::format::names::{parse_segment_file_name, CHECKPOINT_FILE};
+use crate::format::checkpoint;
+use crate::limits::SEGMENT_HEADER_BYTES;
+use crate::Lsn;
+
+/// What recovery found in one live segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SegmentInfo {
+    /// Sequence number (from the file name).
+    pub sequence: u64,
+    /// The file.
+    pub path: PathBuf,
+    /// File size in bytes.
+    pub file_bytes: u64,
+    /// The decoded header, if valid.
+    pub header: Option<SegmentHeader>,
+    /// LSN of the first and last whole record, if any.
+    pub first_lsn: Option<u64>,
+    /// LSN of the last whole record.
+    pub last_lsn: Option<u64>,
+    /// Whole records.
+    pub records: u64,
+    /// Offset just past the last whole record (0 for a segment without a valid header).
+    pub valid_end: u64,
+    /// Whether this segment lies after the end of the log (blank or torn).
+    pub beyond_end: bool,
+    /// Bytes at or after `valid_end` that are not zero (a torn write).
+    pub torn_bytes: u64,
+}
+
+/// Where the log ends and what lies past it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Tail {
+    /// The segment holding the end of the log.
+    pub segment: u64,
+    /// Offset of the end (the next frame would go here).
+    pub offset: u64,
+    /// Bytes of torn writes past the end, over all segments.
+    pub torn_bytes: u64,
+}
+
+/// The result of scanning a log directory, changing nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Scan {
+    /// Live segments in sequence order.
+    pub segments: Vec<SegmentInfo>,
+    /// The persisted checkpoint (0 if none).
+    pub checkpoint: u64,
+    /// The last whole record (0 if none).
+    pub last_lsn: u64,
+    /// Whole records in live segments.
+    pub records: u64,
+    /// The end of the log, if any segment exists.
+    pub tail: Option<Tail>,
+}
+
+/// What opening a log found and repaired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// Live segments holding records.
+    pub segments: u64,
+    /// Records found.
+    pub records: u64,
+    /// The last record's LSN.
+    pub last_lsn: Lsn,
+    /// The persisted checkpoint.
+    pub checkpoint_lsn: Lsn,
+    /// Bytes of torn writes removed from the tail.
+    pub torn_bytes_cut: u64,
+    /// Segments removed because they lay wholly past the end (torn or surplus blanks).
+    pub segments_removed: u64,
+}
+
+/// Reads the persisted checkpoint, 0 if there is none.
+pub fn read_checkpoint(dir: &Path) -> Result<u64> {
+    let path = dir.join(CHECKPOINT_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => checkpoint::decode(&bytes).map_err(|reason| Error::corrupt(0, 0, reason)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(Error::io(IoOp::Read, path, e)),
+    }
+}
+
+/// Live segment files by sequence, in order.
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(IoOp::Open, dir, e))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(IoOp::Open, dir, e))?;
+        let name = entry.file_name();
+        if let Some(seq) = name.to_str().and_then(parse_segment_file_name) {
+            out.push((seq, entry.path()));
+        }
+    }
+    out.sort_unstable_by_key(|(seq, _)| *seq);
+    Ok(out)
+}
+
+/// How the frames of one segment ran.
+struct FrameRun {
+    first: Option<u64>,
+    last: Option<u64>,
+    records: u64,
+    /// End of the last whole record (or batch).
+    valid_end: u64,
+    /// Where the chain stopped.
+    stop: u64,
+    /// Why it stopped, when a frame was there but not the expected one.
+    stop_reason: Option<CorruptReason>,
+    open_batch: bool,
+}
+
+fn scan_frames(cur: &mut Cursor, sequence: u64, first_lsn: u64, record_bytes_max: u64) -> Result<FrameRun> {
+    let mut run = FrameRun {
+        first: None,
+        last: None,
+        records: 0,
+        valid_end: SEGMENT_HEADER_BYTES,
+        stop: SEGMENT_HEADER_BYTES,
+        stop_reason: None,
+        open_batch: false,
+    };
+    let mut at = SEGMENT_HEADER_BYTES;
+    let mut expected = first_lsn;
+    let mut pending = 0u64;
+    loop {
+        match cur.frame_at(at, sequence, record_bytes_max)? {
+            Found::Frame(d) if d.lsn == expected => {
+                at += d.frame_len as u64;
+                expected += 1;
+                pending += 1;
+                if !d.batch_continues {
+                    run.first.get_or_insert(expected - pending);
+                    run.last = Some(expected - 1);
+                    run.records += pending;
+                    run.valid_end = at;
+                    pending = 0;
+                }
+            }
+            Found::Frame(d) => {
+                run.stop_reason = Some(CorruptReason::LsnOutOfOrder { expected, got: d.lsn });
+                break;
+            }
+            Found::Invalid(reason) => {
+                run.stop_reason = Some(reason);
+                break;
+            }
+            Found::Truncated => break,
+        }
+    }
+    run.stop = at;
+    run.open_batch = pending > 0;
+    Ok(run)
+}
+
+/// Scans a log directory without changing anything. `Err(Corrupt)` when the log is
+/// damaged in a way that is not a torn tail.
+pub fn scan(dir: &Path, record_bytes_max: u64) -> Result<Scan> {
+    let checkpoint = read_checkpoint(dir)?;
+    let files = list_segments(dir)?;
+    for pair in files.windows(2) {
+        if let [(a, _), (b, _)] = pair
+            && *b != a + 1
+        {
+            return Err(Error::corrupt(a + 1, 0, CorruptReason::MissingSegment { sequence: a + 1 }));
+        }
+    }
+    // Headers first: whether segment i+1 continues the chain decides how segment i ends.
+    let mut opened = Vec::with_capacity(files.len());
+    for (seq, path) in &files {
+        let mut cur = Cursor::open(path)?;
+        let state = SegmentHeader::decode(cur.window(0, SEGMENT_HEADER_BYTES as usize)?);
+        if let HeaderState::Valid(h) = &state
+            && h.sequence != *seq
+        {
+            let why = format!("file name says segment {seq}, header says {}", h.sequence);
+            return Err(Error::corrupt(*seq, 0, CorruptReason::HeaderMismatch(why)));
+        }
+        opened.push((*seq, path.clone(), cur, state));
+    }
+    let next_firsts: Vec<Option<u64>> = opened
+        .iter()
+        .skip(1)
+        .map(|(_, _, _, state)| match state {
+            HeaderState::Valid(h) => Some(h.first_lsn),
+            _ => None,
+        })
+        .chain(std::iter::once(None))
+        .collect();
+    let mut out = Scan { segments: Vec::new(), checkpoint, last_lsn: 0, records: 0, tail: None };
+    let mut expected: Option<u64> = None;
+    for ((seq, path, mut cur, state), next_first) in opened.into_iter().zip(next_firsts) {
+        let mut info = SegmentInfo {
+            sequence: seq,
+            path,
+            file_bytes: cur.len,
+            header: None,
+            first_lsn: None,
+            last_lsn: None,
+            records: 0,
+            valid_end: 0,
+            beyond_end: out.tail.is_some(),
+            torn_bytes: 0,
+        };
+        if let HeaderState::Valid(h) = &state {
+            info.header = Some(*h);
+        }
+        let ended = match (&out.tail, &state) {
+            (Some(tail), _) => {
+                info.torn_bytes = check_beyond_end(&mut cur, seq, &state, tail, record_bytes_max)?;
+                None
+            }
+            (None, HeaderState::Valid(h)) => {
+                let floor = expected.unwrap_or(checkpoint + 1);
+                if h.first_lsn != expected.unwrap_or(h.first_lsn) || h.first_lsn > floor {
+                    let reason = CorruptReason::LsnOutOfOrder { expected: floor, got: h.first_lsn };
+                    return Err(Error::corrupt(seq, 0, reason));
+                }
+                scan_live(&mut cur, &mut info, *h, next_first, record_bytes_max)?
+            }
+            (None, _) => {
+                info.torn_bytes = check_blank_start(&mut cur, seq, &state, record_bytes_max)?;
+                Some(Tail { segment: seq, offset: 0, torn_bytes: 0 })
+            }
+        };
+        out.records += info.records;
+        if let Some(last) = info.last_lsn {
+            out.last_lsn = last;
+            expected = Some(last + 1);
+        } else if let Some(h) = info.header.filter(|_| !info.beyond_end) {
+            expected = Some(h.first_lsn);
+        }
+        if let Some(tail) = ended {
+            out.tail = Some(tail);
+        }
+        if let Some(tail) = out.tail.as_mut() {
+            tail.torn_bytes += info.torn_bytes;
+        }
+        out.segments.push(info);
+    }
+    Ok(out)
+}
+
+/// Scans the frames of a segment the chain reached. Returns the tail if the log ends
+/// here (the next segment does not continue the chain).
+fn scan_live(
+    cur: &mut Cursor,
+    info: &mut SegmentInfo,
+    header: SegmentHeader,
+    next_first: Option<u64>,
+    record_bytes_max: u64,
+) -> Result<Option<Tail>> {
+    let seq = info.sequence;
+    let run = scan_frames(cur, seq, header.first_lsn, record_bytes_max)?;
+    info.first_lsn = run.first;
+    info.last_lsn = run.last;
+    info.records = run.records;
+    info.valid_end = run.valid_end;
+    let last = run.last.unwrap_or(header.first_lsn - 1);
+    if next_first == Some(last + 1) && run.records > 0 {
+        // Sealed: the next segment carries on.
+        if run.open_batch {
+            return Err(Error::corrupt(seq, run.valid_end, CorruptReason::IncompleteBatch));
+        }
+        return Ok(None);
+    }
+    // The log ends here: nothing after the stop may validate.
+    let (valid, dirty_end) = cur.find_valid_after(run.stop, seq, record_bytes_max)?;
+    if let Some(at) = valid {
+        let reason = match run.stop_reason {
+            Some(r @ CorruptReason::LsnOutOfOrder { .. }) => r,
+            _ => CorruptReason::DamagedBeforeValidData { valid_frame_at: at },
+        };
+        return Err(Error::corrupt(seq, run.stop, reason));
+    }
+    if let Some(r @ CorruptReason::LsnOutOfOrder { .. }) = run.stop_reason {
+        // A whole, valid frame with the wrong LSN is never a torn write.
+        return Err(Error::corrupt(seq, run.stop, r));
+    }
+    let dirty_end = dirty_end.unwrap_or(0).max(run.stop);
+    info.torn_bytes = dirty_end.saturating_sub(run.valid_end);
+    Ok(Some(Tail { segment: seq, offset: run.valid_end, torn_bytes: 0 }))
+}
+
+/// The chain reached a segment with no valid header: a pre-created segment never
+/// written, or a first write torn. Returns the torn bytes; errs if frames validate.
+fn check_blank_start(cur: &mut Cursor, seq: u64, state: &HeaderState, record_bytes_max: u64) -> Result<u64> {
+    let (valid, dirty_end) = cur.find_valid_after(SEGMENT_HEADER_BYTES, seq, record_bytes_max)?;
+    if valid.is_some() {
+        let reason = match state {
+            HeaderState::Invalid(r) => r.clone(),
+            _ => CorruptReason::HeaderMismatch("blank header in front of valid frames".into()),
+        };
+        return Err(Error::corrupt(seq, 0, reason));
+    }
+    Ok(dirty_bytes(state, dirty_end))
+}
+
+/// A segment after the end of the log: nothing in it may validate.
+fn check_beyond_end(
+    cur: &mut Cursor,
+    seq: u64,
+    state: &HeaderState,
+    tail: &Tail,
+    record_bytes_max: u64,
+) -> Result<u64> {
+    let (valid, dirty_end) = cur.find_valid_after(SEGMENT_HEADER_BYTES, seq, record_bytes_max)?;
+    if let Some(at) = valid {
+        // Data after the end: the damage is at the end of the chain.
+        let _ = at;
+        let reason = CorruptReason::DamagedBeforeValidData { valid_frame_at: at };
+        let _ = seq;
+        return Err(Error::corrupt(tail.segment, tail.offset, reason));
+    }
+    Ok(dirty_bytes(state, dirty_end))
+}
+
+/// Non-zero bytes in a segment that holds no record.
+fn dirty_bytes(state: &HeaderState, dirty_end: Option<u64>) -> u64 {
+    match (state, dirty_end) {
+        (_, Some(end)) => end,
+        (HeaderState::Blank, None) => 0,
+        (_, None) => SEGMENT_HEADER_BYTES,
+    }
+}
+
+/// What `Wal::open` needs to start writing after recovery.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    pub report: RecoveryReport,
+    /// The segment the next record goes into, and where (0: it needs a header).
+    pub active: Option<(u64, u64)>,
+    /// A blank segment right after the active one, ready to be used next.
+    pub next_blank: Option<u64>,
+    /// Live segments with records: sequence → (first LSN, last LSN if sealed).
+    pub catalog: std::collections::BTreeMap<u64, crate::writer::staging::SegmentMeta>,
+    pub next_lsn: u64,
+    pub checkpoint: u64,
+}
+
+/// Scans, then repairs what recovery may repair on its own: zeroes a torn tail and
+/// removes segments that lie wholly past the end. Logs what it cut.
+pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered> {
+    let scan = scan(dir, options.record_bytes_max)?;
+    let mut report = RecoveryReport {
+        checkpoint_lsn: Lsn::new(scan.checkpoint),
+        last_lsn: Lsn::new(scan.last_lsn),
+        records: scan.records,
+        ..RecoveryReport::default()
+    };
+    let mut catalog = std::collections::BTreeMap::new();
+    let mut active = None;
+    let mut next_blank = None;
+    let tail = scan.tail;
+    if let Some(t) = tail
+        && t.torn_bytes > 0
+        && options.recovery_mode == crate::RecoveryMode::Strict
+    {
+        return Err(Error::TornTail { segment: t.segment, offset: t.offset, bytes: t.torn_bytes });
+    }
+    let mut removed_any = false;
+    for info in &scan.segments {
+        let is_tail = tail.is_some_and(|t| t.segment == info.sequence);
+        if info.beyond_end {
+            let keep = info.torn_bytes == 0
+                && info.header.is_none()
+                && next_blank.is_none()
+                && active.is_some_and(|(seq, _)| seq + 1 == info.sequence);
+            if keep {
+                next_blank = Some(info.sequence);
+            } else {
+                tracing::warn!(segment = info.sequence, torn_bytes = info.torn_bytes, "recovery removes a segment past the end of the log");
+                std::fs::remove_file(&info.path).map_err(|e| Error::io(IoOp::Rename, &info.path, e))?;
+                report.segments_removed += 1;
+                report.torn_bytes_cut += info.torn_bytes;
+                removed_any = true;
+            }
+            continue;
+        }
+        if let (Some(first), Some(last)) = (info.first_lsn, info.last_lsn) {
+            let sealed = (!is_tail).then_some(last);
+            catalog.insert(info.sequence, crate::writer::staging::SegmentMeta { first_lsn: first, last_lsn: sealed });
+            report.segments += 1;
+        }
+        if is_tail {
+            // A tail segment without records gets a fresh header at its first write.
+            let (from, offset) = if info.records == 0 { (0, 0) } else { (info.valid_end, info.valid_end) };
+            let cut_end = info.valid_end + info.torn_bytes;
+            if cut_end > from && (info.torn_bytes > 0 || info.records == 0 && info.header.is_some()) {
+                zero_range(&info.path, from, cut_end)?;
+                tracing::warn!(
+                    segment = info.sequence,
+                    offset = from,
+                    bytes = cut_end - from,
+                    "recovery cut a torn tail"
+                );
+                report.torn_bytes_cut += cut_end - from;
+            }
+            active = Some((info.sequence, offset));
+        }
+    }
+    if removed_any {
+        crate::io::fs::sync_dir(dir)?;
+    }
+    let next_lsn = scan.last_lsn.max(scan.checkpoint) + 1;
+    Ok(Recovered { report, active, next_blank, catalog, next_lsn, checkpoint: scan.checkpoint })
+}
+
+/// Overwrites `[from, to)` of a file with zeros and syncs it.
+fn zero_range(path: &Path, from: u64, to: u64) -> Result<()> {
+    let file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::io(IoOp::Open, path, e))?;
+    let zeros = vec![0u8; (to - from).min(1 << 20) as usize];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(zeros.len() as u64) as usize;
+        crate::io::fs::write_all_at(&file, zeros.get(..n).unwrap_or_default(), at)
+            .map_err(|e| Error::io(IoOp::Truncate, path, e))?;
+        at += n as u64;
+    }
+    crate::io::fs::sync_data(&file).map_err(|e| Error::io(IoOp::Sync, path, e))
+}

@@ -1,0 +1,77 @@
+//! Fault injection for tests (feature `fault-injection`): make the driver's Nth write
+//! or Nth sync fail with a chosen error, the way a dying disk or a full filesystem would.
+
+use std::io;
+
+/// Which error an injected fault returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// `EIO`: the device failed.
+    Eio,
+    /// `ENOSPC`: the filesystem is full.
+    Enospc,
+}
+
+impl FaultKind {
+    fn to_error(self) -> io::Error {
+        match self {
+            FaultKind::Eio => io::Error::from_raw_os_error(5),
+            FaultKind::Enospc => io::Error::from_raw_os_error(28),
+        }
+    }
+}
+
+/// When the driver fails. Counts start at 1 and cover record writes and data syncs
+/// made by the log-writer thread (not segment preallocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FaultPlan {
+    /// Fail the Nth write.
+    pub fail_write_nth: Option<u64>,
+    /// Fail the Nth sync.
+    pub fail_sync_nth: Option<u64>,
+    /// The error to return (EIO unless set).
+    pub kind: Option<FaultKind>,
+}
+
+impl FaultPlan {
+    /// Fail the Nth write with `kind`.
+    pub fn fail_write(nth: u64, kind: FaultKind) -> Self {
+        FaultPlan { fail_write_nth: Some(nth), fail_sync_nth: None, kind: Some(kind) }
+    }
+
+    /// Fail the Nth sync with `kind`.
+    pub fn fail_sync(nth: u64, kind: FaultKind) -> Self {
+        FaultPlan { fail_write_nth: None, fail_sync_nth: Some(nth), kind: Some(kind) }
+    }
+}
+
+/// A plan plus the counts so far. Once a fault fired, every later call fails too, as
+/// a dead device would.
+#[derive(Debug, Clone)]
+pub(crate) struct FaultState {
+    plan: FaultPlan,
+    writes: u64,
+    syncs: u64,
+    fired: bool,
+}
+
+impl FaultState {
+    pub fn new(plan: FaultPlan) -> Self {
+        FaultState { plan, writes: 0, syncs: 0, fired: false }
+    }
+
+    fn error(&mut self) -> io::Error {
+        self.fired = true;
+        self.plan.kind.unwrap_or(FaultKind::Eio).to_error()
+    }
+
+    pub fn before_write(&mut self) -> Option<io::Error> {
+        self.writes += 1;
+        (self.fired || self.plan.fail_write_nth == Some(self.writes)).then(|| self.error())
+    }
+
+    pub fn before_sync(&mut self) -> Option<io::Error> {
+        self.syncs += 1;
+        (self.fired || self.plan.fail_sync_nth == Some(self.syncs)).then(|| self.error())
+    }
+}

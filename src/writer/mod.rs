@@ -1,0 +1,393 @@
+//! The `Wal` handle: appends go into staging on the caller's thread; one log-writer
+//! thread turns what is staged into writes and syncs; waiters block on the watermark.
+
+pub(crate) mod segments;
+pub(crate) mod staging;
+pub(crate) mod thread;
+pub(crate) mod watermark;
+
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, IoOp, Result};
+use crate::format::names::TMP_SUFFIX;
+use crate::io::{self, SegmentFile};
+use crate::lock::DirLock;
+use crate::options::{Driver, Durability, Options};
+use crate::reader::RecordIter;
+use crate::recovery::{self, RecoveryReport};
+use crate::retention::{self, Retention};
+use crate::stats::{FlushStats, Percentiles, Stats};
+use crate::Lsn;
+use segments::{Preparer, SegmentSpec};
+use staging::{Prepared, Staging, Start};
+use thread::{LogWriter, Shared};
+use watermark::{Level, Watermark};
+
+/// A write-ahead log. `Send + Sync`: share one `&Wal` or `Arc<Wal>` among threads.
+#[derive(Debug)]
+pub struct Wal {
+    shared: Arc<Shared>,
+    dir: PathBuf,
+    options: Options,
+    driver: Driver,
+    report: RecoveryReport,
+    retention: Retention,
+    /// Serialises checkpoints; holds the persisted checkpoint LSN.
+    checkpoint: Mutex<u64>,
+    writer: Option<JoinHandle<()>>,
+    _lock: DirLock,
+}
+
+/// A pending `sync_async` request.
+#[derive(Debug, Clone)]
+pub struct SyncTicket {
+    shared: Arc<Shared>,
+    target: u64,
+}
+
+impl SyncTicket {
+    /// The LSN this ticket waits for.
+    pub fn lsn(&self) -> Lsn {
+        Lsn::new(self.target)
+    }
+
+    /// Blocks until everything up to the ticket's LSN is synced.
+    pub fn wait(&self) -> Result<Lsn> {
+        self.shared.watermark.wait(self.target, Level::Synced, None)?;
+        Ok(Lsn::new(self.target))
+    }
+
+    /// Like `wait`, giving up after `timeout`: `Ok(false)` if it did not complete.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.shared.watermark.wait(self.target, Level::Synced, Some(Instant::now() + timeout))
+    }
+
+    /// Whether the sync has completed.
+    pub fn is_done(&self) -> bool {
+        self.shared.watermark.get(Level::Synced) >= self.target
+    }
+}
+
+fn remove_leftover_tmp_files(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(IoOp::Open, dir, e))?;
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().ends_with(TMP_SUFFIX) {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| Error::io(IoOp::Rename, &path, e))?;
+        }
+    }
+    Ok(())
+}
+
+impl Wal {
+    /// Opens (creating if missing) the log in `dir`, recovering it first.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Wal> {
+        options.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(IoOp::Open, &dir, e))?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                crate::io::fs::sync_dir(parent)?;
+            }
+        }
+        let lock = DirLock::acquire(&dir)?;
+        remove_leftover_tmp_files(&dir)?;
+        let driver = io::open_driver(&options)?;
+        let recovered = recovery::recover(&dir, &options)?;
+        let retention = Retention {
+            dir: dir.clone(),
+            archive: options.archive,
+            segments_max: options.archive_segments_max,
+            bytes_max: options.archive_bytes_max,
+        };
+        let spec = SegmentSpec {
+            dir: dir.clone(),
+            segment_bytes: options.segment_bytes,
+            preallocate: options.preallocate,
+        };
+        let mut catalog = recovered.catalog;
+        // Finish a retirement a crash interrupted: sealed segments wholly checkpointed.
+        let stale: Vec<u64> = catalog
+            .iter()
+            .filter(|(_, m)| m.last_lsn.is_some_and(|last| last <= recovered.checkpoint))
+            .map(|(seq, _)| *seq)
+            .collect();
+        retention.retire(&stale)?;
+        for seq in &stale {
+            catalog.remove(seq);
+        }
+        let (active, offset) = match recovered.active {
+            Some((seq, offset)) => (SegmentFile::open(seq, spec.path(seq))?, offset),
+            None => {
+                let seq = retention.archived_max()?.map_or(1, |max| max + 1);
+                (spec.create(seq)?, 0)
+            }
+        };
+        let found = match recovered.next_blank {
+            Some(seq) => Some(SegmentFile::open(seq, spec.path(seq))?),
+            None => None,
+        };
+        let start = Start { next_lsn: recovered.next_lsn, sequence: active.sequence, offset, segments: catalog };
+        let limit = options.staging_bytes_max as usize;
+        let shared = Arc::new(Shared {
+            staging: Staging::new(limit, options.segment_bytes, start),
+            watermark: Watermark::new(recovered.next_lsn - 1),
+            stats: Mutex::new(FlushStats::new()),
+            durability: options.durability,
+        });
+        let kind = driver.kind();
+        let writer = LogWriter {
+            shared: Arc::clone(&shared),
+            driver,
+            preparer: Preparer::start(spec, found)?,
+            active: Arc::new(active),
+            unsynced: Vec::new(),
+            spares: vec![Vec::with_capacity(limit)],
+            runs: Vec::new(),
+            done: Vec::new(),
+            last_sync: Instant::now(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("ringwal-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| Error::io(IoOp::Open, "ringwal-writer thread", e))?;
+        let mut report = recovered.report;
+        report.checkpoint_lsn = Lsn::new(recovered.checkpoint);
+        tracing::info!(dir = %dir.display(), ?report, driver = ?kind, "ringwal opened");
+        Ok(Wal {
+            shared,
+            dir,
+            options,
+            driver: kind,
+            report,
+            retention,
+            checkpoint: Mutex::new(recovered.checkpoint),
+            writer: Some(handle),
+            _lock: lock,
+        })
+    }
+
+    fn check_record(&self, payload: &[u8]) -> Result<()> {
+        if payload.len() as u64 > self.options.record_bytes_max {
+            return Err(Error::InvalidArgument {
+                what: "record",
+                reason: format!(
+                    "{} bytes exceed record_bytes_max {}",
+                    payload.len(),
+                    self.options.record_bytes_max
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Appends one record; returns its LSN. Not durable until `wait_durable` says so.
+    /// Blocks while staging is full.
+    pub fn append(&self, payload: &[u8]) -> Result<Lsn> {
+        self.check_record(payload)?;
+        let (lsn, _) = self.shared.staging.append(&[Prepared::new(payload)], true)?;
+        Ok(Lsn::new(lsn))
+    }
+
+    /// Like `append`, but returns `Error::WouldBlock` instead of waiting for room.
+    pub fn try_append(&self, payload: &[u8]) -> Result<Lsn> {
+        self.check_record(payload)?;
+        let (lsn, _) = self.shared.staging.append(&[Prepared::new(payload)], false)?;
+        Ok(Lsn::new(lsn))
+    }
+
+    /// Appends records with dense LSNs, all in one segment; after a crash either all of
+    /// them are recovered or none.
+    pub fn append_batch(&self, payloads: &[&[u8]]) -> Result<RangeInclusive<Lsn>> {
+        if payloads.is_empty() || payloads.len() > crate::limits::BATCH_RECORDS_MAX {
+            return Err(Error::InvalidArgument {
+                what: "batch",
+                reason: format!("must hold 1..={} records, got {}", crate::limits::BATCH_RECORDS_MAX, payloads.len()),
+            });
+        }
+        for payload in payloads {
+            self.check_record(payload)?;
+        }
+        let prepared: Vec<Prepared<'_>> = payloads.iter().map(|p| Prepared::new(p)).collect();
+        let (first, last) = self.shared.staging.append(&prepared, true)?;
+        Ok(Lsn::new(first)..=Lsn::new(last))
+    }
+
+    /// Blocks until `lsn` is acknowledged at the configured durability: synced for
+    /// `Fsync` and `Periodic`, written for `Flush`.
+    pub fn wait_durable(&self, lsn: Lsn) -> Result<()> {
+        if lsn.get() > self.last_lsn().get() {
+            return Err(Error::InvalidArgument {
+                what: "lsn",
+                reason: format!("{lsn} was never appended (last is {})", self.last_lsn()),
+            });
+        }
+        let level = match self.options.durability {
+            Durability::Flush => Level::Written,
+            _ => Level::Synced,
+        };
+        self.shared.watermark.wait(lsn.get(), level, None).map(|_| ())
+    }
+
+    /// `append` then `wait_durable`.
+    pub fn append_durable(&self, payload: &[u8]) -> Result<Lsn> {
+        let lsn = self.append(payload)?;
+        self.wait_durable(lsn)?;
+        Ok(lsn)
+    }
+
+    /// Forces a sync of everything appended so far (whatever the durability level) and
+    /// waits for it; returns the LSN now durable.
+    pub fn sync(&self) -> Result<Lsn> {
+        self.sync_async()?.wait()
+    }
+
+    /// Asks for a sync of everything appended so far without waiting.
+    pub fn sync_async(&self) -> Result<SyncTicket> {
+        if let Some(cause) = self.shared.watermark.poison_cause() {
+            return Err(Error::Poisoned { cause });
+        }
+        let target = self.last_lsn().get();
+        if self.shared.watermark.get(Level::Synced) < target {
+            self.shared.staging.request_sync(target);
+        }
+        Ok(SyncTicket { shared: Arc::clone(&self.shared), target })
+    }
+
+    /// Highest LSN known to be on disk (synced); 0 before anything is.
+    pub fn durable_lsn(&self) -> Lsn {
+        Lsn::new(self.shared.watermark.get(Level::Synced))
+    }
+
+    /// Highest LSN written to the OS (possibly not yet synced).
+    pub fn written_lsn(&self) -> Lsn {
+        Lsn::new(self.shared.watermark.get(Level::Written))
+    }
+
+    /// Highest LSN handed out by an append.
+    pub fn last_lsn(&self) -> Lsn {
+        Lsn::new(self.shared.staging.lock().next_lsn - 1)
+    }
+
+    /// The persisted checkpoint: replay after a restart starts above it.
+    pub fn checkpoint_lsn(&self) -> Lsn {
+        Lsn::new(*self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Reads records from `lsn` up to what had been written when this is called.
+    /// Records retired by a checkpoint give `Error::BelowCheckpoint`.
+    pub fn read_from(&self, lsn: Lsn) -> Result<RecordIter> {
+        let end = self.shared.watermark.get(Level::Written);
+        RecordIter::new(&self.dir, lsn.get(), end, self.options.record_bytes_max)
+    }
+
+    /// Declares every record at or below `lsn` applied elsewhere: the checkpoint is
+    /// persisted, then segments holding only such records are retired (archived or
+    /// deleted). Syncs up to `lsn` first if needed. A checkpoint never moves back.
+    pub fn checkpoint(&self, lsn: Lsn) -> Result<()> {
+        let lsn = lsn.get();
+        let last = self.last_lsn().get();
+        if lsn > last {
+            return Err(Error::InvalidArgument {
+                what: "checkpoint",
+                reason: format!("LSN {lsn} is beyond the last record {last}"),
+            });
+        }
+        let mut persisted = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+        if lsn <= *persisted {
+            return Ok(());
+        }
+        if self.shared.watermark.get(Level::Synced) < lsn {
+            self.shared.staging.request_sync(lsn);
+            self.shared.watermark.wait(lsn, Level::Synced, None)?;
+        }
+        retention::write_checkpoint(&self.dir, lsn)?;
+        *persisted = lsn;
+        self.shared.staging.seal_if_covered(lsn);
+        let retire: Vec<u64> = {
+            let mut st = self.shared.staging.lock();
+            let done: Vec<u64> = st
+                .segments
+                .iter()
+                .filter(|(_, m)| m.last_lsn.is_some_and(|l| l <= lsn))
+                .map(|(seq, _)| *seq)
+                .collect();
+            for seq in &done {
+                st.segments.remove(seq);
+            }
+            done
+        };
+        self.retention.retire(&retire).map(|_| ())
+    }
+
+    /// Counters and histograms since open.
+    pub fn stats(&self) -> Stats {
+        let (appends, append_bytes) = {
+            let st = self.shared.staging.lock();
+            (st.appends, st.append_bytes)
+        };
+        let f = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
+        Stats {
+            driver: self.driver,
+            appends,
+            append_bytes,
+            flushes: f.flushes,
+            syncs: f.syncs,
+            bytes_written: f.bytes_written,
+            rotations: f.rotations,
+            batch_records: Percentiles::of(&f.batch_records),
+            batch_bytes: Percentiles::of(&f.batch_bytes),
+            sync_latency_us: Percentiles::of(&f.sync_latency_us),
+        }
+    }
+
+    /// What recovery found when the log was opened.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.report
+    }
+
+    /// The driver writing this log.
+    pub fn driver(&self) -> Driver {
+        self.driver
+    }
+
+    /// The log directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options the log was opened with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Writes and syncs everything staged, stops the writer thread and releases the
+    /// directory. Returns the poisoning error if the log was poisoned.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        let Some(handle) = self.writer.take() else { return Ok(()) };
+        self.shared.staging.shut(None);
+        if handle.join().is_err() {
+            tracing::error!("ringwal writer thread panicked");
+        }
+        match self.shared.watermark.poison_cause() {
+            Some(cause) => Err(Error::Poisoned { cause }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        if let Err(error) = self.shutdown() {
+            tracing::warn!(%error, "ringwal closed on drop with an error");
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Staging: where appenders reserve an LSN and a place in the log, and leave their
+//! framed bytes for the log-writer thread.
+//!
+//! One short critical section per append (or per batch) assigns the LSN, decides which
+//! segment and offset the frame lands at (rotating to the next segment when it does not
+//! fit), finishes the frame checksum (20 bytes; the payload was checksummed before the
+//! lock) and copies the frame in. The writer swaps the whole buffer out at once, so a
+//! batch of any number of appends costs it one write.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::format::frame::{self, FrameSpec};
+use crate::format::header::SegmentHeader;
+use crate::limits::{frame_bytes, SEGMENT_HEADER_BYTES};
+
+/// A stretch of the staging buffer that goes into one segment, starting at `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StagedRun {
+    pub sequence: u64,
+    pub offset: u64,
+    /// Where the run starts in the buffer; it ends where the next run starts.
+    pub start: usize,
+}
+
+/// What the log knows about a live segment that has a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentMeta {
+    pub first_lsn: u64,
+    /// Set once the segment is sealed (the log moved on to the next one).
+    pub last_lsn: Option<u64>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub buf: Vec<u8>,
+    pub runs: Vec<StagedRun>,
+    /// Records in `buf`.
+    pub records: u64,
+    /// The next LSN to hand out.
+    pub next_lsn: u64,
+    /// The segment the next frame goes into, and where.
+    pub sequence: u64,
+    pub offset: u64,
+    /// Live segments that have a header, by sequence.
+    pub segments: BTreeMap<u64, SegmentMeta>,
+    /// Highest LSN a caller asked to have synced.
+    pub sync_target: u64,
+    pub closing: bool,
+    pub poison: Option<Arc<Error>>,
+    /// The writer is asleep on `work` and needs a notify.
+    pub writer_asleep: bool,
+    /// Appenders asleep on `space`.
+    pub space_waiters: u32,
+    pub appends: u64,
+    pub append_bytes: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Staging {
+    state: Mutex<State>,
+    space: Condvar,
+    work: Condvar,
+    limit: usize,
+    segment_bytes: u64,
+}
+
+/// One payload with its checksum, computed before the lock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Prepared<'a> {
+    pub payload: &'a [u8],
+    pub crc: u32,
+}
+
+impl<'a> Prepared<'a> {
+    pub fn new(payload: &'a [u8]) -> Self {
+        Prepared { payload, crc: frame::payload_crc(payload) }
+    }
+}
+
+/// Where the log stands when the writer starts.
+#[derive(Debug)]
+pub(crate) struct Start {
+    pub next_lsn: u64,
+    pub sequence: u64,
+    pub offset: u64,
+    pub segments: BTreeMap<u64, SegmentMeta>,
+}
+
+impl Staging {
+    pub fn new(limit: usize, segment_bytes: u64, start: Start) -> Self {
+        Staging {
+            state: Mutex::new(State {
+                buf: Vec::with_capacity(limit),
+                runs: Vec::new(),
+                records: 0,
+                next_lsn: start.next_lsn,
+                sequence: start.sequence,
+                offset: start.offset,
+                segments: start.segments,
+                sync_target: 0,
+                closing: false,
+                poison: None,
+                writer_asleep: false,
+                space_waiters: 0,
+                appends: 0,
+                append_bytes: 0,
+            }),
+            space: Condvar::new(),
+            work: Condvar::new(),
+            limit,
+            segment_bytes,
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // Every mutation below keeps `State` consistent before any call that could
+        // panic, so a poisoned mutex still holds a usable state.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reserves LSNs for `records` (one batch: one segment, dense LSNs) and stages them.
+    /// Returns the first and last LSN.
+    pub fn append(&self, records: &[Prepared<'_>], block: bool) -> Result<(u64, u64)> {
+        let frames: u64 = records.iter().map(|r| frame_bytes(r.payload.len() as u64)).sum();
+        let payload_bytes: u64 = records.iter().map(|r| r.payload.len() as u64).sum();
+        if frames + SEGMENT_HEADER_BYTES > self.segment_bytes {
+            return Err(Error::InvalidArgument {
+                what: "batch",
+                reason: format!(
+                    "{frames} framed bytes do not fit in one {}-byte segment",
+                    self.segment_bytes
+                ),
+            });
+        }
+        if frames + SEGMENT_HEADER_BYTES > self.limit as u64 {
+            return Err(Error::InvalidArgument {
+                what: "batch",
+                reason: format!("{frames} framed bytes exceed staging_bytes_max {}", self.limit),
+            });
+        }
+        let mut st = self.lock();
+        loop {
+            if let Some(cause) = &st.poison {
+                return Err(Error::Poisoned { cause: Arc::clone(cause) });
+            }
+            if st.closing {
+                return Err(Error::Closed);
+            }
+            let rotate = st.offset == 0 || st.offset + frames > self.segment_bytes;
+            let need = frames + if rotate { SEGMENT_HEADER_BYTES } else { 0 };
+            if st.buf.len() as u64 + need <= self.limit as u64 {
+                break;
+            }
+            if !block {
+                return Err(Error::WouldBlock);
+            }
+            st.space_waiters += 1;
+            st = self.space.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.space_waiters -= 1;
+        }
+        if st.offset + frames > self.segment_bytes {
+            Self::seal_and_advance(&mut st);
+        }
+        let first = st.next_lsn;
+        if st.offset == 0 {
+            Self::start_segment(&mut st, first, self.segment_bytes);
+        } else if st.runs.is_empty() {
+            let run = StagedRun { sequence: st.sequence, offset: st.offset, start: 0 };
+            st.runs.push(run);
+        }
+        let sequence = st.sequence;
+        let count = records.len();
+        for (i, record) in records.iter().enumerate() {
+            let spec = FrameSpec {
+                lsn: first + i as u64,
+                sequence,
+                payload: record.payload,
+                payload_crc: record.crc,
+                batch_continues: i + 1 < count,
+            };
+            frame::encode_into(&spec, &mut st.buf);
+        }
+        let last = first + count as u64 - 1;
+        st.next_lsn = last + 1;
+        st.offset += frames;
+        st.records += count as u64;
+        st.appends += count as u64;
+        st.append_bytes += payload_bytes;
+        let wake = st.writer_asleep;
+        st.writer_asleep = false;
+        drop(st);
+        if wake {
+            self.work.notify_one();
+        }
+        Ok((first, last))
+    }
+
+    /// Closes the current segment to new frames: the next frame opens the next one.
+    fn seal_and_advance(st: &mut State) {
+        let last = st.next_lsn - 1;
+        if let Some(meta) = st.segments.get_mut(&st.sequence) {
+            meta.last_lsn = Some(last);
+        }
+        st.sequence += 1;
+        st.offset = 0;
+    }
+
+    /// Puts the header of segment `st.sequence` into the buffer, first LSN `first`.
+    fn start_segment(st: &mut State, first: u64, capacity: u64) {
+        let sequence = st.sequence;
+        let start = st.buf.len();
+        st.runs.push(StagedRun { sequence, offset: 0, start });
+        let header = SegmentHeader { sequence, first_lsn: first, capacity };
+        st.buf.resize(start + SEGMENT_HEADER_BYTES as usize, 0);
+        if let Some(block) = st.buf.get_mut(start..) {
+            header.encode_into(block);
+        }
+        st.offset = SEGMENT_HEADER_BYTES;
+        st.segments.insert(sequence, SegmentMeta { first_lsn: first, last_lsn: None });
+    }
+
+    /// Seals the current segment if every record in it is at or below `lsn` and none
+    /// waits in the buffer, so a checkpoint can retire it. Returns whether it did.
+    pub fn seal_if_covered(&self, lsn: u64) -> bool {
+        let mut st = self.lock();
+        let has_records = st.offset > SEGMENT_HEADER_BYTES;
+        if has_records && st.next_lsn - 1 <= lsn && st.buf.is_empty() {
+            Self::seal_and_advance(&mut st);
+            return true;
+        }
+        false
+    }
+
+    /// Asks the writer to sync everything up to `lsn`.
+    pub fn request_sync(&self, lsn: u64) {
+        let mut st = self.lock();
+        st.sync_target = st.sync_target.max(lsn);
+        let wake = st.writer_asleep;
+        st.writer_asleep = false;
+        drop(st);
+        if wake {
+            self.work.notify_one();
+        }
+    }
+
+    /// Stops new appends and wakes everyone.
+    pub fn shut(&self, poison: Option<Arc<Error>>) {
+        let mut st = self.lock();
+        st.closing = true;
+        if st.poison.is_none() {
+            st.poison = poison;
+        }
+        drop(st);
+        self.work.notify_all();
+        self.space.notify_all();
+    }
+
+    /// The writer's wait for work: returns the locked state once there is something
+    /// staged, a sync to do, a close, or `deadline` passed.
+    pub fn wait_for_work(&self, synced_target: u64, deadline: Option<Instant>) -> MutexGuard<'_, State> {
+        let mut st = self.lock();
+        loop {
+            let has_work = !st.buf.is_empty() || st.sync_target > synced_target || st.closing;
+            if has_work {
+                return st;
+            }
+            st.writer_asleep = true;
+            st = match deadline {
+                None => self.work.wait(st).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        st.writer_asleep = false;
+                        return st;
+                    }
+                    self.work.wait_timeout(st, left).unwrap_or_else(|p| p.into_inner()).0
+                }
+            };
+            st.writer_asleep = false;
+        }
+    }
+
+    /// Takes everything staged, leaving `spare` (emptied) in its place.
+    pub fn swap_out(&self, st: &mut MutexGuard<'_, State>, spare: Vec<u8>, runs: &mut Vec<StagedRun>) -> (Vec<u8>, u64, u64) {
+        let records = std::mem::take(&mut st.records);
+        let lsn_end = st.next_lsn - 1;
+        std::mem::swap(runs, &mut st.runs);
+        st.runs.clear();
+        let mut spare = spare;
+        spare.clear();
+        let full = std::mem::replace(&mut st.buf, spare);
+        if st.space_waiters > 0 {
+            self.space.notify_all();
+        }
+        (full, records, lsn_end)
+    }
+}
