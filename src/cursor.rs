@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoOp, Result};
 use crate::format::frame::{self, Decode, Decoded};
-use crate::io::fs::read_at;
 use crate::format::{read_u32, read_u64};
-use crate::limits::{frame_bytes, FRAME_ALIGN, FRAME_HEADER_BYTES, READ_CHUNK_BYTES};
+use crate::io::fs::read_at;
+use crate::limits::{FRAME_ALIGN, FRAME_HEADER_BYTES, READ_CHUNK_BYTES, frame_bytes};
 
 #[derive(Debug)]
 pub(crate) struct Cursor {
@@ -31,8 +31,17 @@ pub(crate) enum Found {
 impl Cursor {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(IoOp::Open, path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(IoOp::Read, path, e))?.len();
-        Ok(Cursor { file, path: path.to_path_buf(), len, buf: Vec::new(), buf_at: 0 })
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(IoOp::Read, path, e))?
+            .len();
+        Ok(Cursor {
+            file,
+            path: path.to_path_buf(),
+            len,
+            buf: Vec::new(),
+            buf_at: 0,
+        })
     }
 
     /// At least `need` bytes from `at` (fewer only at the end of the file).
@@ -42,7 +51,8 @@ impl Cursor {
             let want = need.max(READ_CHUNK_BYTES) as u64;
             let take = want.min(self.len.saturating_sub(at)) as usize;
             self.buf.resize(take, 0);
-            let got = read_at(&self.file, &mut self.buf, at).map_err(|e| Error::io(IoOp::Read, &self.path, e))?;
+            let got = read_at(&self.file, &mut self.buf, at)
+                .map_err(|e| Error::io(IoOp::Read, &self.path, e))?;
             self.buf.truncate(got);
             self.buf_at = at;
         }
@@ -77,7 +87,10 @@ impl Cursor {
     /// The payload of a frame decoded at `at`.
     pub fn payload(&mut self, at: u64, d: &Decoded) -> Result<Vec<u8>> {
         let bytes = self.window(at, d.frame_len)?;
-        Ok(bytes.get(d.payload_at..d.payload_at + d.payload_len).unwrap_or_default().to_vec())
+        Ok(bytes
+            .get(d.payload_at..d.payload_at + d.payload_len)
+            .unwrap_or_default()
+            .to_vec())
     }
 
     /// Looks for any valid frame of `sequence` at or after `from` (aligned positions),
@@ -100,9 +113,13 @@ impl Cursor {
                 dirty_end = Some((at + align).min(file_len));
                 let lsn = read_u64(head, 8).unwrap_or(0);
                 let len = u64::from(read_u32(head, 4).unwrap_or(0) & !frame::BATCH_CONTINUES);
-                let plausible =
-                    at >= from && lsn != 0 && len <= record_bytes_max && at + frame_bytes(len) <= file_len;
-                if plausible && let Found::Frame(_) = self.frame_at(at, sequence, record_bytes_max)? {
+                let plausible = at >= from
+                    && lsn != 0
+                    && len <= record_bytes_max
+                    && at + frame_bytes(len) <= file_len;
+                if plausible
+                    && let Found::Frame(_) = self.frame_at(at, sequence, record_bytes_max)?
+                {
                     return Ok((Some(at), dirty_end));
                 }
             }

@@ -184,7 +184,10 @@ impl fmt::Display for CorruptReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CorruptReason::Checksum { expected, got } => {
-                write!(f, "checksum mismatch (expected {expected:#010x}, got {got:#010x})")
+                write!(
+                    f,
+                    "checksum mismatch (expected {expected:#010x}, got {got:#010x})"
+                )
             }
             CorruptReason::BadMagic => f.write_str("bad magic"),
             CorruptReason::UnsupportedVersion(v) => write!(f, "unsupported format version {v}"),
@@ -221,7 +224,10 @@ impl fmt::Display for Error {
                 segment,
                 offset,
                 reason,
-            } => write!(f, "corrupt log: segment {segment}, offset {offset}: {reason}"),
+            } => write!(
+                f,
+                "corrupt log: segment {segment}, offset {offset}: {reason}"
+            ),
             Error::TornTail {
                 segment,
                 offset,
@@ -237,7 +243,11 @@ impl fmt::Display for Error {
             Error::InvalidArgument { what, reason } => write!(f, "invalid {what}: {reason}"),
             Error::WouldBlock => f.write_str("staging buffer full"),
             Error::Locked { path, holder } => match holder {
-                Some(h) => write!(f, "log is locked by another writer ({h}): {}", path.display()),
+                Some(h) => write!(
+                    f,
+                    "log is locked by another writer ({h}): {}",
+                    path.display()
+                ),
                 None => write!(f, "log is locked by another writer: {}", path.display()),
             },
             Error::Unsupported { reason } => write!(f, "unsupported: {reason}"),

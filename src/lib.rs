@@ -13,7 +13,7 @@
 //! # fn main() -> ringwal::Result<()> {
 //! # let tmp = tempfile::tempdir().map_err(|e| ringwal::Error::Unsupported { reason: e.to_string() })?;
 //! # let dir = tmp.path().join("wal");
-//! let wal = Wal::open(&dir, Options::default().segment_bytes(1 << 20))?;
+//! let wal = Wal::open(&dir, Options::default().segment_bytes(4 << 20))?;
 //! let lsn = wal.append(b"first")?;          // staged, not yet durable
 //! wal.wait_durable(lsn)?;                   // one fdatasync serves every waiter
 //! let lsn2 = wal.append_durable(b"second")?;
@@ -56,3 +56,8 @@ const _: fn() = || {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Wal>();
 };
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

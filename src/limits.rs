@@ -32,8 +32,8 @@ pub const BATCH_RECORDS_MAX: usize = 1 << 20;
 /// Reads during recovery and scans are done in chunks of this many bytes.
 pub const READ_CHUNK_BYTES: usize = 1 << 20;
 
-const _: () = assert!(SEGMENT_HEADER_BYTES % FRAME_ALIGN == 0);
-const _: () = assert!(FRAME_HEADER_BYTES % FRAME_ALIGN == 0);
+const _: () = assert!(SEGMENT_HEADER_BYTES.is_multiple_of(FRAME_ALIGN));
+const _: () = assert!(FRAME_HEADER_BYTES.is_multiple_of(FRAME_ALIGN));
 const _: () = assert!(FRAME_ALIGN.is_power_of_two());
 const _: () = assert!(SEGMENT_BYTES_MIN > SEGMENT_HEADER_BYTES + FRAME_HEADER_BYTES);
 const _: () = assert!(STAGING_BYTES_MIN >= FRAME_HEADER_BYTES + FRAME_ALIGN);

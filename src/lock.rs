@@ -27,20 +27,31 @@ impl DirLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let holder = std::fs::read_to_string(&path).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+                let holder = std::fs::read_to_string(&path)
+                    .ok()
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty());
                 return Err(Error::Locked { path, holder });
             }
             Err(TryLockError::Error(e)) => return Err(Error::io(IoOp::Lock, &path, e)),
         }
-        let me = format!("pid {} ({})\n", std::process::id(), std::env::args().next().unwrap_or_default());
-        file.set_len(0).map_err(|e| Error::io(IoOp::Lock, &path, e))?;
-        file.write_all(me.as_bytes()).map_err(|e| Error::io(IoOp::Lock, &path, e))?;
+        let me = format!(
+            "pid {} ({})\n",
+            std::process::id(),
+            std::env::args().next().unwrap_or_default()
+        );
+        file.set_len(0)
+            .map_err(|e| Error::io(IoOp::Lock, &path, e))?;
+        file.write_all(me.as_bytes())
+            .map_err(|e| Error::io(IoOp::Lock, &path, e))?;
         Ok(DirLock { _file: file })
     }
 
     /// Whether some writer holds the lock right now (for read-only tools).
     pub fn is_held(dir: &Path) -> bool {
-        let Ok(file) = File::open(dir.join(LOCK_FILE)) else { return false };
+        let Ok(file) = File::open(dir.join(LOCK_FILE)) else {
+            return false;
+        };
         match file.try_lock_shared() {
             Ok(()) => {
                 let _ = file.unlock();

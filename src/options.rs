@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::limits::{
-    frame_bytes, RECORD_BYTES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, SEGMENT_HEADER_BYTES,
-    STAGING_BYTES_MAX, STAGING_BYTES_MIN,
+    RECORD_BYTES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, SEGMENT_HEADER_BYTES,
+    STAGING_BYTES_MAX, STAGING_BYTES_MIN, frame_bytes,
 };
 
 /// Which I/O driver writes the log.
@@ -195,17 +195,24 @@ impl Options {
 
     /// Rejects values that cannot work, naming the field.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &'static str, reason: String| Err(Error::InvalidOptions { field, reason });
+        let bad =
+            |field: &'static str, reason: String| Err(Error::InvalidOptions { field, reason });
         if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&self.segment_bytes) {
             return bad(
                 "segment_bytes",
-                format!("must be in {SEGMENT_BYTES_MIN}..={SEGMENT_BYTES_MAX}, got {}", self.segment_bytes),
+                format!(
+                    "must be in {SEGMENT_BYTES_MIN}..={SEGMENT_BYTES_MAX}, got {}",
+                    self.segment_bytes
+                ),
             );
         }
         if self.record_bytes_max == 0 || self.record_bytes_max > RECORD_BYTES_MAX {
             return bad(
                 "record_bytes_max",
-                format!("must be in 1..={RECORD_BYTES_MAX}, got {}", self.record_bytes_max),
+                format!(
+                    "must be in 1..={RECORD_BYTES_MAX}, got {}",
+                    self.record_bytes_max
+                ),
             );
         }
         let frame_max = frame_bytes(self.record_bytes_max);
@@ -253,7 +260,10 @@ impl Options {
         if !(1..=4096).contains(&self.ring_entries) || !self.ring_entries.is_power_of_two() {
             return bad(
                 "ring_entries",
-                format!("must be a power of two in 1..=4096, got {}", self.ring_entries),
+                format!(
+                    "must be a power of two in 1..=4096, got {}",
+                    self.ring_entries
+                ),
             );
         }
         if self.chains_in_flight_max == 0 || self.chains_in_flight_max > self.ring_entries / 2 {

@@ -5,12 +5,12 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
+use crate::Lsn;
 use crate::cursor::{Cursor, Found};
 use crate::error::{CorruptReason, Error, Result};
 use crate::format::header::{HeaderState, SegmentHeader};
 use crate::limits::SEGMENT_HEADER_BYTES;
-use crate::recovery::{list_segments, read_checkpoint, scan, Scan};
-use crate::Lsn;
+use crate::recovery::{Scan, list_segments, read_checkpoint, scan};
 
 /// One record read from the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +68,9 @@ fn headed_segments(dir: &Path) -> Result<Vec<(u64, PathBuf, u64)>> {
             Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => continue,
             Err(e) => return Err(e),
         };
-        if let HeaderState::Valid(h) = SegmentHeader::decode(cursor.window(0, SEGMENT_HEADER_BYTES as usize)?) {
+        if let HeaderState::Valid(h) =
+            SegmentHeader::decode(cursor.window(0, SEGMENT_HEADER_BYTES as usize)?)
+        {
             out.push((seq, path, h.first_lsn));
         }
     }
@@ -94,14 +96,28 @@ impl RecordIter {
                 }
                 first => {
                     let got = first.unwrap_or(0);
-                    return Err(Error::corrupt(0, 0, CorruptReason::LsnOutOfOrder { expected: start, got }));
+                    return Err(Error::corrupt(
+                        0,
+                        0,
+                        CorruptReason::LsnOutOfOrder {
+                            expected: start,
+                            got,
+                        },
+                    ));
                 }
             }
         }
         // Begin at the last segment whose first LSN is at or below `start`.
-        let skip = segments.iter().rposition(|(_, _, first)| *first <= start).unwrap_or(0);
+        let skip = segments
+            .iter()
+            .rposition(|(_, _, first)| *first <= start)
+            .unwrap_or(0);
         let next = segments.get(skip).map_or(start, |(_, _, first)| *first);
-        let pending: VecDeque<_> = segments.into_iter().skip(skip).map(|(seq, path, _)| (seq, path)).collect();
+        let pending: VecDeque<_> = segments
+            .into_iter()
+            .skip(skip)
+            .map(|(seq, path, _)| (seq, path))
+            .collect();
         Ok(RecordIter {
             dir: dir.to_path_buf(),
             pending,
@@ -118,24 +134,35 @@ impl RecordIter {
     fn open_next(&mut self) -> Result<bool> {
         if self.pending.is_empty() {
             // The writer may have moved into segments created after the listing.
-            let newer = list_segments(&self.dir)?.into_iter().filter(|(seq, _)| *seq > self.last_sequence);
+            let newer = list_segments(&self.dir)?
+                .into_iter()
+                .filter(|(seq, _)| *seq > self.last_sequence);
             self.pending.extend(newer);
         }
-        let Some((sequence, path)) = self.pending.pop_front() else { return Ok(false) };
+        let Some((sequence, path)) = self.pending.pop_front() else {
+            return Ok(false);
+        };
         let mut cursor = Cursor::open(&path)?;
         match SegmentHeader::decode(cursor.window(0, SEGMENT_HEADER_BYTES as usize)?) {
             HeaderState::Valid(h) if h.first_lsn == self.next || self.last_sequence == 0 => {
                 self.next = h.first_lsn;
             }
             HeaderState::Valid(h) => {
-                let reason = CorruptReason::LsnOutOfOrder { expected: self.next, got: h.first_lsn };
+                let reason = CorruptReason::LsnOutOfOrder {
+                    expected: self.next,
+                    got: h.first_lsn,
+                };
                 return Err(Error::corrupt(sequence, 0, reason));
             }
             HeaderState::Blank => return Ok(false),
             HeaderState::Invalid(reason) => return Err(Error::corrupt(sequence, 0, reason)),
         }
         self.last_sequence = sequence;
-        self.open = Some(Open { sequence, cursor, at: SEGMENT_HEADER_BYTES });
+        self.open = Some(Open {
+            sequence,
+            cursor,
+            at: SEGMENT_HEADER_BYTES,
+        });
         Ok(true)
     }
 
@@ -148,17 +175,26 @@ impl RecordIter {
                 if self.open_next()? {
                     continue;
                 }
-                let reason = CorruptReason::LsnOutOfOrder { expected: self.next, got: 0 };
+                let reason = CorruptReason::LsnOutOfOrder {
+                    expected: self.next,
+                    got: 0,
+                };
                 return Err(Error::corrupt(self.last_sequence, 0, reason));
             };
-            match open.cursor.frame_at(open.at, open.sequence, self.record_bytes_max)? {
+            match open
+                .cursor
+                .frame_at(open.at, open.sequence, self.record_bytes_max)?
+            {
                 Found::Frame(d) if d.lsn == self.next => {
                     let at = open.at;
                     open.at += d.frame_len as u64;
                     self.next += 1;
                     if d.lsn >= self.start {
                         let payload = open.cursor.payload(at, &d)?;
-                        return Ok(Some(Record { lsn: Lsn::new(d.lsn), payload }));
+                        return Ok(Some(Record {
+                            lsn: Lsn::new(d.lsn),
+                            payload,
+                        }));
                     }
                 }
                 // The segment ends here; the next one must carry on.
@@ -201,7 +237,11 @@ impl LogReader {
         let dir = dir.as_ref().to_path_buf();
         let record_bytes_max = crate::limits::RECORD_BYTES_MAX;
         let scan = scan(&dir, record_bytes_max)?;
-        Ok(LogReader { dir, scan, record_bytes_max })
+        Ok(LogReader {
+            dir,
+            scan,
+            record_bytes_max,
+        })
     }
 
     /// What the scan found.
@@ -216,6 +256,11 @@ impl LogReader {
 
     /// Records from `lsn` to the last whole record found by the scan.
     pub fn read_from(&self, lsn: Lsn) -> Result<RecordIter> {
-        RecordIter::new(&self.dir, lsn.get(), self.scan.last_lsn, self.record_bytes_max)
+        RecordIter::new(
+            &self.dir,
+            lsn.get(),
+            self.scan.last_lsn,
+            self.record_bytes_max,
+        )
     }
 }

@@ -8,13 +8,13 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::Lsn;
 use crate::cursor::{Cursor, Found};
 use crate::error::{CorruptReason, Error, IoOp, Result};
-use crate::format::header::{HeaderState, SegmentHeader};
-use crate::format::names::{parse_segment_file_name, CHECKPOINT_FILE};
 use crate::format::checkpoint;
+use crate::format::header::{HeaderState, SegmentHeader};
+use crate::format::names::{CHECKPOINT_FILE, parse_segment_file_name};
 use crate::limits::SEGMENT_HEADER_BYTES;
-use crate::Lsn;
 
 /// What recovery found in one live segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +127,12 @@ struct FrameRun {
     open_batch: bool,
 }
 
-fn scan_frames(cur: &mut Cursor, sequence: u64, first_lsn: u64, record_bytes_max: u64) -> Result<FrameRun> {
+fn scan_frames(
+    cur: &mut Cursor,
+    sequence: u64,
+    first_lsn: u64,
+    record_bytes_max: u64,
+) -> Result<FrameRun> {
     let mut run = FrameRun {
         first: None,
         last: None,
@@ -155,7 +160,10 @@ fn scan_frames(cur: &mut Cursor, sequence: u64, first_lsn: u64, record_bytes_max
                 }
             }
             Found::Frame(d) => {
-                run.stop_reason = Some(CorruptReason::LsnOutOfOrder { expected, got: d.lsn });
+                run.stop_reason = Some(CorruptReason::LsnOutOfOrder {
+                    expected,
+                    got: d.lsn,
+                });
                 break;
             }
             Found::Invalid(reason) => {
@@ -179,7 +187,11 @@ pub fn scan(dir: &Path, record_bytes_max: u64) -> Result<Scan> {
         if let [(a, _), (b, _)] = pair
             && *b != a + 1
         {
-            return Err(Error::corrupt(a + 1, 0, CorruptReason::MissingSegment { sequence: a + 1 }));
+            return Err(Error::corrupt(
+                a + 1,
+                0,
+                CorruptReason::MissingSegment { sequence: a + 1 },
+            ));
         }
     }
     // Headers first: whether segment i+1 continues the chain decides how segment i ends.
@@ -204,7 +216,13 @@ pub fn scan(dir: &Path, record_bytes_max: u64) -> Result<Scan> {
         })
         .chain(std::iter::once(None))
         .collect();
-    let mut out = Scan { segments: Vec::new(), checkpoint, last_lsn: 0, records: 0, tail: None };
+    let mut out = Scan {
+        segments: Vec::new(),
+        checkpoint,
+        last_lsn: 0,
+        records: 0,
+        tail: None,
+    };
     let mut expected: Option<u64> = None;
     for ((seq, path, mut cur, state), next_first) in opened.into_iter().zip(next_firsts) {
         let mut info = SegmentInfo {
@@ -230,14 +248,21 @@ pub fn scan(dir: &Path, record_bytes_max: u64) -> Result<Scan> {
             (None, HeaderState::Valid(h)) => {
                 let floor = expected.unwrap_or(checkpoint + 1);
                 if h.first_lsn != expected.unwrap_or(h.first_lsn) || h.first_lsn > floor {
-                    let reason = CorruptReason::LsnOutOfOrder { expected: floor, got: h.first_lsn };
+                    let reason = CorruptReason::LsnOutOfOrder {
+                        expected: floor,
+                        got: h.first_lsn,
+                    };
                     return Err(Error::corrupt(seq, 0, reason));
                 }
                 scan_live(&mut cur, &mut info, *h, next_first, record_bytes_max)?
             }
             (None, _) => {
                 info.torn_bytes = check_blank_start(&mut cur, seq, &state, record_bytes_max)?;
-                Some(Tail { segment: seq, offset: 0, torn_bytes: 0 })
+                Some(Tail {
+                    segment: seq,
+                    offset: 0,
+                    torn_bytes: 0,
+                })
             }
         };
         out.records += info.records;
@@ -277,7 +302,11 @@ fn scan_live(
     if next_first == Some(last + 1) && run.records > 0 {
         // Sealed: the next segment carries on.
         if run.open_batch {
-            return Err(Error::corrupt(seq, run.valid_end, CorruptReason::IncompleteBatch));
+            return Err(Error::corrupt(
+                seq,
+                run.valid_end,
+                CorruptReason::IncompleteBatch,
+            ));
         }
         return Ok(None);
     }
@@ -296,12 +325,21 @@ fn scan_live(
     }
     let dirty_end = dirty_end.unwrap_or(0).max(run.stop);
     info.torn_bytes = dirty_end.saturating_sub(run.valid_end);
-    Ok(Some(Tail { segment: seq, offset: run.valid_end, torn_bytes: 0 }))
+    Ok(Some(Tail {
+        segment: seq,
+        offset: run.valid_end,
+        torn_bytes: 0,
+    }))
 }
 
 /// The chain reached a segment with no valid header: a pre-created segment never
 /// written, or a first write torn. Returns the torn bytes; errs if frames validate.
-fn check_blank_start(cur: &mut Cursor, seq: u64, state: &HeaderState, record_bytes_max: u64) -> Result<u64> {
+fn check_blank_start(
+    cur: &mut Cursor,
+    seq: u64,
+    state: &HeaderState,
+    record_bytes_max: u64,
+) -> Result<u64> {
     let (valid, dirty_end) = cur.find_valid_after(SEGMENT_HEADER_BYTES, seq, record_bytes_max)?;
     if valid.is_some() {
         let reason = match state {
@@ -373,7 +411,11 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
         && t.torn_bytes > 0
         && options.recovery_mode == crate::RecoveryMode::Strict
     {
-        return Err(Error::TornTail { segment: t.segment, offset: t.offset, bytes: t.torn_bytes });
+        return Err(Error::TornTail {
+            segment: t.segment,
+            offset: t.offset,
+            bytes: t.torn_bytes,
+        });
     }
     let mut removed_any = false;
     for info in &scan.segments {
@@ -386,8 +428,13 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
             if keep {
                 next_blank = Some(info.sequence);
             } else {
-                tracing::warn!(segment = info.sequence, torn_bytes = info.torn_bytes, "recovery removes a segment past the end of the log");
-                std::fs::remove_file(&info.path).map_err(|e| Error::io(IoOp::Rename, &info.path, e))?;
+                tracing::warn!(
+                    segment = info.sequence,
+                    torn_bytes = info.torn_bytes,
+                    "recovery removes a segment past the end of the log"
+                );
+                std::fs::remove_file(&info.path)
+                    .map_err(|e| Error::io(IoOp::Rename, &info.path, e))?;
                 report.segments_removed += 1;
                 report.torn_bytes_cut += info.torn_bytes;
                 removed_any = true;
@@ -396,14 +443,25 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
         }
         if let (Some(first), Some(last)) = (info.first_lsn, info.last_lsn) {
             let sealed = (!is_tail).then_some(last);
-            catalog.insert(info.sequence, crate::writer::staging::SegmentMeta { first_lsn: first, last_lsn: sealed });
+            catalog.insert(
+                info.sequence,
+                crate::writer::staging::SegmentMeta {
+                    first_lsn: first,
+                    last_lsn: sealed,
+                },
+            );
             report.segments += 1;
         }
         if is_tail {
             // A tail segment without records gets a fresh header at its first write.
-            let (from, offset) = if info.records == 0 { (0, 0) } else { (info.valid_end, info.valid_end) };
+            let (from, offset) = if info.records == 0 {
+                (0, 0)
+            } else {
+                (info.valid_end, info.valid_end)
+            };
             let cut_end = info.valid_end + info.torn_bytes;
-            if cut_end > from && (info.torn_bytes > 0 || info.records == 0 && info.header.is_some()) {
+            if cut_end > from && (info.torn_bytes > 0 || info.records == 0 && info.header.is_some())
+            {
                 zero_range(&info.path, from, cut_end)?;
                 tracing::warn!(
                     segment = info.sequence,
@@ -420,12 +478,22 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
         crate::io::fs::sync_dir(dir)?;
     }
     let next_lsn = scan.last_lsn.max(scan.checkpoint) + 1;
-    Ok(Recovered { report, active, next_blank, catalog, next_lsn, checkpoint: scan.checkpoint })
+    Ok(Recovered {
+        report,
+        active,
+        next_blank,
+        catalog,
+        next_lsn,
+        checkpoint: scan.checkpoint,
+    })
 }
 
 /// Overwrites `[from, to)` of a file with zeros and syncs it.
 fn zero_range(path: &Path, from: u64, to: u64) -> Result<()> {
-    let file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::io(IoOp::Open, path, e))?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(IoOp::Open, path, e))?;
     let zeros = vec![0u8; (to - from).min(1 << 20) as usize];
     let mut at = from;
     while at < to {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoOp, Result};
 use crate::format::checkpoint;
-use crate::format::names::{segment_file_name, ARCHIVE_DIR, CHECKPOINT_FILE, TMP_SUFFIX};
+use crate::format::names::{ARCHIVE_DIR, CHECKPOINT_FILE, TMP_SUFFIX, segment_file_name};
 use crate::io::fs::{sync_data, sync_dir};
 use crate::recovery::list_segments;
 
@@ -70,7 +70,9 @@ impl Retention {
         let archive = self.archive_dir();
         let mut files = Vec::new();
         for (seq, path) in list_segments(&archive)? {
-            let bytes = std::fs::metadata(&path).map_err(|e| Error::io(IoOp::Read, &path, e))?.len();
+            let bytes = std::fs::metadata(&path)
+                .map_err(|e| Error::io(IoOp::Read, &path, e))?
+                .len();
             files.push((seq, path, bytes));
         }
         let mut count = files.len() as u64;
@@ -106,7 +108,8 @@ pub(crate) fn write_checkpoint(dir: &Path, lsn: u64) -> Result<()> {
     let path = dir.join(CHECKPOINT_FILE);
     let tmp = dir.join(format!("{CHECKPOINT_FILE}{TMP_SUFFIX}"));
     let file = std::fs::File::create(&tmp).map_err(|e| Error::io(IoOp::Open, &tmp, e))?;
-    crate::io::fs::write_all_at(&file, &checkpoint::encode(lsn), 0).map_err(|e| Error::io(IoOp::Write, &tmp, e))?;
+    crate::io::fs::write_all_at(&file, &checkpoint::encode(lsn), 0)
+        .map_err(|e| Error::io(IoOp::Write, &tmp, e))?;
     sync_data(&file).map_err(|e| Error::io(IoOp::Sync, &tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| Error::io(IoOp::Rename, &tmp, e))?;
     sync_dir(dir)

@@ -76,7 +76,8 @@ impl FlushStats {
     pub fn new() -> Self {
         // Three significant figures; auto-resizing keeps any value recordable.
         let hist = || {
-            let mut h = Histogram::<u64>::new(3).unwrap_or_else(|_| Histogram::new(2).unwrap_or_else(|_| unreachable_hist()));
+            let mut h = Histogram::<u64>::new(3)
+                .unwrap_or_else(|_| Histogram::new(2).unwrap_or_else(|_| unreachable_hist()));
             h.auto(true);
             h
         };
@@ -92,7 +93,10 @@ impl FlushStats {
     }
 }
 
-#[expect(clippy::panic, reason = "Histogram::new(2) with auto-resize cannot fail; sigfig 2 is in range")]
+#[expect(
+    clippy::panic,
+    reason = "Histogram::new(2) with auto-resize cannot fail; sigfig 2 is in range"
+)]
 fn unreachable_hist() -> Histogram<u64> {
     panic!("hdrhistogram rejected 2 significant figures")
 }

@@ -36,12 +36,20 @@ pub struct FaultPlan {
 impl FaultPlan {
     /// Fail the Nth write with `kind`.
     pub fn fail_write(nth: u64, kind: FaultKind) -> Self {
-        FaultPlan { fail_write_nth: Some(nth), fail_sync_nth: None, kind: Some(kind) }
+        FaultPlan {
+            fail_write_nth: Some(nth),
+            fail_sync_nth: None,
+            kind: Some(kind),
+        }
     }
 
     /// Fail the Nth sync with `kind`.
     pub fn fail_sync(nth: u64, kind: FaultKind) -> Self {
-        FaultPlan { fail_write_nth: None, fail_sync_nth: Some(nth), kind: Some(kind) }
+        FaultPlan {
+            fail_write_nth: None,
+            fail_sync_nth: Some(nth),
+            kind: Some(kind),
+        }
     }
 }
 
@@ -57,7 +65,12 @@ pub(crate) struct FaultState {
 
 impl FaultState {
     pub fn new(plan: FaultPlan) -> Self {
-        FaultState { plan, writes: 0, syncs: 0, fired: false }
+        FaultState {
+            plan,
+            writes: 0,
+            syncs: 0,
+            fired: false,
+        }
     }
 
     fn error(&mut self) -> io::Error {

@@ -11,7 +11,7 @@
 //!     28     4  crc32            over bytes 0..28
 //! ```
 
-use super::{put, read_u32, read_u64, FORMAT_VERSION};
+use super::{FORMAT_VERSION, put, read_u32, read_u64};
 use crate::error::CorruptReason;
 
 /// Magic bytes of the checkpoint file.

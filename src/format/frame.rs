@@ -18,7 +18,7 @@
 
 use super::{put, read_u32, read_u64};
 use crate::error::CorruptReason;
-use crate::limits::{frame_bytes, FRAME_HEADER_BYTES};
+use crate::limits::{FRAME_HEADER_BYTES, frame_bytes};
 
 const CRC_AT: usize = 0;
 const LEN_AT: usize = CRC_AT + 4;
@@ -66,7 +66,12 @@ pub struct FrameSpec<'a> {
 pub fn encode_into(spec: &FrameSpec<'_>, out: &mut Vec<u8>) {
     let len = spec.payload.len() as u32;
     debug_assert!(len & BATCH_CONTINUES == 0);
-    let len_field = len | if spec.batch_continues { BATCH_CONTINUES } else { 0 };
+    let len_field = len
+        | if spec.batch_continues {
+            BATCH_CONTINUES
+        } else {
+            0
+        };
     let crc = frame_crc(spec.payload_crc, spec.lsn, len_field, spec.sequence);
     let start = out.len();
     let total = frame_bytes(u64::from(len)) as usize;
@@ -110,14 +115,19 @@ pub enum Decode {
 /// Never panics and never allocates; a length over `record_bytes_max` is refused
 /// before anything is read past the header.
 pub fn decode(bytes: &[u8], sequence: u64, record_bytes_max: u64) -> Decode {
-    let (Some(stored_crc), Some(len_field), Some(lsn)) =
-        (read_u32(bytes, CRC_AT), read_u32(bytes, LEN_AT), read_u64(bytes, LSN_AT))
-    else {
+    let (Some(stored_crc), Some(len_field), Some(lsn)) = (
+        read_u32(bytes, CRC_AT),
+        read_u32(bytes, LEN_AT),
+        read_u64(bytes, LSN_AT),
+    ) else {
         return Decode::NeedBytes(PAYLOAD_AT);
     };
     let len = u64::from(len_field & LEN_MASK);
     if len > record_bytes_max {
-        return Decode::Invalid(CorruptReason::LengthTooLarge { len, max: record_bytes_max });
+        return Decode::Invalid(CorruptReason::LengthTooLarge {
+            len,
+            max: record_bytes_max,
+        });
     }
     let total = frame_bytes(len) as usize;
     let payload_len = len as usize;
@@ -126,7 +136,10 @@ pub fn decode(bytes: &[u8], sequence: u64, record_bytes_max: u64) -> Decode {
     };
     let got = frame_crc(payload_crc(payload), lsn, len_field, sequence);
     if got != stored_crc {
-        return Decode::Invalid(CorruptReason::Checksum { expected: stored_crc, got });
+        return Decode::Invalid(CorruptReason::Checksum {
+            expected: stored_crc,
+            got,
+        });
     }
     Decode::Frame(Decoded {
         lsn,
@@ -145,7 +158,13 @@ mod tests {
     fn encode(lsn: u64, seq: u64, payload: &[u8], cont: bool) -> Vec<u8> {
         let mut out = Vec::new();
         encode_into(
-            &FrameSpec { lsn, sequence: seq, payload, payload_crc: payload_crc(payload), batch_continues: cont },
+            &FrameSpec {
+                lsn,
+                sequence: seq,
+                payload,
+                payload_crc: payload_crc(payload),
+                batch_continues: cont,
+            },
             &mut out,
         );
         out
@@ -162,7 +181,10 @@ mod tests {
     fn a_frame_from_another_segment_does_not_validate() {
         let bytes = encode(5, 3, b"hello", false);
         assert!(matches!(decode(&bytes, 3, 100), Decode::Frame(_)));
-        assert!(matches!(decode(&bytes, 4, 100), Decode::Invalid(CorruptReason::Checksum { .. })));
+        assert!(matches!(
+            decode(&bytes, 4, 100),
+            Decode::Invalid(CorruptReason::Checksum { .. })
+        ));
     }
 
     #[test]
@@ -171,7 +193,10 @@ mod tests {
         bytes[4..8].copy_from_slice(&(0x7fff_ffffu32).to_le_bytes());
         assert_eq!(
             decode(&bytes, 1, 1024),
-            Decode::Invalid(CorruptReason::LengthTooLarge { len: 0x7fff_ffff, max: 1024 })
+            Decode::Invalid(CorruptReason::LengthTooLarge {
+                len: 0x7fff_ffff,
+                max: 1024
+            })
         );
     }
 

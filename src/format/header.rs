@@ -16,7 +16,7 @@
 //! and under the same sync: a segment never holds a valid header without records being
 //! on their way, and a pre-created segment is all zeros until then.
 
-use super::{put, read_u32, read_u64, FORMAT_VERSION};
+use super::{FORMAT_VERSION, put, read_u32, read_u64};
 use crate::error::CorruptReason;
 use crate::limits::SEGMENT_HEADER_BYTES;
 
@@ -66,7 +66,11 @@ impl SegmentHeader {
         debug_assert!(out.len() >= HEADER_USED_BYTES);
         put(out, MAGIC_AT, &MAGIC);
         put(out, VERSION_AT, &FORMAT_VERSION.to_le_bytes());
-        put(out, DATA_OFFSET_AT, &(SEGMENT_HEADER_BYTES as u32).to_le_bytes());
+        put(
+            out,
+            DATA_OFFSET_AT,
+            &(SEGMENT_HEADER_BYTES as u32).to_le_bytes(),
+        );
         put(out, SEQUENCE_AT, &self.sequence.to_le_bytes());
         put(out, FIRST_LSN_AT, &self.first_lsn.to_le_bytes());
         put(out, CAPACITY_AT, &self.capacity.to_le_bytes());
@@ -88,7 +92,9 @@ impl SegmentHeader {
             return if bytes.iter().all(|&b| b == 0) {
                 HeaderState::Blank
             } else {
-                HeaderState::Invalid(CorruptReason::HeaderMismatch("file shorter than a header".into()))
+                HeaderState::Invalid(CorruptReason::HeaderMismatch(
+                    "file shorter than a header".into(),
+                ))
             };
         };
         if used.iter().all(|&b| b == 0) {
@@ -127,7 +133,11 @@ mod tests {
 
     #[test]
     fn header_round_trips() {
-        let h = SegmentHeader { sequence: 7, first_lsn: 1234, capacity: 1 << 20 };
+        let h = SegmentHeader {
+            sequence: 7,
+            first_lsn: 1234,
+            capacity: 1 << 20,
+        };
         let block = h.to_block();
         assert_eq!(block.len() as u64, SEGMENT_HEADER_BYTES);
         assert_eq!(SegmentHeader::decode(&block), HeaderState::Valid(h));
@@ -137,14 +147,21 @@ mod tests {
     fn zeros_are_blank_and_flips_are_invalid() {
         let block = vec![0u8; SEGMENT_HEADER_BYTES as usize];
         assert_eq!(SegmentHeader::decode(&block), HeaderState::Blank);
-        let h = SegmentHeader { sequence: 1, first_lsn: 1, capacity: 8192 };
+        let h = SegmentHeader {
+            sequence: 1,
+            first_lsn: 1,
+            capacity: 8192,
+        };
         let good = h.to_block();
         for byte in 0..HEADER_USED_BYTES {
             let mut bad = good.clone();
             if let Some(b) = bad.get_mut(byte) {
                 *b ^= 0x10;
             }
-            assert!(matches!(SegmentHeader::decode(&bad), HeaderState::Invalid(_)), "byte {byte}");
+            assert!(
+                matches!(SegmentHeader::decode(&bad), HeaderState::Invalid(_)),
+                "byte {byte}"
+            );
         }
     }
 

@@ -36,7 +36,10 @@ mod tests {
         }
         assert!(segment_file_name(9) < segment_file_name(10));
         assert_eq!(parse_segment_file_name("LOCK"), None);
-        assert_eq!(parse_segment_file_name("00000000000000000001.wal.tmp"), None);
+        assert_eq!(
+            parse_segment_file_name("00000000000000000001.wal.tmp"),
+            None
+        );
         assert_eq!(parse_segment_file_name("1.wal"), None);
         assert_eq!(parse_segment_file_name("0000000000000000000x.wal"), None);
     }

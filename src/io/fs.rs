@@ -23,7 +23,11 @@ impl SegmentFile {
             .write(true)
             .open(&path)
             .map_err(|e| Error::io(IoOp::Open, &path, e))?;
-        Ok(SegmentFile { sequence, path, file })
+        Ok(SegmentFile {
+            sequence,
+            path,
+            file,
+        })
     }
 }
 
@@ -92,7 +96,9 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         let handle = File::open(dir).map_err(|e| Error::io(IoOp::SyncDir, dir, e))?;
-        handle.sync_all().map_err(|e| Error::io(IoOp::SyncDir, dir, e))
+        handle
+            .sync_all()
+            .map_err(|e| Error::io(IoOp::SyncDir, dir, e))
     }
     #[cfg(not(unix))]
     {
@@ -116,7 +122,7 @@ impl FileIo {
         let _ = options;
         FileIo {
             #[cfg(feature = "fault-injection")]
-            faults: options.faults.clone().map(crate::testing::FaultState::new),
+            faults: options.faults.map(crate::testing::FaultState::new),
         }
     }
 
@@ -125,7 +131,8 @@ impl FileIo {
         if let Some(e) = self.faults.as_mut().and_then(|f| f.before_write()) {
             return Err(Error::io(IoOp::Write, &segment.path, e));
         }
-        write_all_at(&segment.file, bytes, offset).map_err(|e| Error::io(IoOp::Write, &segment.path, e))
+        write_all_at(&segment.file, bytes, offset)
+            .map_err(|e| Error::io(IoOp::Write, &segment.path, e))
     }
 
     pub fn sync(&mut self, segment: &SegmentFile) -> Result<()> {

@@ -31,7 +31,10 @@ impl IoDriver for PortableDriver {
     }
 
     fn submit(&mut self, flush: Flush) -> Result<()> {
-        debug_assert!(self.done.is_none(), "portable driver holds one flush at a time");
+        debug_assert!(
+            self.done.is_none(),
+            "portable driver holds one flush at a time"
+        );
         for run in &flush.runs {
             let bytes = flush.buf.get(run.bytes.clone()).unwrap_or_default();
             debug_assert_eq!(bytes.len(), run.bytes.len());
@@ -41,7 +44,11 @@ impl IoDriver for PortableDriver {
         for segment in &flush.syncs {
             self.io.sync(segment)?;
         }
-        let sync_ns = if flush.syncs.is_empty() { 0 } else { started.elapsed().as_nanos() as u64 };
+        let sync_ns = if flush.syncs.is_empty() {
+            0
+        } else {
+            started.elapsed().as_nanos() as u64
+        };
         self.done = Some(Completed { flush, sync_ns });
         Ok(())
     }

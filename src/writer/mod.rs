@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::Lsn;
 use crate::error::{Error, IoOp, Result};
 use crate::format::names::TMP_SUFFIX;
 use crate::io::{self, SegmentFile};
@@ -21,7 +22,6 @@ use crate::reader::RecordIter;
 use crate::recovery::{self, RecoveryReport};
 use crate::retention::{self, Retention};
 use crate::stats::{FlushStats, Percentiles, Stats};
-use crate::Lsn;
 use segments::{Preparer, SegmentSpec};
 use staging::{Prepared, Staging, Start};
 use thread::{LogWriter, Shared};
@@ -57,13 +57,17 @@ impl SyncTicket {
 
     /// Blocks until everything up to the ticket's LSN is synced.
     pub fn wait(&self) -> Result<Lsn> {
-        self.shared.watermark.wait(self.target, Level::Synced, None)?;
+        self.shared
+            .watermark
+            .wait(self.target, Level::Synced, None)?;
         Ok(Lsn::new(self.target))
     }
 
     /// Like `wait`, giving up after `timeout`: `Ok(false)` if it did not complete.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.shared.watermark.wait(self.target, Level::Synced, Some(Instant::now() + timeout))
+        self.shared
+            .watermark
+            .wait(self.target, Level::Synced, Some(Instant::now() + timeout))
     }
 
     /// Whether the sync has completed.
@@ -131,7 +135,12 @@ impl Wal {
             Some(seq) => Some(SegmentFile::open(seq, spec.path(seq))?),
             None => None,
         };
-        let start = Start { next_lsn: recovered.next_lsn, sequence: active.sequence, offset, segments: catalog };
+        let start = Start {
+            next_lsn: recovered.next_lsn,
+            sequence: active.sequence,
+            offset,
+            segments: catalog,
+        };
         let limit = options.staging_bytes_max as usize;
         let shared = Arc::new(Shared {
             staging: Staging::new(limit, options.segment_bytes, start),
@@ -189,14 +198,20 @@ impl Wal {
     /// Blocks while staging is full.
     pub fn append(&self, payload: &[u8]) -> Result<Lsn> {
         self.check_record(payload)?;
-        let (lsn, _) = self.shared.staging.append(&[Prepared::new(payload)], true)?;
+        let (lsn, _) = self
+            .shared
+            .staging
+            .append(&[Prepared::new(payload)], true)?;
         Ok(Lsn::new(lsn))
     }
 
     /// Like `append`, but returns `Error::WouldBlock` instead of waiting for room.
     pub fn try_append(&self, payload: &[u8]) -> Result<Lsn> {
         self.check_record(payload)?;
-        let (lsn, _) = self.shared.staging.append(&[Prepared::new(payload)], false)?;
+        let (lsn, _) = self
+            .shared
+            .staging
+            .append(&[Prepared::new(payload)], false)?;
         Ok(Lsn::new(lsn))
     }
 
@@ -206,7 +221,11 @@ impl Wal {
         if payloads.is_empty() || payloads.len() > crate::limits::BATCH_RECORDS_MAX {
             return Err(Error::InvalidArgument {
                 what: "batch",
-                reason: format!("must hold 1..={} records, got {}", crate::limits::BATCH_RECORDS_MAX, payloads.len()),
+                reason: format!(
+                    "must hold 1..={} records, got {}",
+                    crate::limits::BATCH_RECORDS_MAX,
+                    payloads.len()
+                ),
             });
         }
         for payload in payloads {
@@ -230,7 +249,10 @@ impl Wal {
             Durability::Flush => Level::Written,
             _ => Level::Synced,
         };
-        self.shared.watermark.wait(lsn.get(), level, None).map(|_| ())
+        self.shared
+            .watermark
+            .wait(lsn.get(), level, None)
+            .map(|_| ())
     }
 
     /// `append` then `wait_durable`.
@@ -255,7 +277,10 @@ impl Wal {
         if self.shared.watermark.get(Level::Synced) < target {
             self.shared.staging.request_sync(target);
         }
-        Ok(SyncTicket { shared: Arc::clone(&self.shared), target })
+        Ok(SyncTicket {
+            shared: Arc::clone(&self.shared),
+            target,
+        })
     }
 
     /// Highest LSN known to be on disk (synced); 0 before anything is.
@@ -372,7 +397,9 @@ impl Wal {
     }
 
     fn shutdown(&mut self) -> Result<()> {
-        let Some(handle) = self.writer.take() else { return Ok(()) };
+        let Some(handle) = self.writer.take() else {
+            return Ok(());
+        };
         self.shared.staging.shut(None);
         if handle.join().is_err() {
             tracing::error!("ringwal writer thread panicked");

@@ -12,9 +12,9 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
 use crate::error::{Error, IoOp, Result};
-use crate::format::names::{segment_file_name, TMP_SUFFIX};
-use crate::io::fs::{sync_dir, write_all_at};
+use crate::format::names::{TMP_SUFFIX, segment_file_name};
 use crate::io::SegmentFile;
+use crate::io::fs::{sync_dir, write_all_at};
 use crate::options::Preallocate;
 
 /// Bytes written per call when pre-zeroing.
@@ -36,7 +36,9 @@ impl SegmentSpec {
     /// Creates segment `sequence`, durably (file and directory entry).
     pub fn create(&self, sequence: u64) -> Result<SegmentFile> {
         let path = self.path(sequence);
-        let tmp = self.dir.join(format!("{}{TMP_SUFFIX}", segment_file_name(sequence)));
+        let tmp = self
+            .dir
+            .join(format!("{}{TMP_SUFFIX}", segment_file_name(sequence)));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -45,7 +47,8 @@ impl SegmentSpec {
             .open(&tmp)
             .map_err(|e| Error::io(IoOp::Open, &tmp, e))?;
         let prepared = self.allocate(&file, &tmp).and_then(|()| {
-            file.sync_all().map_err(|e| Error::io(IoOp::Sync, &tmp, e))?;
+            file.sync_all()
+                .map_err(|e| Error::io(IoOp::Sync, &tmp, e))?;
             std::fs::rename(&tmp, &path).map_err(|e| Error::io(IoOp::Rename, &tmp, e))?;
             sync_dir(&self.dir)
         });
@@ -54,7 +57,11 @@ impl SegmentSpec {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
-        Ok(SegmentFile { sequence, path, file })
+        Ok(SegmentFile {
+            sequence,
+            path,
+            file,
+        })
     }
 
     fn allocate(&self, file: &std::fs::File, path: &Path) -> Result<()> {
@@ -74,12 +81,18 @@ impl SegmentSpec {
             Preallocate::Fallocate => {
                 #[cfg(target_os = "linux")]
                 {
-                    rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, self.segment_bytes)
-                        .map_err(|e| Error::io(IoOp::Preallocate, path, e.into()))
+                    rustix::fs::fallocate(
+                        file,
+                        rustix::fs::FallocateFlags::empty(),
+                        0,
+                        self.segment_bytes,
+                    )
+                    .map_err(|e| Error::io(IoOp::Preallocate, path, e.into()))
                 }
                 #[cfg(not(target_os = "linux"))]
                 {
-                    file.set_len(self.segment_bytes).map_err(|e| Error::io(IoOp::Preallocate, path, e))
+                    file.set_len(self.segment_bytes)
+                        .map_err(|e| Error::io(IoOp::Preallocate, path, e))
                 }
             }
         }
@@ -111,7 +124,12 @@ impl Preparer {
                 }
             })
             .map_err(|e| Error::io(IoOp::Open, "ringwal-prepare thread", e))?;
-        Ok(Preparer { requests: Some(req_tx), ready: done_rx, thread: Some(thread), found })
+        Ok(Preparer {
+            requests: Some(req_tx),
+            ready: done_rx,
+            thread: Some(thread),
+            found,
+        })
     }
 
     /// Starts preparing `sequence` in the background.

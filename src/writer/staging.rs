@@ -8,13 +8,18 @@
 //! batch of any number of appends costs it one write.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long an idle writer spins for new work before it sleeps: the next append of a
+/// serial appender arrives a few µs after its previous one became durable.
+const IDLE_WRITER_SPIN: Duration = Duration::from_micros(50);
 
 use crate::error::{Error, Result};
 use crate::format::frame::{self, FrameSpec};
 use crate::format::header::SegmentHeader;
-use crate::limits::{frame_bytes, SEGMENT_HEADER_BYTES};
+use crate::limits::{SEGMENT_HEADER_BYTES, frame_bytes};
 
 /// A stretch of the staging buffer that goes into one segment, starting at `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +66,9 @@ pub(crate) struct State {
 #[derive(Debug)]
 pub(crate) struct Staging {
     state: Mutex<State>,
+    /// Bumped (under the lock) whenever work arrives, so an idle writer can spin on it
+    /// for a moment instead of sleeping.
+    arrivals: AtomicU64,
     space: Condvar,
     work: Condvar,
     limit: usize,
@@ -76,7 +84,10 @@ pub(crate) struct Prepared<'a> {
 
 impl<'a> Prepared<'a> {
     pub fn new(payload: &'a [u8]) -> Self {
-        Prepared { payload, crc: frame::payload_crc(payload) }
+        Prepared {
+            payload,
+            crc: frame::payload_crc(payload),
+        }
     }
 }
 
@@ -108,6 +119,7 @@ impl Staging {
                 appends: 0,
                 append_bytes: 0,
             }),
+            arrivals: AtomicU64::new(0),
             space: Condvar::new(),
             work: Condvar::new(),
             limit,
@@ -124,7 +136,10 @@ impl Staging {
     /// Reserves LSNs for `records` (one batch: one segment, dense LSNs) and stages them.
     /// Returns the first and last LSN.
     pub fn append(&self, records: &[Prepared<'_>], block: bool) -> Result<(u64, u64)> {
-        let frames: u64 = records.iter().map(|r| frame_bytes(r.payload.len() as u64)).sum();
+        let frames: u64 = records
+            .iter()
+            .map(|r| frame_bytes(r.payload.len() as u64))
+            .sum();
         let payload_bytes: u64 = records.iter().map(|r| r.payload.len() as u64).sum();
         if frames + SEGMENT_HEADER_BYTES > self.segment_bytes {
             return Err(Error::InvalidArgument {
@@ -138,13 +153,18 @@ impl Staging {
         if frames + SEGMENT_HEADER_BYTES > self.limit as u64 {
             return Err(Error::InvalidArgument {
                 what: "batch",
-                reason: format!("{frames} framed bytes exceed staging_bytes_max {}", self.limit),
+                reason: format!(
+                    "{frames} framed bytes exceed staging_bytes_max {}",
+                    self.limit
+                ),
             });
         }
         let mut st = self.lock();
         loop {
             if let Some(cause) = &st.poison {
-                return Err(Error::Poisoned { cause: Arc::clone(cause) });
+                return Err(Error::Poisoned {
+                    cause: Arc::clone(cause),
+                });
             }
             if st.closing {
                 return Err(Error::Closed);
@@ -168,7 +188,11 @@ impl Staging {
         if st.offset == 0 {
             Self::start_segment(&mut st, first, self.segment_bytes);
         } else if st.runs.is_empty() {
-            let run = StagedRun { sequence: st.sequence, offset: st.offset, start: 0 };
+            let run = StagedRun {
+                sequence: st.sequence,
+                offset: st.offset,
+                start: 0,
+            };
             st.runs.push(run);
         }
         let sequence = st.sequence;
@@ -189,12 +213,7 @@ impl Staging {
         st.records += count as u64;
         st.appends += count as u64;
         st.append_bytes += payload_bytes;
-        let wake = st.writer_asleep;
-        st.writer_asleep = false;
-        drop(st);
-        if wake {
-            self.work.notify_one();
-        }
+        self.arrived(st);
         Ok((first, last))
     }
 
@@ -212,14 +231,28 @@ impl Staging {
     fn start_segment(st: &mut State, first: u64, capacity: u64) {
         let sequence = st.sequence;
         let start = st.buf.len();
-        st.runs.push(StagedRun { sequence, offset: 0, start });
-        let header = SegmentHeader { sequence, first_lsn: first, capacity };
+        st.runs.push(StagedRun {
+            sequence,
+            offset: 0,
+            start,
+        });
+        let header = SegmentHeader {
+            sequence,
+            first_lsn: first,
+            capacity,
+        };
         st.buf.resize(start + SEGMENT_HEADER_BYTES as usize, 0);
         if let Some(block) = st.buf.get_mut(start..) {
             header.encode_into(block);
         }
         st.offset = SEGMENT_HEADER_BYTES;
-        st.segments.insert(sequence, SegmentMeta { first_lsn: first, last_lsn: None });
+        st.segments.insert(
+            sequence,
+            SegmentMeta {
+                first_lsn: first,
+                last_lsn: None,
+            },
+        );
     }
 
     /// Seals the current segment if every record in it is at or below `lsn` and none
@@ -238,6 +271,12 @@ impl Staging {
     pub fn request_sync(&self, lsn: u64) {
         let mut st = self.lock();
         st.sync_target = st.sync_target.max(lsn);
+        self.arrived(st);
+    }
+
+    /// Tells the writer there is work: bumps `arrivals` and wakes it if asleep.
+    fn arrived(&self, mut st: MutexGuard<'_, State>) {
+        self.arrivals.fetch_add(1, Ordering::Release);
         let wake = st.writer_asleep;
         st.writer_asleep = false;
         drop(st);
@@ -253,6 +292,7 @@ impl Staging {
         if st.poison.is_none() {
             st.poison = poison;
         }
+        self.arrivals.fetch_add(1, Ordering::Release);
         drop(st);
         self.work.notify_all();
         self.space.notify_all();
@@ -260,11 +300,35 @@ impl Staging {
 
     /// The writer's wait for work: returns the locked state once there is something
     /// staged, a sync to do, a close, or `deadline` passed.
-    pub fn wait_for_work(&self, synced_target: u64, deadline: Option<Instant>) -> MutexGuard<'_, State> {
+    pub fn wait_for_work(
+        &self,
+        synced_target: u64,
+        deadline: Option<Instant>,
+    ) -> MutexGuard<'_, State> {
+        let has_work =
+            |st: &State| !st.buf.is_empty() || st.sync_target > synced_target || st.closing;
         let mut st = self.lock();
+        if has_work(&st) {
+            return st;
+        }
+        let seen = self.arrivals.load(Ordering::Acquire);
+        drop(st);
+        let spin_until = Instant::now() + IDLE_WRITER_SPIN;
+        let spin_until = deadline.map_or(spin_until, |d| d.min(spin_until));
+        'spin: loop {
+            for _ in 0..64 {
+                if self.arrivals.load(Ordering::Acquire) != seen {
+                    break 'spin;
+                }
+                std::hint::spin_loop();
+            }
+            if Instant::now() >= spin_until {
+                break;
+            }
+        }
+        st = self.lock();
         loop {
-            let has_work = !st.buf.is_empty() || st.sync_target > synced_target || st.closing;
-            if has_work {
+            if has_work(&st) {
                 return st;
             }
             st.writer_asleep = true;
@@ -276,7 +340,10 @@ impl Staging {
                         st.writer_asleep = false;
                         return st;
                     }
-                    self.work.wait_timeout(st, left).unwrap_or_else(|p| p.into_inner()).0
+                    self.work
+                        .wait_timeout(st, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
                 }
             };
             st.writer_asleep = false;
@@ -284,7 +351,12 @@ impl Staging {
     }
 
     /// Takes everything staged, leaving `spare` (emptied) in its place.
-    pub fn swap_out(&self, st: &mut MutexGuard<'_, State>, spare: Vec<u8>, runs: &mut Vec<StagedRun>) -> (Vec<u8>, u64, u64) {
+    pub fn swap_out(
+        &self,
+        st: &mut MutexGuard<'_, State>,
+        spare: Vec<u8>,
+        runs: &mut Vec<StagedRun>,
+    ) -> (Vec<u8>, u64, u64) {
         let records = std::mem::take(&mut st.records);
         let lsn_end = st.next_lsn - 1;
         std::mem::swap(runs, &mut st.runs);

@@ -50,7 +50,9 @@ impl LogWriter {
 
     fn periodic_deadline(&self) -> Option<Instant> {
         match self.shared.durability {
-            Durability::Periodic(every) if !self.unsynced.is_empty() => Some(self.last_sync + every),
+            Durability::Periodic(every) if !self.unsynced.is_empty() => {
+                Some(self.last_sync + every)
+            }
             _ => None,
         }
     }
@@ -79,7 +81,13 @@ impl LogWriter {
                 };
             let flush = match taken {
                 Some((buf, records, lsn_end)) => self.build_flush(buf, records, lsn_end)?,
-                None => Flush { buf: Vec::new(), runs: Vec::new(), syncs: Vec::new(), lsn_end: 0, records: 0 },
+                None => Flush {
+                    buf: Vec::new(),
+                    runs: Vec::new(),
+                    syncs: Vec::new(),
+                    lsn_end: 0,
+                    records: 0,
+                },
             };
             let mut flush = flush;
             if want_sync {
@@ -96,6 +104,7 @@ impl LogWriter {
                 }
                 continue;
             }
+            debug_assert!(self.driver.in_flight() < self.driver.depth());
             self.driver.submit(flush)?;
             self.driver.reap(&mut self.done, true)?;
             self.retire_completed();
@@ -116,10 +125,20 @@ impl LogWriter {
             if !self.unsynced.iter().any(|s| s.sequence == segment.sequence) {
                 self.unsynced.push(Arc::clone(&segment));
             }
-            runs.push(Run { segment, offset: staged.offset, bytes: staged.start..end });
+            runs.push(Run {
+                segment,
+                offset: staged.offset,
+                bytes: staged.start..end,
+            });
         }
         self.runs = staged_runs;
-        Ok(Flush { buf, runs, syncs: Vec::new(), lsn_end, records })
+        Ok(Flush {
+            buf,
+            runs,
+            syncs: Vec::new(),
+            lsn_end,
+            records,
+        })
     }
 
     fn rotate(&mut self, sequence: u64) -> Result<()> {
@@ -150,7 +169,9 @@ impl LogWriter {
             };
             // A sync flush synced every segment written so far, so everything written
             // up to its end is durable.
-            self.shared.watermark.advance(written, synced.then_some(written));
+            self.shared
+                .watermark
+                .advance(written, synced.then_some(written));
             if synced {
                 self.last_sync = Instant::now();
             }

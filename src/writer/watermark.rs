@@ -3,7 +3,7 @@
 //! Both only move forward, and only to the end of a flush that completed in full, so
 //! every LSN at or below a watermark is covered: durability is contiguous.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,8 @@ pub(crate) enum Level {
 struct Marks {
     poison: Option<Arc<Error>>,
     closed: bool,
+    /// Waiters asleep on the condvar (the writer skips the wake syscall when none).
+    sleepers: u32,
 }
 
 #[derive(Debug)]
@@ -30,11 +32,15 @@ pub(crate) struct Watermark {
     synced: AtomicU64,
     marks: Mutex<Marks>,
     moved: Condvar,
+    /// Waiters inside `wait`, spinning or asleep.
+    waiting: AtomicU32,
 }
 
-/// Spin this many times on the atomics before sleeping on the condvar: a sync takes
-/// ~100 µs here, and a waiter that is still on-CPU when it lands skips a wake-up.
-const SPINS_BEFORE_SLEEP: u32 = 64;
+/// How long a lone waiter spins on the watermark before it sleeps. A sync takes about
+/// 100 µs on a fast disk; a waiter still on-CPU when it lands skips a wake-up (tens of
+/// µs in a VM). Only the first waiter spins, so many waiters never burn the cores the
+/// appenders need.
+const LONE_WAITER_SPIN: Duration = Duration::from_micros(250);
 
 impl Watermark {
     pub fn new(start: u64) -> Self {
@@ -43,6 +49,7 @@ impl Watermark {
             synced: AtomicU64::new(start),
             marks: Mutex::new(Marks::default()),
             moved: Condvar::new(),
+            waiting: AtomicU32::new(0),
         }
     }
 
@@ -68,8 +75,11 @@ impl Watermark {
             debug_assert!(synced <= self.written.load(Ordering::Acquire));
             self.synced.fetch_max(synced, Ordering::AcqRel);
         }
+        let sleepers = guard.sleepers;
         drop(guard);
-        self.moved.notify_all();
+        if sleepers > 0 {
+            self.moved.notify_all();
+        }
     }
 
     /// Stops all waiting: every waiter gets `Poisoned` with this cause.
@@ -94,11 +104,36 @@ impl Watermark {
 
     /// Waits until `level` reaches `lsn`. Returns `Ok(false)` if `deadline` passed first.
     pub fn wait(&self, lsn: u64, level: Level, deadline: Option<Instant>) -> Result<bool> {
-        for _ in 0..SPINS_BEFORE_SLEEP {
-            if self.get(level) >= lsn {
-                return Ok(true);
+        if self.get(level) >= lsn {
+            return Ok(true);
+        }
+        let alone = self.waiting.fetch_add(1, Ordering::AcqRel) == 0;
+        let result = self.wait_slow(lsn, level, deadline, alone);
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        result
+    }
+
+    fn wait_slow(
+        &self,
+        lsn: u64,
+        level: Level,
+        deadline: Option<Instant>,
+        alone: bool,
+    ) -> Result<bool> {
+        if alone {
+            let spin_until = Instant::now() + LONE_WAITER_SPIN;
+            let spin_until = deadline.map_or(spin_until, |d| d.min(spin_until));
+            'spin: loop {
+                for _ in 0..64 {
+                    if self.get(level) >= lsn {
+                        return Ok(true);
+                    }
+                    std::hint::spin_loop();
+                }
+                if Instant::now() >= spin_until {
+                    break 'spin;
+                }
             }
-            std::hint::spin_loop();
         }
         let mut guard = self.lock();
         loop {
@@ -106,21 +141,33 @@ impl Watermark {
                 return Ok(true);
             }
             if let Some(cause) = &guard.poison {
-                return Err(Error::Poisoned { cause: Arc::clone(cause) });
+                return Err(Error::Poisoned {
+                    cause: Arc::clone(cause),
+                });
             }
             if guard.closed {
                 return Err(Error::Closed);
             }
-            guard = match deadline {
-                None => self.moved.wait(guard).unwrap_or_else(|p| p.into_inner()),
+            guard.sleepers += 1;
+            let timed_out;
+            (guard, timed_out) = match deadline {
+                None => (
+                    self.moved.wait(guard).unwrap_or_else(|p| p.into_inner()),
+                    false,
+                ),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
-                    if left == Duration::ZERO {
-                        return Ok(false);
-                    }
-                    self.moved.wait_timeout(guard, left).unwrap_or_else(|p| p.into_inner()).0
+                    let (g, t) = self
+                        .moved
+                        .wait_timeout(guard, left)
+                        .unwrap_or_else(|p| p.into_inner());
+                    (g, t.timed_out())
                 }
             };
+            guard.sleepers -= 1;
+            if timed_out && self.get(level) < lsn {
+                return Ok(false);
+            }
         }
     }
 }

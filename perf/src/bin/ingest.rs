@@ -1,0 +1,198 @@
+//! The durable-ingest benchmark: the raw write+fdatasync baseline and ringwal on every
+//! available driver, interleaved round by round, printed as a table with ratios to the
+//! raw serial rate measured in the same run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use ringwal::{Driver, Durability};
+use ringwal_perf::{BoxError, Measure, Workload, io_uring_available, raw_baseline, ringwal_run};
+
+#[derive(Parser, Debug)]
+#[command(about = "Durable-ingest benchmark: ringwal drivers vs the raw write+fdatasync limit")]
+struct Args {
+    /// Directory for the benchmark files (removed afterwards).
+    #[arg(long, default_value = "ringwal-bench-data")]
+    dir: PathBuf,
+    /// Seconds per cell per round.
+    #[arg(long, default_value_t = 1.0)]
+    seconds: f64,
+    /// Rounds (cells are interleaved A B C A B C ... to cancel the disk's drift).
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// Payload bytes per record.
+    #[arg(long, default_value_t = 256)]
+    record_bytes: usize,
+    /// Threads for the concurrent workload.
+    #[arg(long, default_value_t = 16)]
+    threads: usize,
+    /// Records per batch for the bulk workload.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum System {
+    Raw,
+    RawGrowing,
+    Ringwal(Driver),
+}
+
+impl System {
+    fn name(self) -> &'static str {
+        match self {
+            System::Raw => "raw pwrite+fdatasync (pre-zeroed)",
+            System::RawGrowing => "raw pwrite+fdatasync (growing file)",
+            System::Ringwal(Driver::IoUring) => "ringwal io_uring",
+            System::Ringwal(_) => "ringwal portable",
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn main() -> Result<(), BoxError> {
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.dir)?;
+    let run_for = Duration::from_secs_f64(args.seconds);
+    let mut systems = vec![
+        System::Raw,
+        System::RawGrowing,
+        System::Ringwal(Driver::Portable),
+    ];
+    match io_uring_available(&args.dir) {
+        Ok(()) => systems.push(System::Ringwal(Driver::IoUring)),
+        Err(why) => println!("io_uring driver not measured: {why}"),
+    }
+    let workloads = [
+        (
+            "serial durable",
+            Workload {
+                threads: 1,
+                batch: 1,
+                record_bytes: args.record_bytes,
+                run_for,
+            },
+        ),
+        (
+            "concurrent durable",
+            Workload {
+                threads: args.threads,
+                batch: 1,
+                record_bytes: args.record_bytes,
+                run_for,
+            },
+        ),
+        (
+            "bulk batches",
+            Workload {
+                threads: 1,
+                batch: args.batch,
+                record_bytes: args.record_bytes,
+                run_for,
+            },
+        ),
+    ];
+    // results[workload][system] = one Measure per round
+    let mut results: Vec<Vec<Vec<Measure>>> =
+        vec![vec![Vec::new(); systems.len()]; workloads.len()];
+    for round in 0..args.rounds {
+        for (wi, (wname, w)) in workloads.iter().enumerate() {
+            for (si, system) in systems.iter().enumerate() {
+                let raw_like = matches!(system, System::Raw | System::RawGrowing);
+                if raw_like && w.threads > 1 {
+                    continue; // the raw loop is single-writer; its bound is threads x serial
+                }
+                eprintln!(
+                    "round {} / {}: {wname} / {}",
+                    round + 1,
+                    args.rounds,
+                    system.name()
+                );
+                let m = match system {
+                    System::Raw => raw_baseline(&args.dir, w.record_bytes, w.batch, run_for, true)?,
+                    System::RawGrowing => {
+                        raw_baseline(&args.dir, w.record_bytes, w.batch, run_for, false)?
+                    }
+                    System::Ringwal(d) => {
+                        ringwal_run(&args.dir.join("wal"), *d, Durability::Fsync, *w)?
+                    }
+                };
+                if let Some(cell) = results.get_mut(wi).and_then(|r| r.get_mut(si)) {
+                    cell.push(m);
+                }
+            }
+        }
+    }
+    let raw_serial = results
+        .first()
+        .and_then(|r| r.first())
+        .map(|ms| median(ms.iter().map(Measure::records_per_s).collect()))
+        .unwrap_or(0.0);
+    println!();
+    println!(
+        "{} B records, {} s x {} rounds per cell, medians; ratio = records/s over the raw serial pre-zeroed rate ({raw_serial:.0}/s)",
+        args.record_bytes, args.seconds, args.rounds
+    );
+    println!(
+        "{:<20} {:<38} {:>11} {:>8} {:>7} {:>9} {:>9} {:>9} {:>10} {:>12}",
+        "workload",
+        "system",
+        "records/s",
+        "MB/s",
+        "ratio",
+        "p50 us",
+        "p99 us",
+        "p99.9 us",
+        "recs/sync",
+        "sync p50 us"
+    );
+    for (wi, (wname, w)) in workloads.iter().enumerate() {
+        for (si, system) in systems.iter().enumerate() {
+            let Some(ms) = results
+                .get(wi)
+                .and_then(|r| r.get(si))
+                .filter(|ms| !ms.is_empty())
+            else {
+                continue;
+            };
+            let rate = median(ms.iter().map(Measure::records_per_s).collect());
+            let mbs = median(ms.iter().map(Measure::mb_per_s).collect());
+            let p50 = median(ms.iter().map(|m| m.latency_us(0.5)).collect());
+            let p99 = median(ms.iter().map(|m| m.latency_us(0.99)).collect());
+            let p999 = median(ms.iter().map(|m| m.latency_us(0.999)).collect());
+            let per_sync = median(
+                ms.iter()
+                    .map(|m| m.records as f64 / m.syncs.max(1) as f64)
+                    .collect(),
+            );
+            let sync_p50 = median(
+                ms.iter()
+                    .map(|m| m.sync_p50_us.map_or(p50, |v| v as f64))
+                    .collect(),
+            );
+            let ratio = if raw_serial > 0.0 {
+                rate / raw_serial
+            } else {
+                0.0
+            };
+            println!(
+                "{wname:<20} {:<38} {rate:>11.0} {mbs:>8.1} {ratio:>6.2}x {p50:>9.1} {p99:>9.1} {p999:>9.1} {per_sync:>10.1} {sync_p50:>12.1}",
+                system.name()
+            );
+        }
+        if w.threads > 1 {
+            println!(
+                "{wname:<20} {:<38} {:>11.0}",
+                format!("bound: {} x raw serial", w.threads),
+                raw_serial * w.threads as f64
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&args.dir);
+    Ok(())
+}
