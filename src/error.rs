@@ -131,6 +131,17 @@ pub enum Error {
     },
     /// The log is closed (or closing).
     Closed,
+    /// An operation the I/O driver submitted completed with an error.
+    Completion {
+        /// Which operation (write or sync).
+        op: IoOp,
+        /// The segment it was on.
+        segment: u64,
+        /// The file offset (writes) or 0 (syncs).
+        offset: u64,
+        /// The error the kernel reported.
+        source: io::Error,
+    },
 }
 
 /// Why a place on disk is judged corrupt.
@@ -261,6 +272,15 @@ impl fmt::Display for Error {
                  the first readable LSN is {first_available}"
             ),
             Error::Closed => f.write_str("the log is closed"),
+            Error::Completion {
+                op,
+                segment,
+                offset,
+                source,
+            } => write!(
+                f,
+                "{op} on segment {segment} at offset {offset} failed: {source}"
+            ),
         }
     }
 }
@@ -268,7 +288,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. } | Error::Completion { source, .. } => Some(source),
             Error::Poisoned { cause } => Some(cause.as_ref()),
             _ => None,
         }
@@ -295,7 +315,7 @@ impl Error {
     /// The underlying OS error kind, looking through `Poisoned`.
     pub fn io_kind(&self) -> Option<io::ErrorKind> {
         match self {
-            Error::Io { source, .. } => Some(source.kind()),
+            Error::Io { source, .. } | Error::Completion { source, .. } => Some(source.kind()),
             Error::Poisoned { cause } => cause.io_kind(),
             _ => None,
         }

@@ -58,6 +58,16 @@ pub struct Stats {
     pub batch_bytes: Percentiles,
     /// Time spent syncing, per flush that synced, in microseconds.
     pub sync_latency_us: Percentiles,
+    /// Submission-queue entries handed to io_uring (0 on the portable driver).
+    pub ring_sqes: u64,
+    /// `io_uring_enter` calls (0 on the portable driver).
+    pub ring_enters: u64,
+    /// Writes issued from registered buffers.
+    pub fixed_writes: u64,
+    /// Write chains resumed after a short write.
+    pub short_write_resumes: u64,
+    /// Most flushes (io_uring: linked chains) seen in flight at once.
+    pub chains_in_flight_peak: u64,
 }
 
 /// The writer thread's side of the statistics.
@@ -70,9 +80,32 @@ pub(crate) struct FlushStats {
     pub batch_records: Histogram<u64>,
     pub batch_bytes: Histogram<u64>,
     pub sync_latency_us: Histogram<u64>,
+    pub driver: crate::io::DriverCounters,
 }
 
 impl FlushStats {
+    /// Accounts one completed flush.
+    pub fn record(
+        &mut self,
+        flush: &crate::io::Flush,
+        sync_ns: u64,
+        driver: crate::io::DriverCounters,
+    ) {
+        self.flushes += 1;
+        let syncs = flush.syncs() as u64;
+        self.syncs += syncs;
+        let bytes = flush.bytes() as u64;
+        self.bytes_written += bytes;
+        if flush.records > 0 {
+            let _ = self.batch_records.record(flush.records);
+            let _ = self.batch_bytes.record(bytes);
+        }
+        if syncs > 0 {
+            let _ = self.sync_latency_us.record((sync_ns / 1000).max(1));
+        }
+        self.driver = driver;
+    }
+
     pub fn new() -> Self {
         // Three significant figures; auto-resizing keeps any value recordable.
         let hist = || {
@@ -89,6 +122,7 @@ impl FlushStats {
             batch_records: hist(),
             batch_bytes: hist(),
             sync_latency_us: hist(),
+            driver: crate::io::DriverCounters::default(),
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct FaultPlan {
     pub fail_sync_nth: Option<u64>,
     /// The error to return (EIO unless set).
     pub kind: Option<FaultKind>,
+    /// io_uring driver only: report the Nth write as short (half done), which breaks its
+    /// linked chain the way a real short write does; the driver must resume it.
+    pub short_write_nth: Option<u64>,
 }
 
 impl FaultPlan {
@@ -38,17 +41,25 @@ impl FaultPlan {
     pub fn fail_write(nth: u64, kind: FaultKind) -> Self {
         FaultPlan {
             fail_write_nth: Some(nth),
-            fail_sync_nth: None,
             kind: Some(kind),
+            ..FaultPlan::default()
         }
     }
 
     /// Fail the Nth sync with `kind`.
     pub fn fail_sync(nth: u64, kind: FaultKind) -> Self {
         FaultPlan {
-            fail_write_nth: None,
             fail_sync_nth: Some(nth),
             kind: Some(kind),
+            ..FaultPlan::default()
+        }
+    }
+
+    /// Report the Nth write as short (io_uring driver).
+    pub fn short_write(nth: u64) -> Self {
+        FaultPlan {
+            short_write_nth: Some(nth),
+            ..FaultPlan::default()
         }
     }
 }
@@ -81,6 +92,11 @@ impl FaultState {
     pub fn before_write(&mut self) -> Option<io::Error> {
         self.writes += 1;
         (self.fired || self.plan.fail_write_nth == Some(self.writes)).then(|| self.error())
+    }
+
+    /// Whether the write just counted by `before_write` is to be reported short.
+    pub fn short_now(&self) -> bool {
+        !self.fired && self.plan.short_write_nth == Some(self.writes)
     }
 
     pub fn before_sync(&mut self) -> Option<io::Error> {

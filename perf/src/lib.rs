@@ -233,7 +233,7 @@ pub fn io_uring_available(dir: &Path) -> Result<(), String> {
     let r = Wal::open(
         &probe,
         Options::default()
-            .segment_bytes(1 << 16)
+            .segment_bytes(4 << 20)
             .driver(Driver::IoUring),
     );
     let out = match r {

@@ -3,6 +3,8 @@
 
 pub(crate) mod fs;
 pub(crate) mod portable;
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+pub(crate) mod uring;
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -12,6 +14,10 @@ use crate::options::{Driver, Options};
 
 pub(crate) use fs::SegmentFile;
 
+/// Environment variable that makes `Driver::Auto` skip io_uring (and `Driver::IoUring`
+/// fail with `Unsupported`), to test the fallback.
+pub const FORCE_PORTABLE_ENV: &str = "RINGWAL_FORCE_PORTABLE";
+
 /// One contiguous run of a flush buffer, written into one segment at one offset.
 #[derive(Debug)]
 pub(crate) struct Run {
@@ -20,25 +26,76 @@ pub(crate) struct Run {
     pub bytes: Range<usize>,
 }
 
-/// A unit of work for a driver: write every run, then make every segment in `syncs`
-/// durable. The flush completes only when all of it has.
+/// One step of a flush.
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// Write a run of the flush buffer.
+    Write(Run),
+    /// Make a segment's data durable.
+    Sync(Arc<SegmentFile>),
+}
+
+/// A unit of work for a driver: its ops, strictly in order (a sync covers every write
+/// before it in the flush). The flush completes only when all of it has.
 #[derive(Debug)]
 pub(crate) struct Flush {
     pub buf: Vec<u8>,
-    pub runs: Vec<Run>,
-    pub syncs: Vec<Arc<SegmentFile>>,
+    pub ops: Vec<Op>,
     /// Highest LSN whose bytes are in `buf` (0 for a sync-only flush).
     pub lsn_end: u64,
     /// Records in `buf`.
     pub records: u64,
+    /// When this flush completes (after every earlier one), every LSN up to this one is
+    /// synced; `None` for a flush without syncs.
+    pub synced_end: Option<u64>,
+}
+
+impl Flush {
+    pub fn syncs(&self) -> usize {
+        self.ops
+            .iter()
+            .filter(|op| matches!(op, Op::Sync(_)))
+            .count()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                Op::Write(run) => run.bytes.len(),
+                Op::Sync(_) => 0,
+            })
+            .sum()
+    }
 }
 
 /// What a driver reports for a flush that completed.
 #[derive(Debug)]
 pub(crate) struct Completed {
     pub flush: Flush,
-    /// Time spent in the sync calls, in nanoseconds (0 when nothing was synced).
+    /// Time from submission of the flush's first sync to its completion, nanoseconds
+    /// (0 when nothing was synced).
     pub sync_ns: u64,
+}
+
+/// Counters a driver keeps about how it talks to the kernel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct DriverCounters {
+    /// Submission-queue entries handed to an io_uring (0 for the portable driver).
+    pub ring_sqes: u64,
+    /// `io_uring_enter` calls.
+    pub ring_enters: u64,
+    /// Write chains resumed after a short write.
+    pub short_write_resumes: u64,
+    /// Writes made from registered (fixed) buffers.
+    pub fixed_writes: u64,
+    /// Most chains seen in flight at once.
+    pub chains_in_flight_peak: u64,
+}
+
+/// Wakes a writer that is blocked inside the driver waiting for completions.
+pub(crate) trait Wake: Send + Sync + std::fmt::Debug {
+    fn wake(&self);
 }
 
 /// A driver writes flushes and retires them in submission order.
@@ -47,23 +104,75 @@ pub(crate) trait IoDriver: Send {
     fn kind(&self) -> Driver;
     /// Most flushes that may be in flight at once.
     fn depth(&self) -> usize;
+    /// Buffers for staging (`count` of `capacity` bytes), registered with the kernel
+    /// where the driver can. The caller must keep every one alive, and never let one
+    /// reallocate, for as long as the driver lives.
+    fn buffers(&mut self, count: usize, capacity: usize) -> Vec<Vec<u8>>;
+    /// Something that interrupts `reap(wait = true)`, if the driver can block there.
+    fn waker(&self) -> Option<Arc<dyn Wake>>;
     /// Starts `flush`. The portable driver finishes it before returning.
     fn submit(&mut self, flush: Flush) -> Result<()>;
-    /// Appends completed flushes, oldest first, to `done`. With `wait`, blocks until at
-    /// least one completes if any is in flight.
+    /// Appends completed flushes, oldest first, to `done`. With `wait`, blocks until
+    /// something happens (a completion or a wake) if any flush is in flight.
     fn reap(&mut self, done: &mut Vec<Completed>, wait: bool) -> Result<()>;
     /// Flushes submitted and not yet reaped.
     fn in_flight(&self) -> usize;
+    /// Counters so far.
+    fn counters(&self) -> DriverCounters;
 }
 
-/// Builds the driver the options ask for.
+fn force_portable() -> bool {
+    std::env::var_os(FORCE_PORTABLE_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Builds the driver the options ask for: io_uring for `Auto` where it works (saying
+/// once, through tracing, why not otherwise), the portable driver for `Portable`.
 pub(crate) fn open_driver(options: &Options) -> Result<Box<dyn IoDriver>> {
-    let io = fs::FileIo::from_options(options);
-    match options.driver {
-        Driver::Portable | Driver::Auto => Ok(Box::new(portable::PortableDriver::new(io))),
-        Driver::IoUring => Err(crate::Error::Unsupported {
-            reason: "the io_uring driver is not built yet; use Driver::Portable or Driver::Auto"
-                .into(),
-        }),
+    let portable = || {
+        Box::new(portable::PortableDriver::new(fs::FileIo::from_options(
+            options,
+        )))
+    };
+    if options.driver == Driver::Portable {
+        return Ok(portable());
     }
+    let why_not = if force_portable() {
+        format!("{FORCE_PORTABLE_ENV} is set")
+    } else {
+        match open_uring(options) {
+            Ok(driver) => return Ok(driver),
+            Err(why) => why,
+        }
+    };
+    if options.driver == Driver::IoUring {
+        return Err(crate::Error::Unsupported {
+            reason: format!("io_uring driver: {why_not}"),
+        });
+    }
+    warn_fallback_once(&why_not);
+    Ok(portable())
+}
+
+fn warn_fallback_once(why: &str) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(
+            reason = why,
+            "io_uring unavailable; ringwal uses the portable driver"
+        );
+    });
+}
+
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+fn open_uring(options: &Options) -> std::result::Result<Box<dyn IoDriver>, String> {
+    uring::UringDriver::open(options).map(|d| Box::new(d) as Box<dyn IoDriver>)
+}
+
+#[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+fn open_uring(_options: &Options) -> std::result::Result<Box<dyn IoDriver>, String> {
+    Err(if cfg!(target_os = "linux") {
+        "this build has no `io-uring` feature".into()
+    } else {
+        "io_uring exists only on Linux".into()
+    })
 }

@@ -1,11 +1,12 @@
-//! The portable driver: positioned writes and a data sync per touched segment, run
-//! synchronously on the log-writer thread. Appenders keep filling the next batch while
-//! this thread waits in the sync, which is where group commit comes from.
+//! The portable driver: positioned writes and data syncs, in order, run synchronously
+//! on the log-writer thread. Appenders keep filling the next batch while this thread
+//! waits in the sync, which is where group commit comes from.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::fs::FileIo;
-use super::{Completed, Flush, IoDriver};
+use super::{Completed, DriverCounters, Flush, IoDriver, Op, Wake};
 use crate::error::Result;
 use crate::options::Driver;
 
@@ -30,25 +31,34 @@ impl IoDriver for PortableDriver {
         1
     }
 
+    fn buffers(&mut self, count: usize, capacity: usize) -> Vec<Vec<u8>> {
+        (0..count).map(|_| Vec::with_capacity(capacity)).collect()
+    }
+
+    fn waker(&self) -> Option<Arc<dyn Wake>> {
+        None
+    }
+
     fn submit(&mut self, flush: Flush) -> Result<()> {
         debug_assert!(
             self.done.is_none(),
             "portable driver holds one flush at a time"
         );
-        for run in &flush.runs {
-            let bytes = flush.buf.get(run.bytes.clone()).unwrap_or_default();
-            debug_assert_eq!(bytes.len(), run.bytes.len());
-            self.io.write_at(&run.segment, bytes, run.offset)?;
+        let mut sync_started = None;
+        for op in &flush.ops {
+            match op {
+                Op::Write(run) => {
+                    let bytes = flush.buf.get(run.bytes.clone()).unwrap_or_default();
+                    debug_assert_eq!(bytes.len(), run.bytes.len());
+                    self.io.write_at(&run.segment, bytes, run.offset)?;
+                }
+                Op::Sync(segment) => {
+                    sync_started.get_or_insert_with(Instant::now);
+                    self.io.sync(segment)?;
+                }
+            }
         }
-        let started = Instant::now();
-        for segment in &flush.syncs {
-            self.io.sync(segment)?;
-        }
-        let sync_ns = if flush.syncs.is_empty() {
-            0
-        } else {
-            started.elapsed().as_nanos() as u64
-        };
+        let sync_ns = sync_started.map_or(0, |t| t.elapsed().as_nanos() as u64);
         self.done = Some(Completed { flush, sync_ns });
         Ok(())
     }
@@ -60,5 +70,9 @@ impl IoDriver for PortableDriver {
 
     fn in_flight(&self) -> usize {
         usize::from(self.done.is_some())
+    }
+
+    fn counters(&self) -> DriverCounters {
+        DriverCounters::default()
     }
 }

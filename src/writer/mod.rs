@@ -101,6 +101,7 @@ impl Wal {
         let lock = DirLock::acquire(&dir)?;
         remove_leftover_tmp_files(&dir)?;
         let driver = io::open_driver(&options)?;
+        let limit = options.staging_bytes_max as usize;
         let recovered = recovery::recover(&dir, &options)?;
         let retention = Retention {
             dir: dir.clone(),
@@ -135,15 +136,24 @@ impl Wal {
             Some(seq) => Some(SegmentFile::open(seq, spec.path(seq))?),
             None => None,
         };
+        let mut driver = driver;
+        let depth = driver.depth();
+        let mut buffers = driver.buffers(depth + 1, limit);
+        let staging_buf = buffers.pop().unwrap_or_else(|| Vec::with_capacity(limit));
         let start = Start {
             next_lsn: recovered.next_lsn,
             sequence: active.sequence,
             offset,
             segments: catalog,
         };
-        let limit = options.staging_bytes_max as usize;
         let shared = Arc::new(Shared {
-            staging: Staging::new(limit, options.segment_bytes, start),
+            staging: Staging::new(
+                staging_buf,
+                limit,
+                options.segment_bytes,
+                start,
+                driver.waker(),
+            ),
             watermark: Watermark::new(recovered.next_lsn - 1),
             stats: Mutex::new(FlushStats::new()),
             durability: options.durability,
@@ -155,10 +165,12 @@ impl Wal {
             preparer: Preparer::start(spec, found)?,
             active: Arc::new(active),
             unsynced: Vec::new(),
-            spares: vec![Vec::with_capacity(limit)],
+            spares: buffers,
             runs: Vec::new(),
             done: Vec::new(),
             last_sync: Instant::now(),
+            submitted_end: recovered.next_lsn - 1,
+            sync_submitted_end: recovered.next_lsn - 1,
         };
         let handle = std::thread::Builder::new()
             .name("ringwal-writer".into())
@@ -367,6 +379,11 @@ impl Wal {
             batch_records: Percentiles::of(&f.batch_records),
             batch_bytes: Percentiles::of(&f.batch_bytes),
             sync_latency_us: Percentiles::of(&f.sync_latency_us),
+            ring_sqes: f.driver.ring_sqes,
+            ring_enters: f.driver.ring_enters,
+            fixed_writes: f.driver.fixed_writes,
+            short_write_resumes: f.driver.short_write_resumes,
+            chains_in_flight_peak: f.driver.chains_in_flight_peak.max(u64::from(f.flushes > 0)),
         }
     }
 

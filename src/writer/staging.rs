@@ -19,6 +19,7 @@ const IDLE_WRITER_SPIN: Duration = Duration::from_micros(50);
 use crate::error::{Error, Result};
 use crate::format::frame::{self, FrameSpec};
 use crate::format::header::SegmentHeader;
+use crate::io::Wake;
 use crate::limits::{SEGMENT_HEADER_BYTES, frame_bytes};
 
 /// A stretch of the staging buffer that goes into one segment, starting at `offset`.
@@ -57,6 +58,8 @@ pub(crate) struct State {
     pub poison: Option<Arc<Error>>,
     /// The writer is asleep on `work` and needs a notify.
     pub writer_asleep: bool,
+    /// The writer is blocked in the driver waiting for completions and needs `waker`.
+    pub writer_in_driver: bool,
     /// Appenders asleep on `space`.
     pub space_waiters: u32,
     pub appends: u64,
@@ -69,6 +72,8 @@ pub(crate) struct Staging {
     /// Bumped (under the lock) whenever work arrives, so an idle writer can spin on it
     /// for a moment instead of sleeping.
     arrivals: AtomicU64,
+    /// Interrupts a writer blocked in the driver (io_uring: an eventfd the ring polls).
+    waker: Option<Arc<dyn Wake>>,
     space: Condvar,
     work: Condvar,
     limit: usize,
@@ -100,11 +105,26 @@ pub(crate) struct Start {
     pub segments: BTreeMap<u64, SegmentMeta>,
 }
 
+impl State {
+    /// Whether the writer has something to do, given syncs already covering
+    /// `synced_target`.
+    pub fn has_work(&self, synced_target: u64) -> bool {
+        !self.buf.is_empty() || self.sync_target > synced_target || self.closing
+    }
+}
+
 impl Staging {
-    pub fn new(limit: usize, segment_bytes: u64, start: Start) -> Self {
+    pub fn new(
+        buf: Vec<u8>,
+        limit: usize,
+        segment_bytes: u64,
+        start: Start,
+        waker: Option<Arc<dyn Wake>>,
+    ) -> Self {
+        debug_assert!(buf.capacity() >= limit);
         Staging {
             state: Mutex::new(State {
-                buf: Vec::with_capacity(limit),
+                buf,
                 runs: Vec::new(),
                 records: 0,
                 next_lsn: start.next_lsn,
@@ -115,11 +135,13 @@ impl Staging {
                 closing: false,
                 poison: None,
                 writer_asleep: false,
+                writer_in_driver: false,
                 space_waiters: 0,
                 appends: 0,
                 append_bytes: 0,
             }),
             arrivals: AtomicU64::new(0),
+            waker,
             space: Condvar::new(),
             work: Condvar::new(),
             limit,
@@ -279,9 +301,13 @@ impl Staging {
         self.arrivals.fetch_add(1, Ordering::Release);
         let wake = st.writer_asleep;
         st.writer_asleep = false;
+        let in_driver = std::mem::take(&mut st.writer_in_driver);
         drop(st);
         if wake {
             self.work.notify_one();
+        }
+        if in_driver && let Some(waker) = &self.waker {
+            waker.wake();
         }
     }
 
@@ -293,9 +319,13 @@ impl Staging {
             st.poison = poison;
         }
         self.arrivals.fetch_add(1, Ordering::Release);
+        let in_driver = std::mem::take(&mut st.writer_in_driver);
         drop(st);
         self.work.notify_all();
         self.space.notify_all();
+        if in_driver && let Some(waker) = &self.waker {
+            waker.wake();
+        }
     }
 
     /// The writer's wait for work: returns the locked state once there is something

@@ -1,5 +1,6 @@
 //! The log-writer thread: takes whatever is staged, hands it to the driver as one
-//! flush, and publishes the watermarks when flushes complete, in order.
+//! flush, keeps up to the driver's depth of flushes in flight, and publishes the
+//! watermarks as flushes complete, strictly in submission order.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -8,7 +9,7 @@ use super::segments::Preparer;
 use super::staging::{StagedRun, Staging};
 use super::watermark::{Level, Watermark};
 use crate::error::{Error, Result};
-use crate::io::{Completed, Flush, IoDriver, Run, SegmentFile};
+use crate::io::{Completed, Flush, IoDriver, Op, Run, SegmentFile};
 use crate::options::Durability;
 use crate::stats::FlushStats;
 
@@ -21,6 +22,8 @@ pub(crate) struct Shared {
     pub durability: Durability,
 }
 
+/// The writer thread's state. Field order matters for drop: the driver (which may
+/// hold kernel registrations of the staging buffers) goes before `spares`.
 pub(crate) struct LogWriter {
     pub shared: Arc<Shared>,
     pub driver: Box<dyn IoDriver>,
@@ -32,6 +35,10 @@ pub(crate) struct LogWriter {
     pub runs: Vec<StagedRun>,
     pub done: Vec<Completed>,
     pub last_sync: Instant,
+    /// Highest LSN handed to the driver for writing.
+    pub submitted_end: u64,
+    /// Highest LSN covered by a submitted sync.
+    pub sync_submitted_end: u64,
 }
 
 impl LogWriter {
@@ -57,13 +64,56 @@ impl LogWriter {
         }
     }
 
+    /// Reaps completions; with `wait`, blocks in the driver until something happens,
+    /// telling staging so an append can interrupt the wait.
+    fn reap(&mut self, wait: bool) -> Result<()> {
+        if wait {
+            let mut st = self.shared.staging.lock();
+            let covered = self
+                .sync_submitted_end
+                .max(self.shared.watermark.get(Level::Synced));
+            let room = self.driver.in_flight() < self.driver.depth();
+            if room && st.has_work(covered) && !st.closing {
+                return Ok(());
+            }
+            st.writer_in_driver = true;
+        }
+        let result = self.driver.reap(&mut self.done, wait);
+        if wait {
+            self.shared.staging.lock().writer_in_driver = false;
+        }
+        result?;
+        self.retire_completed();
+        Ok(())
+    }
+
     fn run_loop(&mut self) -> Result<()> {
         loop {
-            let synced = self.shared.watermark.get(Level::Synced);
-            let deadline = self.periodic_deadline();
-            let mut st = self.shared.staging.wait_for_work(synced, deadline);
+            if self.driver.in_flight() > 0 {
+                self.reap(false)?;
+            }
+            if self.driver.in_flight() >= self.driver.depth() {
+                self.reap(true)?;
+                continue;
+            }
+            let covered = self
+                .sync_submitted_end
+                .max(self.shared.watermark.get(Level::Synced));
+            let mut st = if self.driver.in_flight() > 0 {
+                let st = self.shared.staging.lock();
+                if !st.has_work(covered) || (st.closing && st.buf.is_empty()) {
+                    drop(st);
+                    self.reap(true)?;
+                    continue;
+                }
+                st
+            } else {
+                self.shared
+                    .staging
+                    .wait_for_work(covered, self.periodic_deadline())
+            };
             let closing = st.closing;
-            let sync_asked = st.sync_target > synced;
+            let sync_asked = st.sync_target > covered;
             let taken = if st.buf.is_empty() {
                 None
             } else {
@@ -79,21 +129,17 @@ impl LogWriter {
                     Durability::Flush => false,
                     Durability::Periodic(every) => self.last_sync.elapsed() >= every,
                 };
-            let flush = match taken {
-                Some((buf, records, lsn_end)) => self.build_flush(buf, records, lsn_end)?,
-                None => Flush {
-                    buf: Vec::new(),
-                    runs: Vec::new(),
-                    syncs: Vec::new(),
-                    lsn_end: 0,
-                    records: 0,
-                },
-            };
-            let mut flush = flush;
-            if want_sync {
-                flush.syncs = std::mem::take(&mut self.unsynced);
+            let older_unsynced = want_sync && !self.unsynced.is_empty();
+            if older_unsynced && self.driver.in_flight() > 0 {
+                // A sync of segments written by flushes still in flight would not be
+                // ordered after those writes: let them finish first.
+                self.drain()?;
             }
-            if flush.runs.is_empty() && flush.syncs.is_empty() {
+            let flush = self.build_flush(taken, want_sync)?;
+            if flush.ops.is_empty() {
+                if self.driver.in_flight() > 0 {
+                    continue;
+                }
                 // Nothing written is unsynced: whatever was asked for is already durable.
                 let written = self.shared.watermark.get(Level::Written);
                 if sync_asked {
@@ -106,38 +152,77 @@ impl LogWriter {
             }
             debug_assert!(self.driver.in_flight() < self.driver.depth());
             self.driver.submit(flush)?;
-            self.driver.reap(&mut self.done, true)?;
-            self.retire_completed();
         }
     }
 
-    /// Maps staged runs onto segment files, moving into the next segment where a run
-    /// says so.
-    fn build_flush(&mut self, buf: Vec<u8>, records: u64, lsn_end: u64) -> Result<Flush> {
-        let staged_runs = std::mem::take(&mut self.runs);
-        let mut runs = Vec::with_capacity(staged_runs.len());
+    fn drain(&mut self) -> Result<()> {
+        while self.driver.in_flight() > 0 {
+            let result = self.driver.reap(&mut self.done, true);
+            result?;
+            self.retire_completed();
+        }
+        Ok(())
+    }
+
+    /// Turns what was taken from staging into driver ops, moving into the next segment
+    /// where a run says so. With `want_sync`, each segment is synced after its last
+    /// write, and older unsynced segments before anything else, so a later segment's
+    /// records never become durable ahead of an earlier one's.
+    fn build_flush(
+        &mut self,
+        taken: Option<(Vec<u8>, u64, u64)>,
+        want_sync: bool,
+    ) -> Result<Flush> {
+        let mut ops = Vec::new();
+        if want_sync {
+            ops.extend(self.unsynced.drain(..).map(Op::Sync));
+        }
+        let (buf, records, lsn_end) = taken.unwrap_or_default();
+        // Without a buffer taken from staging, `self.runs` still holds the last flush's
+        // runs: there is nothing to write.
+        let staged_runs = if buf.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.runs)
+        };
         for (i, staged) in staged_runs.iter().enumerate() {
             let end = staged_runs.get(i + 1).map_or(buf.len(), |next| next.start);
             if staged.sequence != self.active.sequence {
                 self.rotate(staged.sequence)?;
             }
             let segment = Arc::clone(&self.active);
-            if !self.unsynced.iter().any(|s| s.sequence == segment.sequence) {
-                self.unsynced.push(Arc::clone(&segment));
-            }
-            runs.push(Run {
-                segment,
+            let last_of_segment = staged_runs
+                .get(i + 1)
+                .is_none_or(|next| next.sequence != staged.sequence);
+            ops.push(Op::Write(Run {
+                segment: Arc::clone(&segment),
                 offset: staged.offset,
                 bytes: staged.start..end,
-            });
+            }));
+            if last_of_segment {
+                if want_sync {
+                    ops.push(Op::Sync(segment));
+                } else if !self.unsynced.iter().any(|s| s.sequence == segment.sequence) {
+                    self.unsynced.push(segment);
+                }
+            }
         }
-        self.runs = staged_runs;
+        if !staged_runs.is_empty() {
+            self.runs = staged_runs;
+        }
+        if lsn_end > 0 {
+            self.submitted_end = lsn_end;
+        }
+        let synced_end = want_sync.then_some(self.submitted_end);
+        if let Some(end) = synced_end {
+            self.sync_submitted_end = end;
+        }
         Ok(Flush {
             buf,
-            runs,
-            syncs: Vec::new(),
+            ops,
             lsn_end,
             records,
+            synced_end,
         })
     }
 
@@ -160,33 +245,22 @@ impl LogWriter {
     }
 
     fn retire_completed(&mut self) {
+        if self.done.is_empty() {
+            return;
+        }
+        let counters = self.driver.counters();
         for Completed { flush, sync_ns } in self.done.drain(..) {
-            let synced = !flush.syncs.is_empty();
             let written = if flush.lsn_end > 0 {
                 flush.lsn_end
             } else {
                 self.shared.watermark.get(Level::Written)
             };
-            // A sync flush synced every segment written so far, so everything written
-            // up to its end is durable.
-            self.shared
-                .watermark
-                .advance(written, synced.then_some(written));
-            if synced {
+            self.shared.watermark.advance(written, flush.synced_end);
+            if flush.synced_end.is_some() {
                 self.last_sync = Instant::now();
             }
             if let Ok(mut stats) = self.shared.stats.lock() {
-                stats.flushes += 1;
-                stats.syncs += flush.syncs.len() as u64;
-                let bytes: usize = flush.runs.iter().map(|r| r.bytes.len()).sum();
-                stats.bytes_written += bytes as u64;
-                if flush.records > 0 {
-                    let _ = stats.batch_records.record(flush.records);
-                    let _ = stats.batch_bytes.record(bytes as u64);
-                }
-                if synced {
-                    let _ = stats.sync_latency_us.record((sync_ns / 1000).max(1));
-                }
+                stats.record(&flush, sync_ns, counters);
             }
             let mut buf = flush.buf;
             buf.clear();
