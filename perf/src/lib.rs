@@ -159,6 +159,13 @@ pub fn ringwal_run(
         .segment_bytes(64 << 20)
         .staging_bytes_max(8 << 20)
         .preallocate(prealloc);
+    let options = match std::env::var("RINGWAL_CHAINS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(chains) => options.chains_in_flight_max(chains),
+        None => options,
+    };
     let wal = Wal::open(dir, options)?;
     // Warm up: the first segment's preparation and page faults stay out of the figure.
     for _ in 0..100 {

@@ -2,9 +2,15 @@
 //!
 //! Both only move forward, and only to the end of a flush that completed in full, so
 //! every LSN at or below a watermark is covered: durability is contiguous.
+//!
+//! Waiters are woken one by one, and only once their own LSN is covered: with several
+//! flushes in flight, a watermark step covers some waiters and not others, and a
+//! broadcast would wake (and put back to sleep) all of them each time — on a 2-core VM
+//! the context switches, not the disk, would then set the pace.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -18,12 +24,21 @@ pub(crate) enum Level {
     Synced,
 }
 
+#[derive(Debug)]
+struct Sleeper {
+    id: u64,
+    lsn: u64,
+    level: Level,
+    thread: Thread,
+}
+
 #[derive(Debug, Default)]
 struct Marks {
     poison: Option<Arc<Error>>,
     closed: bool,
-    /// Waiters asleep on the condvar (the writer skips the wake syscall when none).
-    sleepers: u32,
+    /// Parked waiters; the writer unparks each one whose LSN its step covers.
+    sleepers: Vec<Sleeper>,
+    next_id: u64,
 }
 
 #[derive(Debug)]
@@ -31,15 +46,14 @@ pub(crate) struct Watermark {
     written: AtomicU64,
     synced: AtomicU64,
     marks: Mutex<Marks>,
-    moved: Condvar,
     /// Waiters inside `wait`, spinning or asleep.
     waiting: AtomicU32,
 }
 
-/// How long a lone waiter spins on the watermark before it sleeps. A sync takes about
+/// How long a lone waiter spins on the watermark before it parks. A sync takes about
 /// 100 µs on a fast disk; a waiter still on-CPU when it lands skips a wake-up (tens of
-/// µs in a VM). Only the first waiter spins, so many waiters never burn the cores the
-/// appenders need.
+/// µs in a VM). Only a waiter that finds no other waiting spins, so many waiters never
+/// burn the cores the appenders need.
 const LONE_WAITER_SPIN: Duration = Duration::from_micros(250);
 
 impl Watermark {
@@ -48,7 +62,6 @@ impl Watermark {
             written: AtomicU64::new(start),
             synced: AtomicU64::new(start),
             marks: Mutex::new(Marks::default()),
-            moved: Condvar::new(),
             waiting: AtomicU32::new(0),
         }
     }
@@ -61,24 +74,42 @@ impl Watermark {
     }
 
     fn lock(&self) -> MutexGuard<'_, Marks> {
-        // A panic while holding this lock cannot leave `Marks` half-updated (each
-        // field is one store), so a poisoned mutex is still safe to use.
+        // Every update of `Marks` is complete before any call that could panic, so a
+        // poisoned mutex still holds a consistent value.
         self.marks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Publishes the end of a completed flush.
+    /// Publishes the end of a completed flush and wakes the waiters it covers.
     pub fn advance(&self, written: u64, synced: Option<u64>) {
-        let guard = self.lock();
+        let mut guard = self.lock();
         let old = self.written.fetch_max(written, Ordering::AcqRel);
         debug_assert!(old <= written, "written watermark moved backwards");
         if let Some(synced) = synced {
             debug_assert!(synced <= self.written.load(Ordering::Acquire));
             self.synced.fetch_max(synced, Ordering::AcqRel);
         }
-        let sleepers = guard.sleepers;
+        if guard.sleepers.is_empty() {
+            return;
+        }
+        let mut wake = Vec::new();
+        guard.sleepers.retain(|s| {
+            let covered = self.get(s.level) >= s.lsn;
+            if covered {
+                wake.push(s.thread.clone());
+            }
+            !covered
+        });
         drop(guard);
-        if sleepers > 0 {
-            self.moved.notify_all();
+        for thread in wake {
+            thread.unpark();
+        }
+    }
+
+    fn wake_all(&self, mut guard: MutexGuard<'_, Marks>) {
+        let sleepers = std::mem::take(&mut guard.sleepers);
+        drop(guard);
+        for s in sleepers {
+            s.thread.unpark();
         }
     }
 
@@ -88,14 +119,14 @@ impl Watermark {
         if guard.poison.is_none() {
             guard.poison = Some(cause);
         }
-        drop(guard);
-        self.moved.notify_all();
+        self.wake_all(guard);
     }
 
     /// Marks the log closed; waiters whose LSN was not reached get `Closed`.
     pub fn close(&self) {
-        self.lock().closed = true;
-        self.moved.notify_all();
+        let mut guard = self.lock();
+        guard.closed = true;
+        self.wake_all(guard);
     }
 
     pub fn poison_cause(&self) -> Option<Arc<Error>> {
@@ -113,6 +144,22 @@ impl Watermark {
         result
     }
 
+    fn spin(&self, lsn: u64, level: Level, deadline: Option<Instant>) -> bool {
+        let until = Instant::now() + LONE_WAITER_SPIN;
+        let until = deadline.map_or(until, |d| d.min(until));
+        loop {
+            for _ in 0..64 {
+                if self.get(level) >= lsn {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+        }
+    }
+
     fn wait_slow(
         &self,
         lsn: u64,
@@ -120,23 +167,12 @@ impl Watermark {
         deadline: Option<Instant>,
         alone: bool,
     ) -> Result<bool> {
-        if alone {
-            let spin_until = Instant::now() + LONE_WAITER_SPIN;
-            let spin_until = deadline.map_or(spin_until, |d| d.min(spin_until));
-            'spin: loop {
-                for _ in 0..64 {
-                    if self.get(level) >= lsn {
-                        return Ok(true);
-                    }
-                    std::hint::spin_loop();
-                }
-                if Instant::now() >= spin_until {
-                    break 'spin;
-                }
-            }
+        if alone && self.spin(lsn, level, deadline) {
+            return Ok(true);
         }
-        let mut guard = self.lock();
+        let mut registered = None;
         loop {
+            let mut guard = self.lock();
             if self.get(level) >= lsn {
                 return Ok(true);
             }
@@ -148,25 +184,30 @@ impl Watermark {
             if guard.closed {
                 return Err(Error::Closed);
             }
-            guard.sleepers += 1;
-            let timed_out;
-            (guard, timed_out) = match deadline {
-                None => (
-                    self.moved.wait(guard).unwrap_or_else(|p| p.into_inner()),
-                    false,
-                ),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    let (g, t) = self
-                        .moved
-                        .wait_timeout(guard, left)
-                        .unwrap_or_else(|p| p.into_inner());
-                    (g, t.timed_out())
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                if let Some(id) = registered {
+                    guard.sleepers.retain(|s| s.id != id);
                 }
-            };
-            guard.sleepers -= 1;
-            if timed_out && self.get(level) < lsn {
                 return Ok(false);
+            }
+            // (Re-)register: `advance` removes a sleeper when it wakes it, and a park can
+            // also return spuriously while still registered.
+            let present = registered.is_some_and(|id| guard.sleepers.iter().any(|s| s.id == id));
+            if !present {
+                let id = guard.next_id;
+                guard.next_id += 1;
+                guard.sleepers.push(Sleeper {
+                    id,
+                    lsn,
+                    level,
+                    thread: std::thread::current(),
+                });
+                registered = Some(id);
+            }
+            drop(guard);
+            match deadline {
+                None => std::thread::park(),
+                Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
             }
         }
     }

@@ -30,6 +30,16 @@ struct Args {
     /// Records per batch for the bulk workload.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// Workloads to run (comma-separated): serial, concurrent, bulk.
+    #[arg(long, value_delimiter = ',', default_value = "serial,concurrent,bulk")]
+    workloads: Vec<String>,
+    /// Systems to run (comma-separated): raw, raw-growing, portable, io_uring.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "raw,raw-growing,portable,io_uring"
+    )]
+    systems: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,7 +78,7 @@ fn main() -> Result<(), BoxError> {
         Ok(()) => systems.push(System::Ringwal(Driver::IoUring)),
         Err(why) => println!("io_uring driver not measured: {why}"),
     }
-    let workloads = [
+    let all_workloads = [
         (
             "serial durable",
             Workload {
@@ -97,6 +107,10 @@ fn main() -> Result<(), BoxError> {
             },
         ),
     ];
+    let workloads: Vec<_> = all_workloads
+        .into_iter()
+        .filter(|(name, _)| args.workloads.iter().any(|w| name.starts_with(w.as_str())))
+        .collect();
     // results[workload][system] = one Measure per round
     let mut results: Vec<Vec<Vec<Measure>>> =
         vec![vec![Vec::new(); systems.len()]; workloads.len()];
