@@ -242,7 +242,8 @@ pub fn scan(dir: &Path, record_bytes_max: u64) -> Result<Scan> {
         }
         let ended = match (&out.tail, &state) {
             (Some(tail), _) => {
-                info.torn_bytes = check_beyond_end(&mut cur, seq, &state, tail, record_bytes_max)?;
+                info.torn_bytes =
+                    check_beyond_end(&mut cur, seq, &state, tail, expected, record_bytes_max)?;
                 None
             }
             (None, HeaderState::Valid(h)) => {
@@ -351,21 +352,46 @@ fn check_blank_start(
     Ok(dirty_bytes(state, dirty_end))
 }
 
-/// A segment after the end of the log: nothing in it may validate.
+/// A segment after the end of the log: nothing in it may validate. `expected` is the
+/// LSN the chain needed next when it ended.
 fn check_beyond_end(
     cur: &mut Cursor,
     seq: u64,
     state: &HeaderState,
     tail: &Tail,
+    expected: Option<u64>,
     record_bytes_max: u64,
 ) -> Result<u64> {
     let (valid, dirty_end) = cur.find_valid_after(SEGMENT_HEADER_BYTES, seq, record_bytes_max)?;
     if let Some(at) = valid {
-        // Data after the end: the damage is at the end of the chain.
-        let _ = at;
-        let reason = CorruptReason::DamagedBeforeValidData { valid_frame_at: at };
-        let _ = seq;
-        return Err(Error::corrupt(tail.segment, tail.offset, reason));
+        // Data after the end: name the place the chain broke. That is this segment's
+        // own header when it is bad, or when the log ended cleanly (nothing torn) just
+        // before this segment and its header does not carry on from there; otherwise
+        // it is the damage at the end of the chain.
+        let clean_end_before = tail.torn_bytes == 0 && seq == tail.segment + 1;
+        let own = match state {
+            HeaderState::Invalid(reason) => Some(reason.clone()),
+            HeaderState::Blank => Some(CorruptReason::HeaderMismatch(
+                "blank header in front of valid frames".into(),
+            )),
+            HeaderState::Valid(h) => match expected {
+                Some(want) if clean_end_before && h.first_lsn != want => {
+                    Some(CorruptReason::LsnOutOfOrder {
+                        expected: want,
+                        got: h.first_lsn,
+                    })
+                }
+                _ => None,
+            },
+        };
+        return Err(match own {
+            Some(reason) => Error::corrupt(seq, 0, reason),
+            None => Error::corrupt(
+                tail.segment,
+                tail.offset,
+                CorruptReason::DamagedBeforeValidData { valid_frame_at: at },
+            ),
+        });
     }
     Ok(dirty_bytes(state, dirty_end))
 }
@@ -407,15 +433,28 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
     let mut active = None;
     let mut next_blank = None;
     let tail = scan.tail;
-    if let Some(t) = tail
-        && t.torn_bytes > 0
-        && options.recovery_mode == crate::RecoveryMode::Strict
+    if options.recovery_mode == crate::RecoveryMode::Strict
+        && let Some(t) = tail
     {
-        return Err(Error::TornTail {
-            segment: t.segment,
-            offset: t.offset,
-            bytes: t.torn_bytes,
-        });
+        // A tail segment with a header but no whole record is the start of a torn write
+        // too (header and first frames go out in one write): the tolerant mode zeroes
+        // the header, so strict mode must refuse rather than change it.
+        let header_only = scan
+            .segments
+            .iter()
+            .any(|s| s.sequence == t.segment && s.records == 0 && s.header.is_some());
+        if t.torn_bytes > 0 || header_only {
+            let (offset, header_bytes) = if header_only {
+                (0, SEGMENT_HEADER_BYTES)
+            } else {
+                (t.offset, 0)
+            };
+            return Err(Error::TornTail {
+                segment: t.segment,
+                offset,
+                bytes: t.torn_bytes + header_bytes,
+            });
+        }
     }
     let mut removed_any = false;
     for info in &scan.segments {

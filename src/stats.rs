@@ -21,15 +21,38 @@ pub struct Percentiles {
     pub mean: f64,
 }
 
-impl Percentiles {
-    pub(crate) fn of(h: &Histogram<u64>) -> Self {
+/// A histogram (three significant figures) plus the exact largest value: hdrhistogram
+/// reports a bucket's highest equivalent value, which can exceed anything recorded.
+#[derive(Debug)]
+pub(crate) struct Hist {
+    h: Histogram<u64>,
+    max: u64,
+}
+
+impl Hist {
+    fn new() -> Self {
+        // Three significant figures; auto-resizing keeps any value recordable.
+        let mut h = Histogram::<u64>::new(3)
+            .unwrap_or_else(|_| Histogram::new(2).unwrap_or_else(|_| unreachable_hist()));
+        h.auto(true);
+        Hist { h, max: 0 }
+    }
+
+    pub fn record(&mut self, value: u64) {
+        // With auto-resize on, recording cannot fail.
+        let _ = self.h.record(value);
+        self.max = self.max.max(value);
+    }
+
+    pub fn percentiles(&self) -> Percentiles {
+        let q = |q: f64| self.h.value_at_quantile(q).min(self.max);
         Percentiles {
-            count: h.len(),
-            p50: h.value_at_quantile(0.5),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
-            max: h.max(),
-            mean: h.mean(),
+            count: self.h.len(),
+            p50: q(0.5),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: self.max,
+            mean: self.h.mean(),
         }
     }
 }
@@ -77,9 +100,9 @@ pub(crate) struct FlushStats {
     pub syncs: u64,
     pub bytes_written: u64,
     pub rotations: u64,
-    pub batch_records: Histogram<u64>,
-    pub batch_bytes: Histogram<u64>,
-    pub sync_latency_us: Histogram<u64>,
+    pub batch_records: Hist,
+    pub batch_bytes: Hist,
+    pub sync_latency_us: Hist,
     pub driver: crate::io::DriverCounters,
 }
 
@@ -97,23 +120,17 @@ impl FlushStats {
         let bytes = flush.bytes() as u64;
         self.bytes_written += bytes;
         if flush.records > 0 {
-            let _ = self.batch_records.record(flush.records);
-            let _ = self.batch_bytes.record(bytes);
+            self.batch_records.record(flush.records);
+            self.batch_bytes.record(bytes);
         }
         if syncs > 0 {
-            let _ = self.sync_latency_us.record((sync_ns / 1000).max(1));
+            self.sync_latency_us.record((sync_ns / 1000).max(1));
         }
         self.driver = driver;
     }
 
     pub fn new() -> Self {
-        // Three significant figures; auto-resizing keeps any value recordable.
-        let hist = || {
-            let mut h = Histogram::<u64>::new(3)
-                .unwrap_or_else(|_| Histogram::new(2).unwrap_or_else(|_| unreachable_hist()));
-            h.auto(true);
-            h
-        };
+        let hist = Hist::new;
         FlushStats {
             flushes: 0,
             syncs: 0,

@@ -13,6 +13,9 @@ pub(crate) struct SegmentFile {
     pub sequence: u64,
     pub path: PathBuf,
     pub file: File,
+    /// The size the file had when the log took it (its preallocation): it must never
+    /// shrink below this while the log writes it.
+    pub floor_bytes: u64,
 }
 
 impl SegmentFile {
@@ -23,12 +26,47 @@ impl SegmentFile {
             .write(true)
             .open(&path)
             .map_err(|e| Error::io(IoOp::Open, &path, e))?;
+        let floor_bytes = file
+            .metadata()
+            .map_err(|e| Error::io(IoOp::Open, &path, e))?
+            .len();
         Ok(SegmentFile {
             sequence,
             path,
             file,
+            floor_bytes,
         })
     }
+}
+
+/// Checks that a segment is still linked into its directory and at least `end` bytes
+/// long. Someone deleting or truncating a segment behind the writer's back would
+/// otherwise make records vanish after they were reported durable; this turns it into
+/// an error before the watermark moves. (A removal between this check and the
+/// acknowledgement is not caught: the check narrows the window, it cannot close it.)
+pub(crate) fn check_segment_intact(segment: &SegmentFile, end: u64) -> Result<()> {
+    let meta = segment
+        .file
+        .metadata()
+        .map_err(|e| Error::io(IoOp::Sync, &segment.path, e))?;
+    #[cfg(unix)]
+    let linked = {
+        use std::os::unix::fs::MetadataExt;
+        meta.nlink() > 0
+    };
+    #[cfg(not(unix))]
+    let linked = true;
+    let why = if !linked {
+        "the segment file was removed while the log was writing it".to_owned()
+    } else if meta.len() < end {
+        format!(
+            "the segment file was truncated to {} bytes below written data ending at {end}",
+            meta.len()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::io(IoOp::Sync, &segment.path, io::Error::other(why)))
 }
 
 /// Writes all of `bytes` at `offset`.

@@ -21,7 +21,7 @@ use crate::options::{Driver, Durability, Options};
 use crate::reader::RecordIter;
 use crate::recovery::{self, RecoveryReport};
 use crate::retention::{self, Retention};
-use crate::stats::{FlushStats, Percentiles, Stats};
+use crate::stats::{FlushStats, Stats};
 use segments::{Preparer, SegmentSpec};
 use staging::{Prepared, Staging, Start};
 use thread::{LogWriter, Shared};
@@ -376,9 +376,9 @@ impl Wal {
             syncs: f.syncs,
             bytes_written: f.bytes_written,
             rotations: f.rotations,
-            batch_records: Percentiles::of(&f.batch_records),
-            batch_bytes: Percentiles::of(&f.batch_bytes),
-            sync_latency_us: Percentiles::of(&f.sync_latency_us),
+            batch_records: f.batch_records.percentiles(),
+            batch_bytes: f.batch_bytes.percentiles(),
+            sync_latency_us: f.sync_latency_us.percentiles(),
             ring_sqes: f.driver.ring_sqes,
             ring_enters: f.driver.ring_enters,
             fixed_writes: f.driver.fixed_writes,

@@ -57,10 +57,15 @@ impl SegmentSpec {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
+        let floor_bytes = match self.preallocate {
+            Preallocate::Grow => 0,
+            Preallocate::Zeroed | Preallocate::Fallocate => self.segment_bytes,
+        };
         Ok(SegmentFile {
             sequence,
             path,
             file,
+            floor_bytes,
         })
     }
 

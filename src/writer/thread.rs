@@ -9,6 +9,7 @@ use super::segments::Preparer;
 use super::staging::{StagedRun, Staging};
 use super::watermark::{Level, Watermark};
 use crate::error::{Error, Result};
+use crate::io::fs::check_segment_intact;
 use crate::io::{Completed, Flush, IoDriver, Op, Run, SegmentFile};
 use crate::options::Durability;
 use crate::stats::FlushStats;
@@ -83,8 +84,7 @@ impl LogWriter {
             self.shared.staging.lock().writer_in_driver = false;
         }
         result?;
-        self.retire_completed();
-        Ok(())
+        self.retire_completed()
     }
 
     fn run_loop(&mut self) -> Result<()> {
@@ -157,9 +157,8 @@ impl LogWriter {
 
     fn drain(&mut self) -> Result<()> {
         while self.driver.in_flight() > 0 {
-            let result = self.driver.reap(&mut self.done, true);
-            result?;
-            self.retire_completed();
+            self.driver.reap(&mut self.done, true)?;
+            self.retire_completed()?;
         }
         Ok(())
     }
@@ -244,12 +243,19 @@ impl LogWriter {
         Ok(())
     }
 
-    fn retire_completed(&mut self) {
+    fn retire_completed(&mut self) -> Result<()> {
         if self.done.is_empty() {
-            return;
+            return Ok(());
         }
         let counters = self.driver.counters();
-        for Completed { flush, sync_ns } in self.done.drain(..) {
+        let mut done = std::mem::take(&mut self.done);
+        for Completed { flush, sync_ns } in done.drain(..) {
+            for op in &flush.ops {
+                if let Op::Write(run) = op {
+                    let end = run.offset + run.bytes.len() as u64;
+                    check_segment_intact(&run.segment, end.max(run.segment.floor_bytes))?;
+                }
+            }
             let written = if flush.lsn_end > 0 {
                 flush.lsn_end
             } else {
@@ -268,5 +274,7 @@ impl LogWriter {
                 self.spares.push(buf);
             }
         }
+        self.done = done;
+        Ok(())
     }
 }
