@@ -23,7 +23,9 @@ pub fn temp_log() -> TempLog {
 pub fn drivers() -> Vec<Driver> {
     let mut out = vec![Driver::Portable];
     let probe = temp_log();
-    match Wal::open(&probe.dir, Options::default().segment_bytes(1 << 16).driver(Driver::IoUring)) {
+    // `small` keeps the probe's options valid: a probe refused for its options would
+    // skip io_uring for the wrong reason.
+    match Wal::open(&probe.dir, small(Driver::IoUring)) {
         Ok(wal) => {
             wal.close().expect("close probe");
             out.push(Driver::IoUring);
@@ -35,7 +37,11 @@ pub fn drivers() -> Vec<Driver> {
 
 /// Small segments so tests rotate often.
 pub fn small(driver: Driver) -> Options {
-    Options::default().driver(driver).segment_bytes(64 << 10).record_bytes_max(8 << 10).staging_bytes_max(256 << 10)
+    Options::default()
+        .driver(driver)
+        .segment_bytes(64 << 10)
+        .record_bytes_max(8 << 10)
+        .staging_bytes_max(256 << 10)
 }
 
 /// The payload tests write for `lsn`: recognisable, varying in length.
@@ -53,9 +59,113 @@ pub fn assert_log_holds(dir: &Path, opts: Options, from: u64, last: u64) {
     for record in wal.read_from(from.into()).expect("read_from") {
         let record = record.expect("record");
         assert_eq!(record.lsn().get(), expected, "LSNs must be dense");
-        assert_eq!(record.payload(), payload(expected).as_slice(), "payload of {expected}");
+        assert_eq!(
+            record.payload(),
+            payload(expected).as_slice(),
+            "payload of {expected}"
+        );
         expected += 1;
     }
     assert_eq!(expected - 1, last, "last LSN recovered");
     wal.close().expect("close");
+}
+
+/// A small xorshift generator: tests that pick random values print the seed so a
+/// failure can be replayed.
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// Seeded from the clock; prints the seed.
+    pub fn from_time(what: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9e37_79b9, |d| d.as_nanos() as u64);
+        let seed = nanos | 1;
+        eprintln!("{what}: xorshift seed {seed}");
+        XorShift(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A value in `lo..=hi`.
+    pub fn in_range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+
+    /// `len` bytes, none of them zero.
+    pub fn non_zero_bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| (self.next_u64() % 255 + 1) as u8)
+            .collect()
+    }
+}
+
+/// A command that re-runs this test binary with only the test `test_path` (a module
+/// path such as `some_file::child_fn`). The child test does its work only when the
+/// caller also sets the environment variable it looks for.
+pub fn child_command(test_path: &str) -> std::process::Command {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--exact", test_path, "--nocapture", "--test-threads=1"]);
+    cmd
+}
+
+/// The name a child process gets its driver by.
+pub fn driver_name(driver: Driver) -> &'static str {
+    match driver {
+        Driver::IoUring => "io_uring",
+        Driver::Auto => "auto",
+        _ => "portable",
+    }
+}
+
+/// The inverse of `driver_name`.
+pub fn driver_from_name(name: &str) -> Driver {
+    match name {
+        "io_uring" => Driver::IoUring,
+        "auto" => Driver::Auto,
+        _ => Driver::Portable,
+    }
+}
+
+/// Polls `cond` until it holds. The writer thread publishes some things (statistics)
+/// just after it wakes waiters, so a test may see them a moment late. The bound only
+/// turns a hang into a failure; it is not a performance threshold.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..10_000 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    panic!("never happened: {what}");
+}
+
+/// Runs `f` on a helper thread and fails the test if it has not returned within a
+/// minute, so a call that wrongly blocks forever (a lost wake-up, a waiter never told
+/// about a failure) fails instead of hanging the suite. The bound is a hang guard, far
+/// above the time the work takes; it is not a performance threshold. A panic in `f` is
+/// passed on as it is.
+pub fn within_a_minute<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    use std::sync::mpsc::RecvTimeoutError;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let v = f();
+        let _ = tx.send(());
+        v
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(()) | Err(RecvTimeoutError::Disconnected) => match handle.join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        },
+        Err(RecvTimeoutError::Timeout) => panic!("{what} did not return within a minute"),
+    }
 }

@@ -2,6 +2,28 @@
 //! instead of dozens on a 2-core machine). Each test runs on every driver that can run
 //! here (see `common::drivers`).
 
-mod common;
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
+mod batch_is_all_or_nothing_after_crash;
+mod checkpoint_archives_and_prunes;
+mod common;
+mod concurrent_durable_appends_all_recovered;
+mod disk;
+mod durability_levels;
+mod fault_injection_poisons;
+mod invalid_options_are_rejected;
+mod lsn_gap_between_segments_is_corruption;
+mod lsns_continue_after_checkpoint_retires_everything;
+mod mid_log_bit_flip_is_corruption;
+mod reopen_after_drop_without_close;
+mod rotation_across_many_segments;
 mod round_trip;
+mod second_writer_gets_locked;
+mod sigkill_loses_nothing_acknowledged;
+mod torn_tail_recovers_to_last_whole_record;
+mod try_append_would_block_at_staging_limit;

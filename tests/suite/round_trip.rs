@@ -18,7 +18,11 @@ fn appended_records_read_back_after_reopen() {
         let durable = wal.sync().unwrap();
         assert_eq!(durable, Lsn::from(500));
         assert_eq!(wal.durable_lsn(), Lsn::from(500));
-        let live: Vec<_> = wal.read_from(Lsn::from(250)).unwrap().map(|r| r.unwrap()).collect();
+        let live: Vec<_> = wal
+            .read_from(Lsn::from(250))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
         assert_eq!(live.len(), 251);
         assert_eq!(live[0].payload(), payload(250).as_slice());
         wal.close().unwrap();

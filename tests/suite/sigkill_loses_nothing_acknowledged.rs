@@ -1,0 +1,164 @@
+//! A writer process killed with SIGKILL at a random moment, in the middle of durable
+//! appends from several threads, loses nothing it acknowledged: every LSN the child
+//! printed after `append_durable` returned is in the reopened log with its payload,
+//! and the log's LSNs are dense.
+//!
+//! The test re-runs its own binary as the child (see `child_appends_until_killed`).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ringwal::{Lsn, Wal};
+
+use crate::common::{
+    XorShift, child_command, driver_from_name, driver_name, drivers, small, temp_log,
+};
+
+const CHILD_DIR: &str = "RINGWAL_CHILD_DIR";
+const CHILD_DRIVER: &str = "RINGWAL_CHILD_DRIVER";
+const CHILD_TEST: &str = "sigkill_loses_nothing_acknowledged::child_appends_until_killed";
+const CHILD_THREADS: u32 = 4;
+/// The child stops on its own after this many records per thread, so a child whose
+/// parent vanished cannot run forever.
+const CHILD_RECORDS_MAX: u32 = 200_000;
+const ROUNDS: usize = 6;
+
+fn child_payload(thread: u32, n: u32) -> Vec<u8> {
+    let mut p = format!("t{thread}-n{n}|").into_bytes();
+    p.extend((0..(n * 7 + thread) % 200).map(|i| (i as u8).wrapping_mul(31) ^ (n as u8)));
+    p
+}
+
+/// The child: appends durably from several threads and prints `ACK <lsn> <thread> <n>`
+/// once each append is acknowledged. Does nothing unless run by the parent test.
+#[test]
+fn child_appends_until_killed() {
+    let Some(dir) = std::env::var_os(CHILD_DIR) else {
+        return;
+    };
+    let driver = driver_from_name(&std::env::var(CHILD_DRIVER).unwrap_or_default());
+    let wal = Wal::open(&dir, small(driver)).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..CHILD_THREADS {
+            let wal = &wal;
+            s.spawn(move || {
+                for n in 0..CHILD_RECORDS_MAX {
+                    let lsn = wal.append_durable(&child_payload(t, n)).unwrap();
+                    let line = format!("ACK {lsn} {t} {n}\n");
+                    let mut out = std::io::stdout().lock();
+                    // One write per line: a kill never leaves half a line in the pipe
+                    // that is then taken for a whole one (the parent also checks).
+                    out.write_all(line.as_bytes()).unwrap();
+                    out.flush().unwrap();
+                }
+            });
+        }
+    });
+    wal.close().unwrap();
+}
+
+/// Reads the child's acknowledgements until the pipe closes; tells `first` at the first.
+fn collect_acks(
+    stdout: std::process::ChildStdout,
+    first: mpsc::Sender<()>,
+) -> Vec<(u64, u32, u32)> {
+    let mut reader = BufReader::new(stdout);
+    let mut acks = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).unwrap() == 0 {
+            return acks;
+        }
+        if line.last() != Some(&b'\n') {
+            continue; // cut off by the kill
+        }
+        let text = String::from_utf8_lossy(&line);
+        // libtest may print `test <name> ... ` on the line of the first acknowledgement.
+        let Some(at) = text.find("ACK ") else {
+            continue;
+        };
+        let rest = text[at + 4..].trim_end();
+        let fields: Vec<&str> = rest.split(' ').collect();
+        assert_eq!(fields.len(), 3, "bad line from child: {text:?}");
+        acks.push((
+            fields[0].parse().unwrap(),
+            fields[1].parse().unwrap(),
+            fields[2].parse().unwrap(),
+        ));
+        if acks.len() == 1 {
+            let _ = first.send(());
+        }
+    }
+}
+
+#[test]
+fn sigkill_mid_append_loses_no_acknowledged_record() {
+    for driver in drivers() {
+        let mut rng = XorShift::from_time("sigkill_mid_append_loses_no_acknowledged_record");
+        for round in 0..ROUNDS {
+            let log = temp_log();
+            let mut child = child_command(CHILD_TEST)
+                .env(CHILD_DIR, &log.dir)
+                .env(CHILD_DRIVER, driver_name(driver))
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap();
+            let stdout = child.stdout.take().unwrap();
+            let (first_tx, first_rx) = mpsc::channel();
+            let reader = std::thread::spawn(move || collect_acks(stdout, first_tx));
+            if first_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+                let _ = child.kill();
+                panic!("child never acknowledged a record: {:?}", child.wait());
+            }
+            let delay_ms = rng.in_range(50, 300);
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            child.kill().unwrap();
+            let status = child.wait().unwrap();
+            assert!(
+                !status.success(),
+                "the child finished before the kill; raise CHILD_RECORDS_MAX"
+            );
+            let acks = reader.join().unwrap();
+
+            let wal = Wal::open(&log.dir, small(driver)).unwrap();
+            let report = wal.recovery_report();
+            let mut found: HashMap<u64, Vec<u8>> = HashMap::with_capacity(acks.len() * 2);
+            let mut expected = 1u64;
+            for record in wal.read_from(Lsn::from(1)).unwrap() {
+                let record = record.unwrap();
+                assert_eq!(record.lsn().get(), expected, "LSNs must be dense");
+                expected += 1;
+                found.insert(record.lsn().get(), record.into_payload());
+            }
+            let last = expected - 1;
+            assert_eq!(wal.last_lsn(), Lsn::from(last));
+            for &(lsn, t, n) in &acks {
+                let got = found.get(&lsn).unwrap_or_else(|| {
+                    panic!("round {round}: acknowledged LSN {lsn} lost (log ends at {last})")
+                });
+                assert_eq!(
+                    got,
+                    &child_payload(t, n),
+                    "round {round}: payload of acknowledged LSN {lsn}"
+                );
+            }
+            eprintln!(
+                "round {round}: killed after {delay_ms} ms, {} acknowledged, {last} recovered, {} torn bytes cut",
+                acks.len(),
+                report.torn_bytes_cut
+            );
+            // The recovered log takes new records right after its end.
+            assert_eq!(
+                wal.append_durable(b"after the kill").unwrap(),
+                Lsn::from(last + 1)
+            );
+            wal.close().unwrap();
+        }
+    }
+}
