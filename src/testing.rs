@@ -34,6 +34,9 @@ pub struct FaultPlan {
     /// io_uring driver only: report the Nth write as short (half done), which breaks its
     /// linked chain the way a real short write does; the driver must resume it.
     pub short_write_nth: Option<u64>,
+    /// Fail the Nth segment creation (counting the one made at open, if any) while it
+    /// preallocates, as a full disk would at a rotation.
+    pub fail_segment_create_nth: Option<u64>,
 }
 
 impl FaultPlan {
@@ -53,6 +56,20 @@ impl FaultPlan {
             kind: Some(kind),
             ..FaultPlan::default()
         }
+    }
+
+    /// Fail the Nth segment creation with `kind`.
+    pub fn fail_segment_create(nth: u64, kind: FaultKind) -> Self {
+        FaultPlan {
+            fail_segment_create_nth: Some(nth),
+            kind: Some(kind),
+            ..FaultPlan::default()
+        }
+    }
+
+    pub(crate) fn segment_create_error(&self, nth: u64) -> Option<io::Error> {
+        (self.fail_segment_create_nth == Some(nth))
+            .then(|| self.kind.unwrap_or(FaultKind::Eio).to_error())
     }
 
     /// Report the Nth write as short (io_uring driver).

@@ -113,6 +113,8 @@ impl Wal {
             dir: dir.clone(),
             segment_bytes: options.segment_bytes,
             preallocate: options.preallocate,
+            #[cfg(feature = "fault-injection")]
+            faults: options.faults.map(|plan| (plan, Arc::default())),
         };
         let mut catalog = recovered.catalog;
         // Finish a retirement a crash interrupted: sealed segments wholly checkpointed.

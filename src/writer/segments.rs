@@ -26,6 +26,12 @@ pub(crate) struct SegmentSpec {
     pub dir: PathBuf,
     pub segment_bytes: u64,
     pub preallocate: Preallocate,
+    /// Test builds: fail the Nth segment creation as the plan says.
+    #[cfg(feature = "fault-injection")]
+    pub faults: Option<(
+        crate::testing::FaultPlan,
+        std::sync::Arc<std::sync::atomic::AtomicU64>,
+    )>,
 }
 
 impl SegmentSpec {
@@ -70,6 +76,13 @@ impl SegmentSpec {
     }
 
     fn allocate(&self, file: &std::fs::File, path: &Path) -> Result<()> {
+        #[cfg(feature = "fault-injection")]
+        if let Some((plan, made)) = &self.faults {
+            let nth = made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if let Some(e) = plan.segment_create_error(nth) {
+                return Err(Error::io(IoOp::Preallocate, path, e));
+            }
+        }
         match self.preallocate {
             Preallocate::Grow => Ok(()),
             Preallocate::Zeroed => {

@@ -12,18 +12,25 @@
 mod batch_is_all_or_nothing_after_crash;
 mod checkpoint_archives_and_prunes;
 mod common;
-mod concurrent_durable_appends_all_recovered;
 mod disk;
+
+mod concurrent_durable_appends_all_recovered;
 mod durability_levels;
 mod fault_injection_poisons;
+mod forced_fallback_still_stores_and_recovers;
+mod full_disk_at_rotation_poisons_without_loss;
 mod invalid_options_are_rejected;
 mod lsn_gap_between_segments_is_corruption;
 mod lsns_continue_after_checkpoint_retires_everything;
 mod mid_log_bit_flip_is_corruption;
 mod reopen_after_drop_without_close;
 mod rotation_across_many_segments;
+mod rotation_under_load_with_chains_in_flight;
 mod round_trip;
 mod second_writer_gets_locked;
+mod segment_removed_behind_the_log_is_an_error;
 mod sigkill_loses_nothing_acknowledged;
 mod torn_tail_recovers_to_last_whole_record;
 mod try_append_would_block_at_staging_limit;
+mod uring_short_write_is_resumed;
+mod uring_submits_through_the_ring;
