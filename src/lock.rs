@@ -8,6 +8,10 @@ use std::path::Path;
 use crate::error::{Error, IoOp, Result};
 use crate::format::names::LOCK_FILE;
 
+/// Attempts and pause before a held lock is reported as `Error::Locked`.
+const LOCK_RETRIES: u32 = 20;
+const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// The held lock; dropping it releases the lock.
 #[derive(Debug)]
 pub(crate) struct DirLock {
@@ -24,7 +28,20 @@ impl DirLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::io(IoOp::Lock, &path, e))?;
-        match file.try_lock() {
+        // A process forking in another thread holds a copy of every descriptor until
+        // its child execs, lock included: a lock that looks held may be such a copy of
+        // one just released. Retry for a moment before calling it another writer's.
+        let mut tries = 0;
+        let locked = loop {
+            match file.try_lock() {
+                Err(TryLockError::WouldBlock) if tries < LOCK_RETRIES => {
+                    tries += 1;
+                    std::thread::sleep(LOCK_RETRY_PAUSE);
+                }
+                other => break other,
+            }
+        };
+        match locked {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let holder = std::fs::read_to_string(&path)

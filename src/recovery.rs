@@ -78,7 +78,7 @@ pub struct RecoveryReport {
     pub segments: u64,
     /// Records found.
     pub records: u64,
-    /// The last record's LSN.
+    /// The log's last LSN: the last record found, or the checkpoint if it retired them all.
     pub last_lsn: Lsn,
     /// The persisted checkpoint.
     pub checkpoint_lsn: Lsn,
@@ -517,6 +517,8 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
         crate::io::fs::sync_dir(dir)?;
     }
     let next_lsn = scan.last_lsn.max(scan.checkpoint) + 1;
+    // The log's last LSN, also when a checkpoint retired every record.
+    report.last_lsn = Lsn::new(next_lsn - 1);
     Ok(Recovered {
         report,
         active,

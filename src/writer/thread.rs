@@ -261,12 +261,13 @@ impl LogWriter {
             } else {
                 self.shared.watermark.get(Level::Written)
             };
+            // Statistics first, so a caller woken by the watermark sees its flush counted.
+            if let Ok(mut stats) = self.shared.stats.lock() {
+                stats.record(&flush, sync_ns, counters);
+            }
             self.shared.watermark.advance(written, flush.synced_end);
             if flush.synced_end.is_some() {
                 self.last_sync = Instant::now();
-            }
-            if let Ok(mut stats) = self.shared.stats.lock() {
-                stats.record(&flush, sync_ns, counters);
             }
             let mut buf = flush.buf;
             buf.clear();

@@ -142,9 +142,12 @@ fn main() -> Result<(), BoxError> {
             }
         }
     }
-    let raw_serial = results
-        .first()
-        .and_then(|r| r.first())
+    // The ratio's base: the raw pre-zeroed loop on the serial workload, when both ran.
+    let raw_serial = workloads
+        .iter()
+        .position(|(name, w)| w.threads == 1 && w.batch == 1 && name.starts_with("serial"))
+        .zip(systems.iter().position(|s| *s == System::Raw))
+        .and_then(|(wi, si)| results.get(wi).and_then(|r| r.get(si)))
         .map(|ms| median(ms.iter().map(Measure::records_per_s).collect()))
         .unwrap_or(0.0);
     println!();
