@@ -173,6 +173,7 @@ impl Wal {
             last_sync: Instant::now(),
             submitted_end: recovered.next_lsn - 1,
             sync_submitted_end: recovered.next_lsn - 1,
+            last_intact_check: Instant::now(),
         };
         let handle = std::thread::Builder::new()
             .name("ringwal-writer".into())

@@ -40,7 +40,16 @@ pub(crate) struct LogWriter {
     pub submitted_end: u64,
     /// Highest LSN covered by a submitted sync.
     pub sync_submitted_end: u64,
+    /// When the segments were last checked for removal or truncation.
+    pub last_intact_check: Instant,
 }
+
+/// How often completed flushes check that their segment is still in place (and at every
+/// rotation). Not on every flush: on this machine's kernel a stat between two writes
+/// made the next fdatasync ~40 µs slower (serial appends fell from ~1.0x to ~0.7x raw),
+/// so the check runs on a timer, and a segment removed behind the log's back is caught
+/// within this interval rather than before the first acknowledgement after it.
+const INTACT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl LogWriter {
     /// The thread body: runs until the log closes or an I/O error poisons it.
@@ -250,10 +259,19 @@ impl LogWriter {
         let counters = self.driver.counters();
         let mut done = std::mem::take(&mut self.done);
         for Completed { flush, sync_ns } in done.drain(..) {
-            for op in &flush.ops {
-                if let Op::Write(run) = op {
-                    let end = run.offset + run.bytes.len() as u64;
-                    check_segment_intact(&run.segment, end.max(run.segment.floor_bytes))?;
+            let rotated = flush
+                .ops
+                .iter()
+                .filter(|op| matches!(op, Op::Sync(_)))
+                .count()
+                > 1;
+            if rotated || self.last_intact_check.elapsed() >= INTACT_CHECK_EVERY {
+                self.last_intact_check = Instant::now();
+                for op in &flush.ops {
+                    if let Op::Write(run) = op {
+                        let end = run.offset + run.bytes.len() as u64;
+                        check_segment_intact(&run.segment, end.max(run.segment.floor_bytes))?;
+                    }
                 }
             }
             let written = if flush.lsn_end > 0 {

@@ -1,6 +1,10 @@
 //! A segment deleted or truncated behind the writer's back is reported (the log is
 //! poisoned with an error naming the file) instead of acknowledging records that
-//! would vanish on the next open.
+//! would vanish on the next open. The writer checks on a timer (every 100 ms, and at
+//! each rotation), so the tests let that interval pass before the append that must fail.
+
+/// Longer than the writer's check interval.
+const PAST_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(150);
 
 use ringwal::{Error, Wal};
 
@@ -24,6 +28,7 @@ fn a_removed_active_segment_poisons_the_log() {
         let wal = Wal::open(&log.dir, small(driver)).unwrap();
         wal.append_durable(&payload(1)).unwrap();
         std::fs::remove_file(active_segment(&log.dir)).unwrap();
+        std::thread::sleep(PAST_CHECK_INTERVAL);
         let err = wal.append_durable(&payload(2)).unwrap_err();
         let Error::Poisoned { cause } = &err else {
             panic!("expected Poisoned, got {err}")
@@ -45,6 +50,7 @@ fn a_truncated_active_segment_poisons_the_log() {
             .open(active_segment(&log.dir))
             .unwrap();
         file.set_len(100).unwrap();
+        std::thread::sleep(PAST_CHECK_INTERVAL);
         let err = wal.append_durable(&payload(2)).unwrap_err();
         let Error::Poisoned { cause } = &err else {
             panic!("expected Poisoned, got {err}")

@@ -69,14 +69,22 @@ fn main() -> Result<(), BoxError> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.dir)?;
     let run_for = Duration::from_secs_f64(args.seconds);
-    let mut systems = vec![
-        System::Raw,
-        System::RawGrowing,
-        System::Ringwal(Driver::Portable),
-    ];
-    match io_uring_available(&args.dir) {
-        Ok(()) => systems.push(System::Ringwal(Driver::IoUring)),
-        Err(why) => println!("io_uring driver not measured: {why}"),
+    let wanted = |name: &str| args.systems.iter().any(|s| s == name);
+    let mut systems = Vec::new();
+    for (name, system) in [
+        ("raw", System::Raw),
+        ("raw-growing", System::RawGrowing),
+        ("portable", System::Ringwal(Driver::Portable)),
+    ] {
+        if wanted(name) {
+            systems.push(system);
+        }
+    }
+    if wanted("io_uring") {
+        match io_uring_available(&args.dir) {
+            Ok(()) => systems.push(System::Ringwal(Driver::IoUring)),
+            Err(why) => println!("io_uring driver not measured: {why}"),
+        }
     }
     let all_workloads = [
         (
