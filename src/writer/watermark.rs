@@ -48,6 +48,9 @@ pub(crate) struct Watermark {
     marks: Mutex<Marks>,
     /// Waiters inside `wait`, spinning or asleep.
     waiting: AtomicU32,
+    /// Moving average of how long waits that had to wait took, in ns: a lone waiter
+    /// spins only while waits are short enough for spinning to pay off.
+    wait_ns_avg: AtomicU64,
 }
 
 /// How long a lone waiter spins on the watermark before it parks. A sync takes about
@@ -63,6 +66,7 @@ impl Watermark {
             synced: AtomicU64::new(start),
             marks: Mutex::new(Marks::default()),
             waiting: AtomicU32::new(0),
+            wait_ns_avg: AtomicU64::new(0),
         }
     }
 
@@ -138,9 +142,16 @@ impl Watermark {
         if self.get(level) >= lsn {
             return Ok(true);
         }
+        let started = Instant::now();
         let alone = self.waiting.fetch_add(1, Ordering::AcqRel) == 0;
-        let result = self.wait_slow(lsn, level, deadline, alone);
+        let short_waits =
+            self.wait_ns_avg.load(Ordering::Relaxed) < LONE_WAITER_SPIN.as_nanos() as u64;
+        let result = self.wait_slow(lsn, level, deadline, alone && short_waits);
         self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let took = started.elapsed().as_nanos() as u64;
+        let avg = self.wait_ns_avg.load(Ordering::Relaxed);
+        self.wait_ns_avg
+            .store(avg - avg / 8 + took / 8, Ordering::Relaxed);
         result
     }
 
