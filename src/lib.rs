@@ -45,6 +45,7 @@ pub mod testing;
 mod writer;
 
 pub use error::{CorruptReason, Error, IoOp, Result};
+pub use lock::LogLock;
 pub use lsn::Lsn;
 pub use options::{Driver, Durability, Options, Preallocate, RecoveryMode};
 pub use reader::{LogReader, Record, RecordIter};

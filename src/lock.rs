@@ -78,3 +78,21 @@ impl DirLock {
         }
     }
 }
+
+/// The writer's lock on a log directory, taken by a tool that changes the log outside
+/// a `Wal` (a repair): while it is held no `Wal::open` can succeed on the directory,
+/// and it cannot be taken while a writer has the log open. Dropping it releases it.
+#[derive(Debug)]
+pub struct LogLock {
+    _lock: DirLock,
+}
+
+impl LogLock {
+    /// Takes the lock on `dir` (creating `DIR/LOCK` if missing). Fails with
+    /// `Error::Locked` when a writer holds it.
+    pub fn acquire(dir: impl AsRef<Path>) -> Result<Self> {
+        Ok(LogLock {
+            _lock: DirLock::acquire(dir.as_ref())?,
+        })
+    }
+}

@@ -4,7 +4,7 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -82,6 +82,36 @@ pub fn raw_baseline(
     run_for: Duration,
     prezeroed: bool,
 ) -> Result<Measure, BoxError> {
+    raw_baseline_until(dir, record_bytes, batch, Until::Elapsed(run_for), prezeroed)
+}
+
+/// When a timed run stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// After this much wall time.
+    Elapsed(Duration),
+    /// Once this many records were made durable (over all threads; whole operations,
+    /// so a batch workload may end slightly past it).
+    Records(u64),
+}
+
+impl Until {
+    fn reached(self, start: Instant, records: u64) -> bool {
+        match self {
+            Until::Elapsed(d) => start.elapsed() >= d,
+            Until::Records(n) => records >= n,
+        }
+    }
+}
+
+/// `raw_baseline`, stopping at `until`.
+pub fn raw_baseline_until(
+    dir: &Path,
+    record_bytes: usize,
+    batch: usize,
+    until: Until,
+    prezeroed: bool,
+) -> Result<Measure, BoxError> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join("raw-baseline.dat");
     let file = OpenOptions::new()
@@ -105,7 +135,7 @@ pub fn raw_baseline(
     let mut m = Measure::new()?;
     let start = Instant::now();
     let mut at = 0u64;
-    while start.elapsed() < run_for {
+    while !until.reached(start, m.records) {
         let t = Instant::now();
         if at + step > file_bytes {
             at = 0;
@@ -145,6 +175,17 @@ pub fn ringwal_run(
     durability: Durability,
     w: Workload,
 ) -> Result<Measure, BoxError> {
+    ringwal_run_until(dir, driver, durability, w, Until::Elapsed(w.run_for))
+}
+
+/// `ringwal_run`, stopping at `until` (`w.run_for` is not used).
+pub fn ringwal_run_until(
+    dir: &Path,
+    driver: Driver,
+    durability: Durability,
+    w: Workload,
+    until: Until,
+) -> Result<Measure, BoxError> {
     if dir.exists() {
         std::fs::remove_dir_all(dir)?;
     }
@@ -173,6 +214,10 @@ pub fn ringwal_run(
     }
     let syncs_before = wal.stats().syncs;
     let stop = AtomicBool::new(false);
+    let quota = match until {
+        Until::Elapsed(_) => None,
+        Until::Records(n) => Some(AtomicU64::new(n)),
+    };
     let start = Instant::now();
     let results: Vec<Result<Measure, BoxError>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..w.threads)
@@ -180,12 +225,15 @@ pub fn ringwal_run(
                 s.spawn({
                     let wal = &wal;
                     let stop = &stop;
-                    move || one_appender(wal, stop, t, w)
+                    let quota = quota.as_ref();
+                    move || one_appender(wal, stop, quota, t, w)
                 })
             })
             .collect();
-        std::thread::sleep(w.run_for);
-        stop.store(true, Ordering::Relaxed);
+        if let Until::Elapsed(run_for) = until {
+            std::thread::sleep(run_for);
+            stop.store(true, Ordering::Relaxed);
+        }
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err("appender panicked".into())))
@@ -205,9 +253,12 @@ pub fn ringwal_run(
     Ok(total)
 }
 
+/// One appending thread. With a `quota` (records left to claim) it stops once the
+/// quota is used up; otherwise when `stop` is set.
 fn one_appender(
     wal: &Wal,
     stop: &AtomicBool,
+    quota: Option<&AtomicU64>,
     thread: usize,
     w: Workload,
 ) -> Result<Measure, BoxError> {
@@ -218,7 +269,15 @@ fn one_appender(
         *dst = *src;
     }
     let batch: Vec<&[u8]> = (0..w.batch).map(|_| payload.as_slice()).collect();
-    while !stop.load(Ordering::Relaxed) {
+    let claim = |n: u64| {
+        quota.is_none_or(|q| {
+            q.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                (left > 0).then(|| left.saturating_sub(n))
+            })
+            .is_ok()
+        })
+    };
+    while !stop.load(Ordering::Relaxed) && claim(w.batch as u64) {
         let t = Instant::now();
         if w.batch == 1 {
             wal.append_durable(&payload)?;
@@ -249,4 +308,182 @@ pub fn io_uring_available(dir: &Path) -> Result<(), String> {
     };
     let _ = std::fs::remove_dir_all(&probe);
     out
+}
+
+/// Builds a fresh log of about `log_bytes` payload bytes in `dir` with `driver`
+/// (records of `record_bytes`, written with `Durability::Flush` and one final sync:
+/// the build is not what is measured), closes it, then times what a restart pays:
+/// `LogReader::open` (the recovery scan of every header and frame) plus reading every
+/// record back. One operation; its latency is the whole scan. The log is removed.
+pub fn recovery_scan(
+    dir: &Path,
+    driver: Driver,
+    record_bytes: usize,
+    log_bytes: u64,
+) -> Result<Measure, BoxError> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    let options = Options::default()
+        .driver(driver)
+        .durability(Durability::Flush)
+        .segment_bytes(64 << 20)
+        .staging_bytes_max(8 << 20);
+    let wal = Wal::open(dir, options)?;
+    let payload = vec![0x5Au8; record_bytes];
+    let per_batch = ((1usize << 20) / record_bytes.max(1)).clamp(1, 4096);
+    let batch: Vec<&[u8]> = (0..per_batch).map(|_| payload.as_slice()).collect();
+    let mut written = 0u64;
+    while written < log_bytes {
+        wal.append_batch(&batch)?;
+        written += (per_batch * record_bytes) as u64;
+    }
+    wal.sync()?;
+    wal.close()?;
+    let mut m = Measure::new()?;
+    let start = Instant::now();
+    let reader = ringwal::LogReader::open(dir)?;
+    for record in reader.read_from(ringwal::Lsn::from(1))? {
+        let record = record?;
+        m.records += 1;
+        m.bytes += record.payload().len() as u64;
+    }
+    m.elapsed = start.elapsed();
+    m.ops = 1;
+    m.latency_ns.record(m.elapsed.as_nanos() as u64)?;
+    std::fs::remove_dir_all(dir)?;
+    Ok(m)
+}
+
+/// The raw counterpart of `recovery_scan`: write a file of `log_bytes` (synced, not
+/// measured), then time reading it back sequentially in 1 MiB reads. Records are
+/// counted as if the file held `record_bytes` records, so rates compare.
+pub fn raw_read_baseline(
+    dir: &Path,
+    record_bytes: usize,
+    log_bytes: u64,
+) -> Result<Measure, BoxError> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("raw-read.dat");
+    let chunk = vec![0x5Au8; 1 << 20];
+    {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        let mut at = 0u64;
+        while at < log_bytes {
+            file.write_all_at(&chunk, at)?;
+            at += chunk.len() as u64;
+        }
+        file.sync_all()?;
+    }
+    let mut m = Measure::new()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let start = Instant::now();
+    let file = std::fs::File::open(&path)?;
+    let mut at = 0u64;
+    loop {
+        let n = file.read_at(&mut buf, at)?;
+        if n == 0 {
+            break;
+        }
+        at += n as u64;
+    }
+    m.elapsed = start.elapsed();
+    m.ops = 1;
+    m.bytes = at;
+    m.records = at / record_bytes.max(1) as u64;
+    m.latency_ns.record(m.elapsed.as_nanos() as u64)?;
+    drop(file);
+    std::fs::remove_file(&path)?;
+    Ok(m)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The medians over the rounds of one table cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    /// Records per second.
+    pub records_per_s: f64,
+    /// Payload megabytes (1e6) per second.
+    pub mb_per_s: f64,
+    /// Latency quantiles in microseconds.
+    pub p50_us: f64,
+    /// 99th percentile, µs.
+    pub p99_us: f64,
+    /// 99.9th percentile, µs.
+    pub p999_us: f64,
+    /// Records made durable per sync.
+    pub records_per_sync: f64,
+    /// ringwal's median sync time (the raw loop: its op latency), µs.
+    pub sync_p50_us: f64,
+    /// Rounds the medians are over.
+    pub rounds: usize,
+}
+
+impl Summary {
+    /// Medians of each figure over `rounds` (one `Measure` per round); `None` if empty.
+    pub fn of(rounds: &[Measure]) -> Option<Summary> {
+        if rounds.is_empty() {
+            return None;
+        }
+        let med = |f: &dyn Fn(&Measure) -> f64| median(rounds.iter().map(f).collect());
+        let p50_us = med(&|m| m.latency_us(0.5));
+        Some(Summary {
+            records_per_s: med(&Measure::records_per_s),
+            mb_per_s: med(&Measure::mb_per_s),
+            p50_us,
+            p99_us: med(&|m| m.latency_us(0.99)),
+            p999_us: med(&|m| m.latency_us(0.999)),
+            records_per_sync: med(&|m| m.records as f64 / m.syncs.max(1) as f64),
+            sync_p50_us: med(&|m| m.sync_p50_us.map_or(p50_us, |v| v as f64)),
+            rounds: rounds.len(),
+        })
+    }
+}
+
+/// The ingest table's heading line (`table_row` lines go under it).
+pub fn table_header() -> String {
+    format!(
+        "{:<20} {:<38} {:>11} {:>8} {:>7} {:>9} {:>9} {:>9} {:>10} {:>12}",
+        "workload",
+        "system",
+        "records/s",
+        "MB/s",
+        "ratio",
+        "p50 us",
+        "p99 us",
+        "p99.9 us",
+        "recs/sync",
+        "sync p50 us"
+    )
+}
+
+/// One line of the ingest table; `ratio` is the cell's rate over its raw reference.
+pub fn table_row(workload: &str, system: &str, s: &Summary, ratio: f64) -> String {
+    format!(
+        "{workload:<20} {system:<38} {:>11.0} {:>8.1} {ratio:>6.2}x {:>9.1} {:>9.1} {:>9.1} {:>10.1} {:>12.1}",
+        s.records_per_s,
+        s.mb_per_s,
+        s.p50_us,
+        s.p99_us,
+        s.p999_us,
+        s.records_per_sync,
+        s.sync_p50_us
+    )
+}
+
+/// The line under a concurrent workload giving the bound `threads` raw writers reach.
+pub fn table_bound_row(workload: &str, threads: usize, raw_serial_per_s: f64) -> String {
+    format!(
+        "{workload:<20} {:<38} {:>11.0}",
+        format!("bound: {threads} x raw serial"),
+        raw_serial_per_s * threads as f64
+    )
 }

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use ringwal::{Driver, Durability};
-use ringwal_perf::{BoxError, Measure, Workload, io_uring_available, raw_baseline, ringwal_run};
+use ringwal_perf::{
+    BoxError, Measure, Summary, Workload, io_uring_available, raw_baseline, ringwal_run,
+    table_bound_row, table_header, table_row,
+};
 
 #[derive(Parser, Debug)]
 #[command(about = "Durable-ingest benchmark: ringwal drivers vs the raw write+fdatasync limit")]
@@ -163,59 +166,25 @@ fn main() -> Result<(), BoxError> {
         "{} B records, {} s x {} rounds per cell, medians; ratio = records/s over the raw serial pre-zeroed rate ({raw_serial:.0}/s)",
         args.record_bytes, args.seconds, args.rounds
     );
-    println!(
-        "{:<20} {:<38} {:>11} {:>8} {:>7} {:>9} {:>9} {:>9} {:>10} {:>12}",
-        "workload",
-        "system",
-        "records/s",
-        "MB/s",
-        "ratio",
-        "p50 us",
-        "p99 us",
-        "p99.9 us",
-        "recs/sync",
-        "sync p50 us"
-    );
+    println!("{}", table_header());
     for (wi, (wname, w)) in workloads.iter().enumerate() {
         for (si, system) in systems.iter().enumerate() {
-            let Some(ms) = results
+            let Some(summary) = results
                 .get(wi)
                 .and_then(|r| r.get(si))
-                .filter(|ms| !ms.is_empty())
+                .and_then(|ms| Summary::of(ms))
             else {
                 continue;
             };
-            let rate = median(ms.iter().map(Measure::records_per_s).collect());
-            let mbs = median(ms.iter().map(Measure::mb_per_s).collect());
-            let p50 = median(ms.iter().map(|m| m.latency_us(0.5)).collect());
-            let p99 = median(ms.iter().map(|m| m.latency_us(0.99)).collect());
-            let p999 = median(ms.iter().map(|m| m.latency_us(0.999)).collect());
-            let per_sync = median(
-                ms.iter()
-                    .map(|m| m.records as f64 / m.syncs.max(1) as f64)
-                    .collect(),
-            );
-            let sync_p50 = median(
-                ms.iter()
-                    .map(|m| m.sync_p50_us.map_or(p50, |v| v as f64))
-                    .collect(),
-            );
             let ratio = if raw_serial > 0.0 {
-                rate / raw_serial
+                summary.records_per_s / raw_serial
             } else {
                 0.0
             };
-            println!(
-                "{wname:<20} {:<38} {rate:>11.0} {mbs:>8.1} {ratio:>6.2}x {p50:>9.1} {p99:>9.1} {p999:>9.1} {per_sync:>10.1} {sync_p50:>12.1}",
-                system.name()
-            );
+            println!("{}", table_row(wname, system.name(), &summary, ratio));
         }
         if w.threads > 1 {
-            println!(
-                "{wname:<20} {:<38} {:>11.0}",
-                format!("bound: {} x raw serial", w.threads),
-                raw_serial * w.threads as f64
-            );
+            println!("{}", table_bound_row(wname, w.threads, raw_serial));
         }
     }
     let _ = std::fs::remove_dir_all(&args.dir);

@@ -1,0 +1,345 @@
+//! `ringwal repair`: cut a torn tail (backing up what is cut), and with
+//! `--truncate-at-corruption` cut the log at mid-log damage (backing that up too).
+//!
+//! The changes themselves are left to the library where it can make them: after the
+//! backup, opening the log with `Wal::open` runs recovery, which zeroes the torn tail.
+//! Repair only zeroes bytes itself for `--truncate-at-corruption`, which recovery
+//! never does.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use ringwal::limits::{
+    FRAME_ALIGN, FRAME_HEADER_BYTES, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, SEGMENT_HEADER_BYTES,
+    STAGING_BYTES_MAX, frame_bytes,
+};
+use ringwal::{Driver, Error, LogLock, LogReader, Lsn, Options, Scan, Wal};
+
+use crate::failure::{EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Failure};
+use crate::logdir::{CutRange, Health, cut_ranges, examine, require_log_dir, tail_cut};
+
+/// Passes of `--truncate-at-corruption` before giving up (each cuts at a damage
+/// strictly earlier in the log than the end it leaves, so a few always suffice).
+const TRUNCATE_PASSES_MAX: usize = 8;
+
+/// What `repair` was asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct RepairArgs {
+    /// Report, change nothing.
+    pub dry_run: bool,
+    /// Cut the log at mid-log corruption too.
+    pub truncate_at_corruption: bool,
+}
+
+/// Repairs the log in `dir`.
+pub fn repair(dir: &Path, args: RepairArgs) -> Result<u8, Failure> {
+    require_log_dir(dir)?;
+    if args.dry_run {
+        return dry_run(dir, args);
+    }
+    let lock = LogLock::acquire(dir).map_err(|e| match e {
+        Error::Locked { .. } => Failure::error(format!("refusing to repair: {e}")),
+        other => other.into(),
+    })?;
+    let stamp = unix_seconds();
+    let mut truncated = false;
+    let mut passes = 0;
+    let reader = loop {
+        match LogReader::open(dir) {
+            Ok(reader) => break reader,
+            Err(Error::Corrupt {
+                segment,
+                offset,
+                reason,
+            }) => {
+                if !args.truncate_at_corruption {
+                    return Err(Failure::with_code(
+                        EXIT_CORRUPT,
+                        format!(
+                            "refusing to repair: corrupt log: segment {segment}, offset \
+                             {offset}: {reason} (--truncate-at-corruption cuts the log there, \
+                             keeping a backup)"
+                        ),
+                    ));
+                }
+                passes += 1;
+                if segment == 0 || passes > TRUNCATE_PASSES_MAX {
+                    return Err(Failure::with_code(
+                        EXIT_CORRUPT,
+                        format!(
+                            "cannot repair: segment {segment}, offset {offset}: {reason} \
+                             (the checkpoint file or repeated damage; repair changes nothing more)"
+                        ),
+                    ));
+                }
+                let backup = unique_path(dir, &format!("repair-{stamp}"), "");
+                truncate_at(dir, segment, offset, &backup)?;
+                println!(
+                    "cut the log at segment {segment}, offset {offset} ({reason}); \
+                     the cut bytes and later segments are in {}",
+                    backup.display()
+                );
+                truncated = true;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let scan = reader.scan().clone();
+    let Some(cut) = tail_cut(&scan) else {
+        if !truncated {
+            println!(
+                "nothing to repair: the log ends cleanly at LSN {}",
+                scan.last_lsn
+            );
+            return Ok(EXIT_OK);
+        }
+        drop(lock);
+        reopen(dir, &scan)?;
+        println!("repaired: the log ends at LSN {}", scan.last_lsn);
+        return Ok(EXIT_OK);
+    };
+    let ranges = cut_ranges(&scan);
+    let backup = unique_path(dir, &format!("repair-{stamp}"), ".bin");
+    back_up_ranges(&ranges, &backup)?;
+    for r in &ranges {
+        println!(
+            "cutting segment {} bytes {}..{} ({} bytes)",
+            r.segment,
+            r.from,
+            r.to,
+            r.to - r.from
+        );
+    }
+    drop(lock);
+    let cut_bytes = reopen(dir, &scan)?;
+    println!(
+        "repaired: cut {cut_bytes} torn bytes from segment {} (backup: {}); the log ends at LSN {}",
+        cut.segment,
+        backup.display(),
+        scan.last_lsn
+    );
+    Ok(EXIT_OK)
+}
+
+fn dry_run(dir: &Path, args: RepairArgs) -> Result<u8, Failure> {
+    let examined = examine(dir)?;
+    match examined.health {
+        Health::Clean => {
+            println!("dry run: nothing to repair");
+            Ok(EXIT_OK)
+        }
+        Health::InProgress(_) => Err(Failure::error(
+            "refusing to repair: a writer holds the log (its tail is in progress)",
+        )),
+        Health::Torn(cut) => {
+            let scan = examined.reader.as_ref().map(LogReader::scan);
+            for r in scan.map(cut_ranges).unwrap_or_default() {
+                println!(
+                    "dry run: would cut segment {} bytes {}..{} ({} bytes)",
+                    r.segment,
+                    r.from,
+                    r.to,
+                    r.to - r.from
+                );
+            }
+            println!(
+                "dry run: would cut {} torn bytes, keeping them in {}",
+                cut.bytes,
+                dir.join("repair-<timestamp>.bin").display()
+            );
+            Ok(EXIT_OK)
+        }
+        Health::Corrupt {
+            segment,
+            offset,
+            reason,
+        } => {
+            let what = format!("corrupt log: segment {segment}, offset {offset}: {reason}");
+            if args.truncate_at_corruption && segment != 0 {
+                println!(
+                    "dry run: {what}; would cut segment {segment} from offset {offset} and \
+                     move later segments, keeping both in {}",
+                    dir.join("repair-<timestamp>/").display()
+                );
+                Ok(EXIT_OK)
+            } else {
+                Err(Failure::with_code(
+                    EXIT_CORRUPT,
+                    format!("dry run: refusing to repair: {what}"),
+                ))
+            }
+        }
+    }
+}
+
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `dir/<stem><ext>`, or `dir/<stem>-N<ext>` if that exists already.
+fn unique_path(dir: &Path, stem: &str, ext: &str) -> PathBuf {
+    let mut path = dir.join(format!("{stem}{ext}"));
+    let mut n = 1;
+    while path.exists() {
+        path = dir.join(format!("{stem}-{n}{ext}"));
+        n += 1;
+    }
+    path
+}
+
+fn io_failure(what: &str, path: &Path, e: std::io::Error) -> Failure {
+    Failure::error(format!("{what} failed on {}: {e}", path.display()))
+}
+
+/// Copies `[from, to)` of `src` to the end of `out`.
+fn copy_range(src: &Path, from: u64, to: u64, out: &mut std::fs::File) -> Result<(), Failure> {
+    let mut file = std::fs::File::open(src).map_err(|e| io_failure("open", src, e))?;
+    file.seek(SeekFrom::Start(from))
+        .map_err(|e| io_failure("seek", src, e))?;
+    let copied = std::io::copy(&mut file.take(to.saturating_sub(from)), out)
+        .map_err(|e| io_failure("backup copy", src, e))?;
+    if copied != to.saturating_sub(from) {
+        return Err(Failure::error(format!(
+            "{} ended before byte {to}",
+            src.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Writes the cut ranges, in order, into a new file at `backup` and syncs it.
+fn back_up_ranges(ranges: &[CutRange], backup: &Path) -> Result<(), Failure> {
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(backup)
+        .map_err(|e| io_failure("create", backup, e))?;
+    for r in ranges {
+        copy_range(&r.path, r.from, r.to, &mut out)?;
+    }
+    out.sync_all().map_err(|e| io_failure("fsync", backup, e))
+}
+
+/// Cuts the log at `(segment, offset)`: backs up and zeroes the rest of that segment,
+/// moves every later segment into `backup_dir`.
+fn truncate_at(dir: &Path, segment: u64, offset: u64, backup_dir: &Path) -> Result<(), Failure> {
+    std::fs::create_dir(backup_dir).map_err(|e| io_failure("create", backup_dir, e))?;
+    let name = ringwal::format::names::segment_file_name(segment);
+    let path = dir.join(&name);
+    if let Ok(meta) = std::fs::metadata(&path)
+        && meta.len() > offset
+    {
+        let saved = backup_dir.join(format!("{name}.from-{offset}.bin"));
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&saved)
+            .map_err(|e| io_failure("create", &saved, e))?;
+        copy_range(&path, offset, meta.len(), &mut out)?;
+        out.sync_all().map_err(|e| io_failure("fsync", &saved, e))?;
+        zero_from(&path, offset, meta.len())?;
+    }
+    for (seq, later) in crate::logdir::segment_files(dir)? {
+        if seq > segment {
+            let to = backup_dir.join(later.file_name().unwrap_or_default());
+            std::fs::rename(&later, &to).map_err(|e| io_failure("rename", &later, e))?;
+        }
+    }
+    for d in [backup_dir, dir] {
+        std::fs::File::open(d)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io_failure("directory fsync", d, e))?;
+    }
+    Ok(())
+}
+
+fn zero_from(path: &Path, from: u64, to: u64) -> Result<(), Failure> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| io_failure("open", path, e))?;
+    file.seek(SeekFrom::Start(from))
+        .map_err(|e| io_failure("seek", path, e))?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(zeros.len() as u64) as usize;
+        file.write_all(zeros.get(..n).unwrap_or_default())
+            .map_err(|e| io_failure("write", path, e))?;
+        at += n as u64;
+    }
+    file.sync_data().map_err(|e| io_failure("fsync", path, e))
+}
+
+/// Options that let `Wal::open` recover this log without misjudging any record:
+/// `record_bytes_max` covers its largest record, `segment_bytes` is what the headers
+/// say the writer used.
+fn options_for(dir: &Path, scan: &Scan) -> Result<Options, Failure> {
+    let mut largest = 0u64;
+    if let Some(first) = scan.segments.iter().find_map(|s| s.first_lsn) {
+        let reader = LogReader::open(dir)?;
+        for record in reader.read_from(Lsn::from(first))? {
+            largest = largest.max(record?.payload().len() as u64);
+        }
+    }
+    let from_headers = scan
+        .segments
+        .iter()
+        .filter_map(|s| s.header.map(|h| h.capacity))
+        .max()
+        .unwrap_or(64 << 20)
+        .clamp(SEGMENT_BYTES_MIN, SEGMENT_BYTES_MAX);
+    // The library's default limit where the segment size allows it, and never less
+    // than the largest record present.
+    let fits = (from_headers - SEGMENT_HEADER_BYTES - FRAME_HEADER_BYTES) & !(FRAME_ALIGN - 1);
+    let record_bytes_max = largest.max(fits.min(1 << 20)).max(1);
+    let frame_max = frame_bytes(record_bytes_max);
+    let staging_bytes_max = (frame_max + SEGMENT_HEADER_BYTES).max(4 << 20);
+    if staging_bytes_max > STAGING_BYTES_MAX {
+        return Err(Failure::error(format!(
+            "a {largest}-byte record is too large to reopen the log with"
+        )));
+    }
+    let segment_bytes = from_headers
+        .max(SEGMENT_HEADER_BYTES + frame_max)
+        .min(SEGMENT_BYTES_MAX);
+    // The same scan with the chosen limit must see the same log, or reopening with it
+    // could cut a record.
+    let check = ringwal::recovery::scan(dir, record_bytes_max)?;
+    if check.last_lsn != scan.last_lsn || check.records != scan.records {
+        return Err(Failure::error(
+            "the log reads differently with the limits repair would reopen it with; nothing cut",
+        ));
+    }
+    Ok(Options::default()
+        .driver(Driver::Portable)
+        .record_bytes_max(record_bytes_max)
+        .staging_bytes_max(staging_bytes_max)
+        .segment_bytes(segment_bytes))
+}
+
+/// Opens the log with the library (recovery cuts the torn tail) and closes it.
+/// Returns the bytes recovery cut. Fails if it lost a record.
+fn reopen(dir: &Path, scan: &Scan) -> Result<u64, Failure> {
+    let options = options_for(dir, scan)?;
+    let wal = Wal::open(dir, options).map_err(|e| match e {
+        Error::Locked { .. } => Failure::error(format!("refusing to repair: {e}")),
+        other => other.into(),
+    })?;
+    let report = wal.recovery_report();
+    wal.close()?;
+    let last = report.last_lsn.get();
+    if last != scan.last_lsn.max(scan.checkpoint) {
+        return Err(Failure::with_code(
+            EXIT_ERROR,
+            format!(
+                "recovery ended the log at LSN {last}, expected {}",
+                scan.last_lsn
+            ),
+        ));
+    }
+    Ok(report.torn_bytes_cut)
+}
