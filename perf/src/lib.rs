@@ -419,10 +419,10 @@ pub struct Summary {
     pub p99_us: f64,
     /// 99.9th percentile, µs.
     pub p999_us: f64,
-    /// Records made durable per sync.
-    pub records_per_sync: f64,
-    /// ringwal's median sync time (the raw loop: its op latency), µs.
-    pub sync_p50_us: f64,
+    /// Records made durable per sync (`None` for a run without syncs: a scan).
+    pub records_per_sync: Option<f64>,
+    /// ringwal's median sync time (the raw loop: its op latency), µs; `None` without syncs.
+    pub sync_p50_us: Option<f64>,
     /// Rounds the medians are over.
     pub rounds: usize,
 }
@@ -435,14 +435,15 @@ impl Summary {
         }
         let med = |f: &dyn Fn(&Measure) -> f64| median(rounds.iter().map(f).collect());
         let p50_us = med(&|m| m.latency_us(0.5));
+        let synced = rounds.iter().any(|m| m.syncs > 0);
         Some(Summary {
             records_per_s: med(&Measure::records_per_s),
             mb_per_s: med(&Measure::mb_per_s),
             p50_us,
             p99_us: med(&|m| m.latency_us(0.99)),
             p999_us: med(&|m| m.latency_us(0.999)),
-            records_per_sync: med(&|m| m.records as f64 / m.syncs.max(1) as f64),
-            sync_p50_us: med(&|m| m.sync_p50_us.map_or(p50_us, |v| v as f64)),
+            records_per_sync: synced.then(|| med(&|m| m.records as f64 / m.syncs.max(1) as f64)),
+            sync_p50_us: synced.then(|| med(&|m| m.sync_p50_us.map_or(p50_us, |v| v as f64))),
             rounds: rounds.len(),
         })
     }
@@ -467,15 +468,16 @@ pub fn table_header() -> String {
 
 /// One line of the ingest table; `ratio` is the cell's rate over its raw reference.
 pub fn table_row(workload: &str, system: &str, s: &Summary, ratio: f64) -> String {
+    let or_dash = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
     format!(
-        "{workload:<20} {system:<38} {:>11.0} {:>8.1} {ratio:>6.2}x {:>9.1} {:>9.1} {:>9.1} {:>10.1} {:>12.1}",
+        "{workload:<20} {system:<38} {:>11.0} {:>8.1} {ratio:>6.2}x {:>9.1} {:>9.1} {:>9.1} {:>10} {:>12}",
         s.records_per_s,
         s.mb_per_s,
         s.p50_us,
         s.p99_us,
         s.p999_us,
-        s.records_per_sync,
-        s.sync_p50_us
+        or_dash(s.records_per_sync),
+        or_dash(s.sync_p50_us)
     )
 }
 

@@ -53,8 +53,9 @@ enum System {
 }
 
 impl System {
-    fn name(self) -> &'static str {
+    fn name(self, kind: Kind) -> &'static str {
         match self {
+            System::Raw if kind == Kind::Recovery => "raw sequential read",
             System::Raw => "raw pwrite+fdatasync",
             System::Ringwal(Driver::IoUring) => "ringwal io_uring",
             System::Ringwal(_) => "ringwal portable",
@@ -108,7 +109,7 @@ struct JsonRow {
     p99_us: f64,
     p999_us: f64,
     ratio_to_raw: Option<f64>,
-    records_per_sync: f64,
+    records_per_sync: Option<f64>,
     rounds: usize,
 }
 
@@ -192,7 +193,7 @@ fn run_suite(args: &BenchArgs) -> Result<(Vec<Cell>, Results), Failure> {
                 round + 1,
                 args.rounds,
                 cell.kind.name(),
-                cell.system.name()
+                cell.system.name(cell.kind)
             ));
             let m = run_cell(args, *cell).inspect_err(|_| bar.abandon())?;
             out.push(m);
@@ -288,14 +289,14 @@ fn print_and_save(args: &BenchArgs, cells: &[Cell], results: &Results) -> Result
             "{}",
             table_row(
                 cell.kind.name(),
-                cell.system.name(),
+                cell.system.name(cell.kind),
                 &s,
                 ratio.unwrap_or(0.0)
             )
         );
         rows.push(JsonRow {
             workload: cell.kind.name(),
-            system: cell.system.name(),
+            system: cell.system.name(cell.kind),
             records_per_s: s.records_per_s,
             mb_per_s: s.mb_per_s,
             p50_us: s.p50_us,
@@ -307,23 +308,32 @@ fn print_and_save(args: &BenchArgs, cells: &[Cell], results: &Results) -> Result
         });
     }
     println!("(recovery scan rows: one operation per round, latency = the whole open + read)");
-    if let Some(path) = &args.json {
-        let report = JsonReport {
-            record_bytes: args.record_bytes,
-            threads: args.threads,
-            batch: args.batch,
-            rounds: args.rounds,
-            durability: format!("{:?}", args.durability),
-            stop,
-            recovery_mb: args.recovery_mb,
-            results: rows,
-        };
-        let text = serde_json::to_string_pretty(&report)
-            .map_err(|e| Failure::error(format!("json: {e}")))?;
-        std::fs::write(path, text + "\n")
-            .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))?;
+    match &args.json {
+        Some(path) => save_json(args, path, stop, rows),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+fn save_json(
+    args: &BenchArgs,
+    path: &Path,
+    stop: String,
+    rows: Vec<JsonRow>,
+) -> Result<(), Failure> {
+    let report = JsonReport {
+        record_bytes: args.record_bytes,
+        threads: args.threads,
+        batch: args.batch,
+        rounds: args.rounds,
+        durability: format!("{:?}", args.durability),
+        stop,
+        recovery_mb: args.recovery_mb,
+        results: rows,
+    };
+    let text =
+        serde_json::to_string_pretty(&report).map_err(|e| Failure::error(format!("json: {e}")))?;
+    std::fs::write(path, text + "\n")
+        .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))
 }
 
 fn bound_line(args: &BenchArgs, summary_of: &dyn Fn(Kind, System) -> Option<Summary>) {

@@ -38,65 +38,21 @@ pub fn repair(dir: &Path, args: RepairArgs) -> Result<u8, Failure> {
     if args.dry_run {
         return dry_run(dir, args);
     }
-    let lock = LogLock::acquire(dir).map_err(|e| match e {
-        Error::Locked { .. } => Failure::error(format!("refusing to repair: {e}")),
-        other => other.into(),
-    })?;
+    let lock = LogLock::acquire(dir).map_err(refuse_if_locked)?;
     let stamp = unix_seconds();
-    let mut truncated = false;
-    let mut passes = 0;
-    let reader = loop {
-        match LogReader::open(dir) {
-            Ok(reader) => break reader,
-            Err(Error::Corrupt {
-                segment,
-                offset,
-                reason,
-            }) => {
-                if !args.truncate_at_corruption {
-                    return Err(Failure::with_code(
-                        EXIT_CORRUPT,
-                        format!(
-                            "refusing to repair: corrupt log: segment {segment}, offset \
-                             {offset}: {reason} (--truncate-at-corruption cuts the log there, \
-                             keeping a backup)"
-                        ),
-                    ));
-                }
-                passes += 1;
-                if segment == 0 || passes > TRUNCATE_PASSES_MAX {
-                    return Err(Failure::with_code(
-                        EXIT_CORRUPT,
-                        format!(
-                            "cannot repair: segment {segment}, offset {offset}: {reason} \
-                             (the checkpoint file or repeated damage; repair changes nothing more)"
-                        ),
-                    ));
-                }
-                let backup = unique_path(dir, &format!("repair-{stamp}"), "");
-                truncate_at(dir, segment, offset, &backup)?;
-                println!(
-                    "cut the log at segment {segment}, offset {offset} ({reason}); \
-                     the cut bytes and later segments are in {}",
-                    backup.display()
-                );
-                truncated = true;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
+    let (reader, truncated) = scan_or_truncate(dir, args, stamp)?;
     let scan = reader.scan().clone();
     let Some(cut) = tail_cut(&scan) else {
-        if !truncated {
+        if truncated {
+            drop(lock);
+            reopen(dir, &scan)?;
+            println!("repaired: the log ends at LSN {}", scan.last_lsn);
+        } else {
             println!(
                 "nothing to repair: the log ends cleanly at LSN {}",
                 scan.last_lsn
             );
-            return Ok(EXIT_OK);
         }
-        drop(lock);
-        reopen(dir, &scan)?;
-        println!("repaired: the log ends at LSN {}", scan.last_lsn);
         return Ok(EXIT_OK);
     };
     let ranges = cut_ranges(&scan);
@@ -111,6 +67,8 @@ pub fn repair(dir: &Path, args: RepairArgs) -> Result<u8, Failure> {
             r.to - r.from
         );
     }
+    // `Wal::open` takes the lock itself; a writer that slips in between makes it fail
+    // with `Locked` before recovery touches anything.
     drop(lock);
     let cut_bytes = reopen(dir, &scan)?;
     println!(
@@ -120,6 +78,62 @@ pub fn repair(dir: &Path, args: RepairArgs) -> Result<u8, Failure> {
         scan.last_lsn
     );
     Ok(EXIT_OK)
+}
+
+fn refuse_if_locked(e: Error) -> Failure {
+    match e {
+        Error::Locked { .. } => Failure::error(format!("refusing to repair: {e}")),
+        other => other.into(),
+    }
+}
+
+/// Scans the log; on corruption either refuses (exit 2) or, with
+/// `--truncate-at-corruption`, cuts the log at the damage and scans again. Returns the
+/// reader of the log as it now is and whether anything was cut.
+fn scan_or_truncate(
+    dir: &Path,
+    args: RepairArgs,
+    stamp: u64,
+) -> Result<(LogReader, bool), Failure> {
+    let mut truncated = false;
+    for _ in 0..=TRUNCATE_PASSES_MAX {
+        let (segment, offset, reason) = match LogReader::open(dir) {
+            Ok(reader) => return Ok((reader, truncated)),
+            Err(Error::Corrupt {
+                segment,
+                offset,
+                reason,
+            }) => (segment, offset, reason),
+            Err(e) => return Err(e.into()),
+        };
+        let at = format!("segment {segment}, offset {offset}: {reason}");
+        if !args.truncate_at_corruption {
+            return Err(Failure::with_code(
+                EXIT_CORRUPT,
+                format!(
+                    "refusing to repair: corrupt log: {at} (--truncate-at-corruption cuts \
+                     the log there, keeping a backup)"
+                ),
+            ));
+        }
+        if segment == 0 {
+            return Err(Failure::with_code(
+                EXIT_CORRUPT,
+                format!("cannot repair: the checkpoint file is damaged: {reason}"),
+            ));
+        }
+        let backup = unique_path(dir, &format!("repair-{stamp}"), "");
+        truncate_at(dir, segment, offset, &backup)?;
+        println!(
+            "cut the log at {at}; the cut bytes and later segments are in {}",
+            backup.display()
+        );
+        truncated = true;
+    }
+    Err(Failure::with_code(
+        EXIT_CORRUPT,
+        format!("cannot repair: still corrupt after {TRUNCATE_PASSES_MAX} cuts"),
+    ))
 }
 
 fn dry_run(dir: &Path, args: RepairArgs) -> Result<u8, Failure> {
@@ -325,10 +339,7 @@ fn options_for(dir: &Path, scan: &Scan) -> Result<Options, Failure> {
 /// Returns the bytes recovery cut. Fails if it lost a record.
 fn reopen(dir: &Path, scan: &Scan) -> Result<u64, Failure> {
     let options = options_for(dir, scan)?;
-    let wal = Wal::open(dir, options).map_err(|e| match e {
-        Error::Locked { .. } => Failure::error(format!("refusing to repair: {e}")),
-        other => other.into(),
-    })?;
+    let wal = Wal::open(dir, options).map_err(refuse_if_locked)?;
     let report = wal.recovery_report();
     wal.close()?;
     let last = report.last_lsn.get();

@@ -46,32 +46,8 @@ pub fn verify(dir: &Path) -> Result<u8, Failure> {
         return Err(Failure::error("the log could not be read"));
     };
     let scan = reader.scan();
-    if let Some(first) = scan.segments.iter().find_map(|s| s.first_lsn) {
-        let bar = if large {
-            let b = ProgressBar::new(scan.records);
-            if let Ok(style) = ProgressStyle::with_template(
-                "verifying records {bar:40} {pos}/{len} [{elapsed_precise}]",
-            ) {
-                b.set_style(style);
-            }
-            b
-        } else {
-            ProgressBar::hidden()
-        };
-        let read = read_all(&reader, first, scan.last_lsn, &bar);
-        bar.finish_and_clear();
-        if let Err(e) = read {
-            if let ringwal::Error::Corrupt {
-                segment,
-                offset,
-                reason,
-            } = &e
-            {
-                println!("corrupt: segment {segment}, offset {offset}: {reason}");
-                return Ok(EXIT_CORRUPT);
-            }
-            return Err(e.into());
-        }
+    if let Some(exit) = reread(&reader, large)? {
+        return Ok(exit);
     }
     let lsns = match scan.segments.iter().find_map(|s| s.first_lsn) {
         Some(first) => format!("LSN {first}..={}", scan.last_lsn),
@@ -103,6 +79,40 @@ pub fn verify(dir: &Path) -> Result<u8, Failure> {
             println!("ok: {summary}");
             Ok(EXIT_OK)
         }
+    }
+}
+
+/// The second pass: reads every record back under a progress bar. `Some(2)` when it
+/// finds damage the scan did not (it prints where).
+fn reread(reader: &ringwal::LogReader, large: bool) -> Result<Option<u8>, Failure> {
+    let scan = reader.scan();
+    let Some(first) = scan.segments.iter().find_map(|s| s.first_lsn) else {
+        return Ok(None);
+    };
+    let bar = if large {
+        let b = ProgressBar::new(scan.records);
+        if let Ok(style) = ProgressStyle::with_template(
+            "verifying records {bar:40} {pos}/{len} [{elapsed_precise}]",
+        ) {
+            b.set_style(style);
+        }
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let read = read_all(reader, first, scan.last_lsn, &bar);
+    bar.finish_and_clear();
+    match read {
+        Ok(()) => Ok(None),
+        Err(ringwal::Error::Corrupt {
+            segment,
+            offset,
+            reason,
+        }) => {
+            println!("corrupt: segment {segment}, offset {offset}: {reason}");
+            Ok(Some(EXIT_CORRUPT))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
