@@ -169,10 +169,17 @@ impl Cli {
                     Failure::printed(code)
                 }
                 _ => {
+                    // clap's message up to its first blank line, on one line (a
+                    // missing argument's name sits on the line after the sentence).
                     let text = e.to_string();
-                    let first = text.lines().next().unwrap_or("usage error");
-                    let first = first.strip_prefix("error: ").unwrap_or(first);
-                    Failure::error(format!("{first} (see `ringwal --help`)"))
+                    let head: Vec<&str> = text
+                        .lines()
+                        .take_while(|l| !l.trim().is_empty())
+                        .map(str::trim)
+                        .collect();
+                    let head = head.join(" ");
+                    let head = head.strip_prefix("error: ").unwrap_or(&head);
+                    Failure::error(format!("{head} (see `ringwal --help`)"))
                 }
             }
         })
