@@ -10,6 +10,10 @@ use crate::format::{read_u32, read_u64};
 use crate::io::fs::read_at;
 use crate::limits::{FRAME_ALIGN, FRAME_HEADER_BYTES, READ_CHUNK_BYTES, frame_bytes};
 
+/// How far past the expected LSN a frame found after damage may claim to be and still
+/// be checked (2^40 records: more than any log holds; random bytes rarely fall inside).
+const LSN_WINDOW: u64 = 1 << 40;
+
 #[derive(Debug)]
 pub(crate) struct Cursor {
     file: File,
@@ -96,11 +100,15 @@ impl Cursor {
     /// Looks for any valid frame of `sequence` at or after `from` (aligned positions),
     /// and for the end of non-zero bytes there. Returns (offset of the first valid
     /// frame, end of the last non-zero 8-byte word; `None` when all zero).
+    /// Only frames whose LSN is at least `lsn_min` (and not absurdly beyond it) are
+    /// candidates: anything written after the end of the chain carries a later LSN, and
+    /// the filter keeps a scan over garbage from checksumming at every position.
     pub fn find_valid_after(
         &mut self,
         from: u64,
         sequence: u64,
         record_bytes_max: u64,
+        lsn_min: u64,
     ) -> Result<(Option<u64>, Option<u64>)> {
         let align = FRAME_ALIGN;
         let mut at = from - from % align;
@@ -114,7 +122,8 @@ impl Cursor {
                 let lsn = read_u64(head, 8).unwrap_or(0);
                 let len = u64::from(read_u32(head, 4).unwrap_or(0) & !frame::BATCH_CONTINUES);
                 let plausible = at >= from
-                    && lsn != 0
+                    && lsn >= lsn_min.max(1)
+                    && lsn - lsn_min.max(1) < LSN_WINDOW
                     && len <= record_bytes_max
                     && at + frame_bytes(len) <= file_len;
                 if plausible

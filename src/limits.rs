@@ -29,6 +29,10 @@ pub const STAGING_BYTES_MAX: u64 = 1 << 30;
 /// Most records one `append_batch` call may carry.
 pub const BATCH_RECORDS_MAX: usize = 1 << 20;
 
+/// The largest LSN or segment sequence the log accepts from disk: far beyond any real
+/// log, low enough that `+ 1` arithmetic on it can never overflow.
+pub const LSN_MAX: u64 = 1 << 62;
+
 /// Reads during recovery and scans are done in chunks of this many bytes.
 pub const READ_CHUNK_BYTES: usize = 1 << 20;
 

@@ -242,8 +242,15 @@ pub fn scan(dir: &Path, record_bytes_max: u64) -> Result<Scan> {
         }
         let ended = match (&out.tail, &state) {
             (Some(tail), _) => {
-                info.torn_bytes =
-                    check_beyond_end(&mut cur, seq, &state, tail, expected, record_bytes_max)?;
+                let lsn_min = expected.unwrap_or(checkpoint + 1);
+                info.torn_bytes = check_beyond_end(
+                    &mut cur,
+                    seq,
+                    &state,
+                    tail,
+                    expected,
+                    (record_bytes_max, lsn_min),
+                )?;
                 None
             }
             (None, HeaderState::Valid(h)) => {
@@ -258,7 +265,9 @@ pub fn scan(dir: &Path, record_bytes_max: u64) -> Result<Scan> {
                 scan_live(&mut cur, &mut info, *h, next_first, record_bytes_max)?
             }
             (None, _) => {
-                info.torn_bytes = check_blank_start(&mut cur, seq, &state, record_bytes_max)?;
+                let lsn_min = expected.unwrap_or(checkpoint + 1);
+                info.torn_bytes =
+                    check_blank_start(&mut cur, seq, &state, (record_bytes_max, lsn_min))?;
                 Some(Tail {
                     segment: seq,
                     offset: 0,
@@ -312,7 +321,8 @@ fn scan_live(
         return Ok(None);
     }
     // The log ends here: nothing after the stop may validate.
-    let (valid, dirty_end) = cur.find_valid_after(run.stop, seq, record_bytes_max)?;
+    let lsn_min = run.last.map_or(header.first_lsn, |last| last + 1);
+    let (valid, dirty_end) = cur.find_valid_after(run.stop, seq, record_bytes_max, lsn_min)?;
     if let Some(at) = valid {
         let reason = match run.stop_reason {
             Some(r @ CorruptReason::LsnOutOfOrder { .. }) => r,
@@ -339,9 +349,10 @@ fn check_blank_start(
     cur: &mut Cursor,
     seq: u64,
     state: &HeaderState,
-    record_bytes_max: u64,
+    (record_bytes_max, lsn_min): (u64, u64),
 ) -> Result<u64> {
-    let (valid, dirty_end) = cur.find_valid_after(SEGMENT_HEADER_BYTES, seq, record_bytes_max)?;
+    let (valid, dirty_end) =
+        cur.find_valid_after(SEGMENT_HEADER_BYTES, seq, record_bytes_max, lsn_min)?;
     if valid.is_some() {
         let reason = match state {
             HeaderState::Invalid(r) => r.clone(),
@@ -360,9 +371,10 @@ fn check_beyond_end(
     state: &HeaderState,
     tail: &Tail,
     expected: Option<u64>,
-    record_bytes_max: u64,
+    (record_bytes_max, lsn_min): (u64, u64),
 ) -> Result<u64> {
-    let (valid, dirty_end) = cur.find_valid_after(SEGMENT_HEADER_BYTES, seq, record_bytes_max)?;
+    let (valid, dirty_end) =
+        cur.find_valid_after(SEGMENT_HEADER_BYTES, seq, record_bytes_max, lsn_min)?;
     if let Some(at) = valid {
         // Data after the end: name the place the chain broke. That is this segment's
         // own header when it is bad, or when the log ended cleanly (nothing torn) just
@@ -422,7 +434,9 @@ pub(crate) struct Recovered {
 /// Scans, then repairs what recovery may repair on its own: zeroes a torn tail and
 /// removes segments that lie wholly past the end. Logs what it cut.
 pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered> {
-    let scan = scan(dir, options.record_bytes_max)?;
+    // Frames are read with the format's limit, not the options': a log reopened with a
+    // smaller `record_bytes_max` must not take its larger records for torn bytes.
+    let scan = scan(dir, crate::limits::RECORD_BYTES_MAX)?;
     let mut report = RecoveryReport {
         checkpoint_lsn: Lsn::new(scan.checkpoint),
         last_lsn: Lsn::new(scan.last_lsn),
@@ -456,7 +470,6 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
             });
         }
     }
-    let mut removed_any = false;
     for info in &scan.segments {
         let is_tail = tail.is_some_and(|t| t.segment == info.sequence);
         if info.beyond_end {
@@ -476,7 +489,6 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
                     .map_err(|e| Error::io(IoOp::Rename, &info.path, e))?;
                 report.segments_removed += 1;
                 report.torn_bytes_cut += info.torn_bytes;
-                removed_any = true;
             }
             continue;
         }
@@ -513,9 +525,21 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
             active = Some((info.sequence, offset));
         }
     }
-    if removed_any {
-        crate::io::fs::sync_dir(dir)?;
+    // What recovery keeps may include writes that reached the page cache but were never
+    // synced (a process crash, not a power cut): sync every kept segment and the
+    // directory now, so later acknowledgements never rest on unsynced earlier records.
+    for info in scan
+        .segments
+        .iter()
+        .filter(|i| !i.beyond_end || Some(i.sequence) == next_blank)
+    {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&info.path)
+            .map_err(|e| Error::io(IoOp::Open, &info.path, e))?;
+        crate::io::fs::sync_data(&file).map_err(|e| Error::io(IoOp::Sync, &info.path, e))?;
     }
+    crate::io::fs::sync_dir(dir)?;
     let next_lsn = scan.last_lsn.max(scan.checkpoint) + 1;
     // The log's last LSN, also when a checkpoint retired every record.
     report.last_lsn = Lsn::new(next_lsn - 1);

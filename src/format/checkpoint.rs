@@ -53,7 +53,11 @@ pub fn decode(bytes: &[u8]) -> Result<u64, CorruptReason> {
     if version != FORMAT_VERSION {
         return Err(CorruptReason::UnsupportedVersion(version));
     }
-    Ok(read_u64(bytes, LSN_AT).unwrap_or_default())
+    let lsn = read_u64(bytes, LSN_AT).unwrap_or_default();
+    if lsn > crate::limits::LSN_MAX {
+        return Err(CorruptReason::Checkpoint(format!("LSN {lsn} out of range")));
+    }
+    Ok(lsn)
 }
 
 #[cfg(test)]

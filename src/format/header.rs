@@ -18,7 +18,7 @@
 
 use super::{FORMAT_VERSION, put, read_u32, read_u64};
 use crate::error::CorruptReason;
-use crate::limits::SEGMENT_HEADER_BYTES;
+use crate::limits::{LSN_MAX, SEGMENT_HEADER_BYTES};
 
 /// Magic bytes at the start of every segment.
 pub const MAGIC: [u8; 8] = *b"RNGWALSG";
@@ -119,11 +119,18 @@ impl SegmentHeader {
                 "data offset {data_offset}, this build uses {SEGMENT_HEADER_BYTES}"
             )));
         }
-        HeaderState::Valid(SegmentHeader {
+        let header = SegmentHeader {
             sequence: field(SEQUENCE_AT),
             first_lsn: field(FIRST_LSN_AT),
             capacity: field(CAPACITY_AT),
-        })
+        };
+        if header.first_lsn == 0 || header.first_lsn > LSN_MAX || header.sequence > LSN_MAX {
+            return HeaderState::Invalid(CorruptReason::HeaderMismatch(format!(
+                "first LSN {} or sequence {} out of range",
+                header.first_lsn, header.sequence
+            )));
+        }
+        HeaderState::Valid(header)
     }
 }
 

@@ -22,7 +22,9 @@ pub fn parse_segment_file_name(name: &str) -> Option<u64> {
     if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    stem.parse().ok()
+    stem.parse()
+        .ok()
+        .filter(|&seq| seq <= crate::limits::LSN_MAX)
 }
 
 #[cfg(test)]
@@ -31,7 +33,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_sort() {
-        for seq in [0, 1, 42, u64::MAX] {
+        for seq in [0, 1, 42, crate::limits::LSN_MAX] {
             assert_eq!(parse_segment_file_name(&segment_file_name(seq)), Some(seq));
         }
         assert!(segment_file_name(9) < segment_file_name(10));

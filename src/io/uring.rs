@@ -153,7 +153,8 @@ impl UringDriver {
         if let Some((_, name)) = needed.iter().find(|(code, _)| !probe.is_supported(*code)) {
             return Err(format!("the kernel's io_uring lacks {name}"));
         }
-        let slot_count = (2 * depth + 4) as u32;
+        // Every segment the chains in flight can name, plus the next one.
+        let slot_count = (depth as u64 * spans + 2).min(u64::from(RING_ENTRIES_MAX)) as u32;
         ring.submitter()
             .register_files_sparse(slot_count)
             .map_err(|e| format!("sparse fixed-file registration failed: {e}"))?;
@@ -308,11 +309,6 @@ impl UringDriver {
         }
         if let Some(chain) = self.chains.get_mut(index) {
             chain.outstanding += pushed;
-            for state in chain.ops.iter().skip(from) {
-                if let Some(slot) = self.slots.get_mut(state.slot as usize) {
-                    slot.users += 1;
-                }
-            }
         }
         self.counters.ring_sqes += u64::from(pushed);
         self.counters.fixed_writes += fixed_writes;
@@ -388,9 +384,6 @@ impl UringDriver {
         let (Some(state), Some(flush_op)) = (chain.ops.get_mut(op), chain.flush.ops.get(op)) else {
             return;
         };
-        if let Some(slot) = self.slots.get_mut(state.slot as usize) {
-            slot.users = slot.users.saturating_sub(1);
-        }
         let (io_op, segment, offset, want) = match flush_op {
             Op::Write(run) => (
                 IoOp::Write,
@@ -481,15 +474,28 @@ impl UringDriver {
         Ok(())
     }
 
+    /// Takes (`true`) or releases a chain's hold on a fixed-file slot.
+    fn pin(&mut self, slot: u32, take: bool) {
+        if let Some(slot) = self.slots.get_mut(slot as usize) {
+            slot.users = if take {
+                slot.users + 1
+            } else {
+                slot.users.saturating_sub(1)
+            };
+        }
+    }
+
     /// Waits until no entry of any chain is in flight (used before reporting an error,
-    /// so no buffer is released while the kernel may still read it).
-    fn quiesce(&mut self) {
+    /// so no buffer is released while the kernel may still read it). Returns false if
+    /// the ring itself failed, in which case the chains' memory must be leaked.
+    fn quiesce(&mut self) -> bool {
         while self.chains.iter().any(|c| c.outstanding > 0) {
             if self.enter(1).is_err() {
-                break;
+                return false;
             }
             self.drain_cq();
         }
+        true
     }
 }
 
@@ -539,16 +545,30 @@ impl IoDriver for UringDriver {
 
     fn submit(&mut self, flush: Flush) -> Result<()> {
         debug_assert!(self.chains.len() < self.depth);
+        // Each op's slot is pinned (`users`) as soon as it is chosen and until the chain
+        // is retired, so no later op of this flush, and no other chain, can re-point
+        // it while an entry naming it may still be submitted or resubmitted.
         let mut ops = Vec::with_capacity(flush.ops.len());
         for op in &flush.ops {
             let segment = match op {
                 Op::Write(run) => &run.segment,
                 Op::Sync(segment) => segment,
             };
-            ops.push(OpState {
-                slot: self.slot_for(segment)?,
-                ..OpState::default()
-            });
+            match self.slot_for(segment) {
+                Ok(slot) => {
+                    self.pin(slot, true);
+                    ops.push(OpState {
+                        slot,
+                        ..OpState::default()
+                    });
+                }
+                Err(e) => {
+                    for state in &ops {
+                        self.pin(state.slot, false);
+                    }
+                    return Err(e);
+                }
+            }
         }
         let id = self.next_chain;
         self.next_chain += 1;
@@ -575,7 +595,9 @@ impl IoDriver for UringDriver {
         }
         self.drain_cq();
         if self.chains.iter().any(|c| c.error.is_some()) {
-            self.quiesce();
+            if !self.quiesce() {
+                self.leak_chains();
+            }
             let first = self
                 .chains
                 .iter_mut()
@@ -587,6 +609,9 @@ impl IoDriver for UringDriver {
         self.resume_broken()?;
         while self.chains.front().is_some_and(Chain::done) {
             if let Some(chain) = self.chains.pop_front() {
+                for state in &chain.ops {
+                    self.pin(state.slot, false);
+                }
                 let sync_ns = if chain.flush.syncs() > 0 {
                     chain.submitted.elapsed().as_nanos() as u64
                 } else {
@@ -610,9 +635,20 @@ impl IoDriver for UringDriver {
     }
 }
 
+impl UringDriver {
+    /// The kernel may still read these buffers and we cannot wait for it: never free them.
+    fn leak_chains(&mut self) {
+        for chain in self.chains.drain(..) {
+            std::mem::forget(chain);
+        }
+    }
+}
+
 impl Drop for UringDriver {
     fn drop(&mut self) {
         // Keep every buffer alive until the kernel is done with it.
-        self.quiesce();
+        if !self.quiesce() {
+            self.leak_chains();
+        }
     }
 }

@@ -322,7 +322,7 @@ impl Wal {
     /// Records retired by a checkpoint give `Error::BelowCheckpoint`.
     pub fn read_from(&self, lsn: Lsn) -> Result<RecordIter> {
         let end = self.shared.watermark.get(Level::Written);
-        RecordIter::new(&self.dir, lsn.get(), end, self.options.record_bytes_max)
+        RecordIter::new(&self.dir, lsn.get(), end, crate::limits::RECORD_BYTES_MAX)
     }
 
     /// Declares every record at or below `lsn` applied elsewhere: the checkpoint is

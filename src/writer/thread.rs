@@ -51,9 +51,29 @@ pub(crate) struct LogWriter {
 /// within this interval rather than before the first acknowledgement after it.
 const INTACT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// If the writer thread panics, poisons the log and wakes everyone, so no waiter or
+/// appender is left blocked on a thread that is gone.
+struct PoisonOnPanic(Arc<Shared>);
+
+impl Drop for PoisonOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let cause = Arc::new(Error::Io {
+                op: crate::error::IoOp::Driver,
+                path: "ringwal-writer thread".into(),
+                source: std::io::Error::other("the log-writer thread panicked"),
+            });
+            self.0.staging.shut(Some(Arc::clone(&cause)));
+            self.0.watermark.poison(cause);
+            self.0.watermark.close();
+        }
+    }
+}
+
 impl LogWriter {
     /// The thread body: runs until the log closes or an I/O error poisons it.
     pub fn run(mut self) {
+        let _guard = PoisonOnPanic(Arc::clone(&self.shared));
         self.preparer.request(self.active.sequence + 1);
         if let Err(error) = self.run_loop() {
             tracing::error!(%error, "ringwal writer stopped; the log is poisoned");
@@ -138,7 +158,10 @@ impl LogWriter {
                     Durability::Flush => false,
                     Durability::Periodic(every) => self.last_sync.elapsed() >= every,
                 };
-            let older_unsynced = want_sync && !self.unsynced.is_empty();
+            // A rotation syncs the segment it leaves (see `build_flush`), so it needs
+            // the same ordering as an explicit sync.
+            let rotates = self.runs_rotate(taken.is_some());
+            let older_unsynced = (want_sync || rotates) && !self.unsynced.is_empty();
             if older_unsynced && self.driver.in_flight() > 0 {
                 // A sync of segments written by flushes still in flight would not be
                 // ordered after those writes: let them finish first.
@@ -162,6 +185,11 @@ impl LogWriter {
             debug_assert!(self.driver.in_flight() < self.driver.depth());
             self.driver.submit(flush)?;
         }
+    }
+
+    /// Whether the runs just taken from staging move into another segment.
+    fn runs_rotate(&self, taken: bool) -> bool {
+        taken && self.runs.iter().any(|r| r.sequence != self.active.sequence)
     }
 
     fn drain(&mut self) -> Result<()> {
@@ -196,19 +224,28 @@ impl LogWriter {
         for (i, staged) in staged_runs.iter().enumerate() {
             let end = staged_runs.get(i + 1).map_or(buf.len(), |next| next.start);
             if staged.sequence != self.active.sequence {
+                // Leaving a segment always syncs it first, whatever the durability: its
+                // records must never depend on a later segment's sync, and `unsynced`
+                // stays at most the active segment long.
+                if let Some(at) = self
+                    .unsynced
+                    .iter()
+                    .position(|s| s.sequence == self.active.sequence)
+                {
+                    ops.push(Op::Sync(self.unsynced.remove(at)));
+                }
                 self.rotate(staged.sequence)?;
             }
             let segment = Arc::clone(&self.active);
-            let last_of_segment = staged_runs
-                .get(i + 1)
-                .is_none_or(|next| next.sequence != staged.sequence);
+            let next = staged_runs.get(i + 1);
+            let last_of_segment = next.is_none_or(|next| next.sequence != staged.sequence);
             ops.push(Op::Write(Run {
                 segment: Arc::clone(&segment),
                 offset: staged.offset,
                 bytes: staged.start..end,
             }));
             if last_of_segment {
-                if want_sync {
+                if want_sync || next.is_some() {
                     ops.push(Op::Sync(segment));
                 } else if !self.unsynced.iter().any(|s| s.sequence == segment.sequence) {
                     self.unsynced.push(segment);

@@ -18,14 +18,21 @@ fn flush_acknowledges_written_records_without_syncing() {
         let log = temp_log();
         let opts = small(driver).durability(Durability::Flush);
         let wal = Wal::open(&log.dir, opts.clone()).unwrap();
-        // Enough records to rotate: a rotation must not sync either.
+        // Enough records to rotate. The only syncs are of the segment a rotation leaves
+        // (so a later segment's records never depend on an earlier one's sync); they do
+        // not move the durable watermark, since the active segment stays unsynced.
         for lsn in 1..=600 {
             assert_eq!(wal.append_durable(&payload(lsn)).unwrap(), Lsn::from(lsn));
             assert!(wal.written_lsn() >= Lsn::from(lsn));
         }
         let stats = wal.stats();
         assert!(stats.rotations > 0);
-        assert_eq!(stats.syncs, 0, "Flush durability synced on its own");
+        assert!(
+            stats.syncs <= stats.rotations,
+            "Flush durability synced on its own: {} syncs, {} rotations",
+            stats.syncs,
+            stats.rotations
+        );
         assert_eq!(wal.durable_lsn(), Lsn::ZERO);
 
         assert_eq!(wal.sync().unwrap(), Lsn::from(600));
