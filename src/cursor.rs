@@ -115,22 +115,38 @@ impl Cursor {
         let mut dirty_end = None;
         let file_len = self.len;
         while at < file_len {
-            let head = self.window(at, FRAME_HEADER_BYTES as usize)?;
-            let word = head.get(..align as usize).unwrap_or(head);
-            if word.iter().any(|&b| b != 0) {
-                dirty_end = Some((at + align).min(file_len));
-                let lsn = read_u64(head, 8).unwrap_or(0);
-                let len = u64::from(read_u32(head, 4).unwrap_or(0) & !frame::BATCH_CONTINUES);
-                let plausible = at >= from
-                    && lsn >= lsn_min.max(1)
-                    && lsn - lsn_min.max(1) < LSN_WINDOW
-                    && len <= record_bytes_max
-                    && at + frame_bytes(len) <= file_len;
-                if plausible
-                    && let Found::Frame(_) = self.frame_at(at, sequence, record_bytes_max)?
-                {
-                    return Ok((Some(at), dirty_end));
+            // Skip zeros a buffer at a time (a preallocated segment is mostly zeros);
+            // only a non-zero word can start a frame worth decoding.
+            let ahead = self.window(at, FRAME_HEADER_BYTES as usize)?;
+            if ahead.is_empty() {
+                break;
+            }
+            // Word by word (a word is FRAME_ALIGN = 8 bytes; `at` is aligned).
+            let words = ahead.chunks_exact(align as usize);
+            let tail_nonzero = words.remainder().iter().any(|&b| b != 0);
+            let whole = (ahead.len() / align as usize) as u64 * align;
+            match words
+                .map(|w| w.iter().fold(0u8, |acc, &b| acc | b))
+                .position(|or| or != 0)
+            {
+                Some(i) => at += i as u64 * align,
+                None if !tail_nonzero => {
+                    at += ahead.len() as u64;
+                    continue;
                 }
+                None => at += whole,
+            }
+            let head = self.window(at, FRAME_HEADER_BYTES as usize)?;
+            dirty_end = Some((at + align).min(file_len));
+            let lsn = read_u64(head, 8).unwrap_or(0);
+            let len = u64::from(read_u32(head, 4).unwrap_or(0) & !frame::BATCH_CONTINUES);
+            let plausible = at >= from
+                && lsn >= lsn_min.max(1)
+                && lsn - lsn_min.max(1) < LSN_WINDOW
+                && len <= record_bytes_max
+                && at + frame_bytes(len) <= file_len;
+            if plausible && let Found::Frame(_) = self.frame_at(at, sequence, record_bytes_max)? {
+                return Ok((Some(at), dirty_end));
             }
             at += align;
         }

@@ -65,7 +65,7 @@ fn io_uring_path_makes_no_fdatasync_syscall() {
     std::fs::create_dir_all(&log.dir).unwrap();
     let trace = log.dir.with_extension("strace");
     let exe = std::env::current_exe().unwrap();
-    let status = std::process::Command::new("strace")
+    let out = std::process::Command::new("strace")
         .args([
             "-f",
             "-qq",
@@ -81,9 +81,14 @@ fn io_uring_path_makes_no_fdatasync_syscall() {
             "--test-threads=1",
         ])
         .env("RINGWAL_STRACE_CHILD_DIR", log.dir.join("log"))
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert!(
+        out.status.success(),
+        "child failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&trace).unwrap();
     assert!(
         text.contains("io_uring_enter"),
