@@ -106,7 +106,10 @@ impl LogWriter {
             if room && st.has_work(covered) && !st.closing {
                 return Ok(());
             }
-            st.writer_in_driver = true;
+            // Only ask to be woken for new work when there is room to submit it; with
+            // the pipeline full, every append would otherwise interrupt the wait for
+            // nothing.
+            st.writer_in_driver = room;
         }
         let result = self.driver.reap(&mut self.done, wait);
         if wait {
