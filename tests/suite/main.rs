@@ -16,6 +16,7 @@ mod disk;
 
 mod concurrent_durable_appends_all_recovered;
 mod durability_levels;
+mod enospc_on_a_full_ext4_loses_nothing;
 mod fault_injection_poisons;
 mod forced_fallback_still_stores_and_recovers;
 mod full_disk_at_rotation_poisons_without_loss;
