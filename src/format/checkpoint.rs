@@ -73,4 +73,25 @@ mod tests {
         assert!(matches!(decode(&bad), Err(CorruptReason::Checksum { .. })));
         assert!(decode(&bytes[..10]).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_checkpoint_round_trips(lsn in 0..=crate::limits::LSN_MAX) {
+            proptest::prop_assert_eq!(decode(&encode(lsn)), Ok(lsn));
+        }
+
+        #[test]
+        fn any_single_bit_flip_is_caught(lsn in 0..=crate::limits::LSN_MAX, bit in 0..CHECKPOINT_BYTES * 8) {
+            let mut bytes = encode(lsn);
+            if let Some(b) = bytes.get_mut(bit / 8) {
+                *b ^= 1 << (bit % 8);
+            }
+            proptest::prop_assert!(decode(&bytes).is_err());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let _ = decode(&bytes);
+        }
+    }
 }

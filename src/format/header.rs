@@ -172,6 +172,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_header_round_trips(
+            sequence in 0..=LSN_MAX,
+            first_lsn in 1..=LSN_MAX,
+            capacity in proptest::prelude::any::<u64>(),
+        ) {
+            let h = SegmentHeader { sequence, first_lsn, capacity };
+            proptest::prop_assert_eq!(SegmentHeader::decode(&h.to_block()), HeaderState::Valid(h));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = SegmentHeader::decode(&bytes);
+        }
+    }
+
     #[test]
     fn short_input_never_panics() {
         for len in 0..HEADER_USED_BYTES {
