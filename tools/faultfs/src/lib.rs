@@ -1,0 +1,888 @@
+//! # ringwal-faultfs
+//!
+//! A FUSE passthrough filesystem over a backing directory that models a disk with a
+//! volatile write cache, so crash tests can run real kernel I/O (buffered writes,
+//! `fdatasync`, io_uring) against it and then cut the power.
+//!
+//! ## The model
+//! * **File data and size are volatile until the file is synced.** The first write (or
+//!   `truncate`, or `fallocate`) to a file after its last sync keeps a copy of the
+//!   file's content as of that sync: its *durable image*. Writes go to the backing file
+//!   at once (that is the *live image*, which every read sees). `fsync`/`fdatasync` on
+//!   the file drops the copy: the live image becomes durable.
+//! * **A power cut** ([`Control::cut_power`]) puts back, for every file with unsynced
+//!   writes, its durable image overlaid by a prefix of the live image: the live bytes
+//!   up to a point chosen by the seed at a 512-byte boundary (anywhere from "nothing
+//!   unsynced survived" to "everything survived"), then the durable bytes beyond it. So
+//!   unsynced writes are lost or torn in file-offset order — never a later byte kept
+//!   while an earlier one is lost. After the cut every request fails with `EIO` until
+//!   the filesystem is mounted again (a new [`mount`] over the same backing directory).
+//! * **Directory operations are durable at once**: creation, rename and unlink are
+//!   applied to the backing directory when they happen and survive a power cut, as on a
+//!   filesystem mounted `dirsync`. `fsyncdir` succeeds and does nothing. The model
+//!   therefore does not catch a missing directory sync; it catches lost or torn file
+//!   data.
+//! * **Faults**: [`Control::fail_next_fsync`] and [`Control::fail_next_write`] make the
+//!   next `fsync`/`write` fail with a chosen errno (the data stays unsynced, as after a
+//!   real failed writeback); [`Control::set_full`] makes every write, truncate that
+//!   grows and `fallocate` fail with `ENOSPC` until cleared.
+//! * The backing files are never `fsync`ed: durability here is the model's, not the
+//!   real disk's.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fuser::{
+    BackgroundSession, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
+    Generation, INodeNo, LockOwner, MountOption, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request,
+    TimeOrNow, WriteFlags,
+};
+
+/// Attributes and entries are not cached by the kernel: every lookup reaches the model,
+/// so a dead filesystem fails at once.
+const TTL: Duration = Duration::ZERO;
+/// Power cuts tear at this granularity (a sector).
+const TEAR_BYTES: u64 = 512;
+/// How long an unmount waits for files still open (a hang guard).
+const UNMOUNT_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// What a power cut did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CutReport {
+    /// Files that had unsynced writes.
+    pub files_dirty: u64,
+    /// Files put back exactly to their durable image.
+    pub files_reverted: u64,
+    /// Files that kept every unsynced write.
+    pub files_kept: u64,
+    /// Files that kept a prefix of their unsynced writes (torn).
+    pub files_torn: u64,
+    /// Bytes that differed between the live and the durable images, over all files.
+    pub unsynced_bytes: u64,
+}
+
+/// Counters of what the filesystem saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Writes that reached the model.
+    pub writes: u64,
+    /// File syncs that succeeded.
+    pub fsyncs: u64,
+    /// Injected failures returned.
+    pub faults: u64,
+}
+
+#[derive(Debug)]
+struct Handle {
+    ino: u64,
+    file: File,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Backing path of every inode the kernel knows.
+    paths: HashMap<u64, PathBuf>,
+    handles: HashMap<u64, Handle>,
+    next_fh: u64,
+    /// For each file with unsynced changes: its content at its last sync.
+    durable: HashMap<u64, Vec<u8>>,
+    dead: bool,
+    fail_next_fsync: Option<i32>,
+    fail_next_write: Option<i32>,
+    full: bool,
+    /// How long each file sync takes (a disk's flush), so a power cut can land while
+    /// written data waits for its sync.
+    sync_delay: Duration,
+    counters: Counters,
+}
+
+/// Controls a mounted [`FaultFs`] from the test: cut power, inject faults.
+#[derive(Debug, Clone)]
+pub struct Control {
+    state: Arc<Mutex<State>>,
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // A panic while holding the lock leaves the model as consistent as any single
+    // request left it; carry on rather than cascade the panic.
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Control {
+    /// Cuts the power: every file with unsynced writes gets its durable image back,
+    /// overlaid by a prefix of its unsynced bytes chosen by `seed`, and every later
+    /// request fails with `EIO`. Mount again to go on.
+    pub fn cut_power(&self, seed: u64) -> io::Result<CutReport> {
+        let mut st = lock(&self.state);
+        st.dead = true;
+        let mut rng = seed | 1;
+        let mut report = CutReport::default();
+        let durable = std::mem::take(&mut st.durable);
+        for (ino, image) in durable {
+            let Some(path) = st.paths.get(&ino) else {
+                continue; // unlinked since: nothing to put back
+            };
+            report.files_dirty += 1;
+            let live = std::fs::read(path)?;
+            let live_len = live.len() as u64;
+            // Tear inside the unsynced bytes: at a sector boundary strictly between the
+            // sector of the first byte that differs from the durable image and the end
+            // of the last one (the whole file, past the end of the shorter image).
+            let (first_diff, end_diff) = differing_range(&image, &live);
+            report.unsynced_bytes += end_diff - first_diff;
+            let torn_from = first_diff / TEAR_BYTES * TEAR_BYTES;
+            let sectors = end_diff.saturating_sub(torn_from).div_ceil(TEAR_BYTES);
+            let keep = match xorshift(&mut rng) % 3 {
+                0 => 0,
+                1 => live_len,
+                _ if sectors < 2 => live_len,
+                _ => torn_from + (1 + xorshift(&mut rng) % (sectors - 1)) * TEAR_BYTES,
+            };
+            let restored = overlay(&image, &live, keep);
+            if restored == image {
+                report.files_reverted += 1;
+            } else if restored == live {
+                report.files_kept += 1;
+            } else {
+                report.files_torn += 1;
+            }
+            let file = OpenOptions::new().write(true).open(path)?;
+            file.write_all_at(&restored, 0)?;
+            file.set_len(restored.len() as u64)?;
+        }
+        Ok(report)
+    }
+
+    /// The next file sync fails with `errno`.
+    pub fn fail_next_fsync(&self, errno: i32) {
+        lock(&self.state).fail_next_fsync = Some(errno);
+    }
+
+    /// The next write fails with `errno`.
+    pub fn fail_next_write(&self, errno: i32) {
+        lock(&self.state).fail_next_write = Some(errno);
+    }
+
+    /// While `full`, writes, growing truncates and `fallocate` fail with `ENOSPC`.
+    pub fn set_full(&self, full: bool) {
+        lock(&self.state).full = full;
+    }
+
+    /// Every later file sync takes `delay` (default none), like a device flush.
+    pub fn set_sync_delay(&self, delay: Duration) {
+        lock(&self.state).sync_delay = delay;
+    }
+
+    /// Whether the power was cut.
+    pub fn is_dead(&self) -> bool {
+        lock(&self.state).dead
+    }
+
+    /// What the filesystem has seen so far.
+    pub fn counters(&self) -> Counters {
+        lock(&self.state).counters
+    }
+}
+
+/// The first `keep` bytes of `live` over `durable`. The result is as long as the longer
+/// of `durable` and the kept prefix.
+fn overlay(durable: &[u8], live: &[u8], keep: u64) -> Vec<u8> {
+    let keep = (keep as usize).min(live.len());
+    let mut out = live.get(..keep).unwrap_or_default().to_vec();
+    if let Some(rest) = durable.get(keep..) {
+        out.extend_from_slice(rest);
+    }
+    out
+}
+
+/// The byte range `[first, end)` outside which `a` and `b` agree (lengths count: the
+/// longer one's extra bytes differ).
+fn differing_range(a: &[u8], b: &[u8]) -> (u64, u64) {
+    let common = a.len().min(b.len());
+    let longest = a.len().max(b.len());
+    let same = |i: &usize| a.get(*i) == b.get(*i);
+    let first = (0..common).find(|i| !same(i)).unwrap_or(common);
+    let end = if a.len() != b.len() {
+        longest
+    } else {
+        (0..common)
+            .rev()
+            .find(|i| !same(i))
+            .map_or(first, |i| i + 1)
+    };
+    (first as u64, end as u64)
+}
+
+fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+/// The filesystem. Mount it with [`mount`].
+#[derive(Debug)]
+pub struct FaultFs {
+    state: Arc<Mutex<State>>,
+}
+
+/// A mounted [`FaultFs`]: unmounted when dropped or by [`Mounted::unmount`].
+#[derive(Debug)]
+pub struct Mounted {
+    session: Option<BackgroundSession>,
+    control: Control,
+    mountpoint: PathBuf,
+}
+
+impl Mounted {
+    /// The control handle.
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
+    /// Where it is mounted.
+    pub fn path(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// Unmounts and waits for the filesystem thread to end. Retries for a while when
+    /// the mount is busy: the kernel releases an io_uring's registered files in a work
+    /// item after the ring is closed, so files can stay open a moment after `close`.
+    pub fn unmount(mut self) -> io::Result<()> {
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        let path = std::ffi::CString::new(self.mountpoint.as_os_str().as_encoded_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let started = std::time::Instant::now();
+        loop {
+            // SAFETY: `path` is a valid NUL-terminated string for the call.
+            if unsafe { libc::umount2(path.as_ptr(), 0) } == 0 {
+                // The session's own unmount would now fail; the thread ends once the
+                // kernel closes the connection.
+                return session.join();
+            }
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EBUSY) || started.elapsed() > UNMOUNT_WAIT_MAX {
+                // Leave it to the session (which detaches lazily if it must).
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        session.umount_and_join()
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            let _ = session.umount_and_join();
+        }
+    }
+}
+
+/// Mounts a fault filesystem over `backing` at `mountpoint` (both existing
+/// directories), served by a thread of this process.
+pub fn mount(backing: &Path, mountpoint: &Path) -> io::Result<Mounted> {
+    let backing = backing.canonicalize()?;
+    let mut state = State {
+        next_fh: 1,
+        ..State::default()
+    };
+    state.paths.insert(INodeNo::ROOT.0, backing);
+    let state = Arc::new(Mutex::new(state));
+    let fs = FaultFs {
+        state: Arc::clone(&state),
+    };
+    let mut config = Config::default();
+    config.mount_options = vec![
+        MountOption::FSName("ringwal-faultfs".into()),
+        MountOption::Subtype("faultfs".into()),
+    ];
+    let session = fuser::spawn_mount(fs, mountpoint, &config)?;
+    Ok(Mounted {
+        session: Some(session),
+        control: Control { state },
+        mountpoint: mountpoint.to_path_buf(),
+    })
+}
+
+fn errno(e: &io::Error) -> Errno {
+    Errno::from_i32(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+fn kind_of(md: &std::fs::Metadata) -> FileType {
+    FileType::from_std(md.file_type()).unwrap_or(FileType::RegularFile)
+}
+
+fn time(secs: i64, nanos: i64) -> SystemTime {
+    let secs = u64::try_from(secs).unwrap_or(0);
+    let nanos = u32::try_from(nanos).unwrap_or(0);
+    UNIX_EPOCH + Duration::new(secs, nanos)
+}
+
+fn attr(ino: u64, md: &std::fs::Metadata) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(ino),
+        size: md.len(),
+        blocks: md.blocks(),
+        atime: time(md.atime(), md.atime_nsec()),
+        mtime: time(md.mtime(), md.mtime_nsec()),
+        ctime: time(md.ctime(), md.ctime_nsec()),
+        crtime: UNIX_EPOCH,
+        kind: kind_of(md),
+        perm: (md.mode() & 0o7777) as u16,
+        nlink: md.nlink() as u32,
+        uid: md.uid(),
+        gid: md.gid(),
+        rdev: md.rdev() as u32,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+/// The inode number the filesystem shows for a backing file: its own, moved away from
+/// the root's number.
+fn ino_of(md: &std::fs::Metadata) -> u64 {
+    if md.ino() == INodeNo::ROOT.0 {
+        md.ino() | 1 << 63
+    } else {
+        md.ino()
+    }
+}
+
+impl State {
+    fn path(&self, ino: INodeNo) -> Result<PathBuf, Errno> {
+        if self.dead {
+            return Err(Errno::EIO);
+        }
+        self.paths.get(&ino.0).cloned().ok_or(Errno::ENOENT)
+    }
+
+    fn child(&self, parent: INodeNo, name: &OsStr) -> Result<PathBuf, Errno> {
+        Ok(self.path(parent)?.join(name))
+    }
+
+    /// Registers `path` and returns its attributes.
+    fn entry(&mut self, path: PathBuf) -> Result<FileAttr, Errno> {
+        let md = std::fs::symlink_metadata(&path).map_err(|e| errno(&e))?;
+        let ino = ino_of(&md);
+        self.paths.insert(ino, path);
+        Ok(attr(ino, &md))
+    }
+
+    /// Keeps the durable image of `ino` before its first change since its last sync.
+    fn before_change(&mut self, ino: u64) -> Result<(), Errno> {
+        if self.durable.contains_key(&ino) {
+            return Ok(());
+        }
+        let path = self.paths.get(&ino).ok_or(Errno::ENOENT)?;
+        let image = std::fs::read(path).map_err(|e| errno(&e))?;
+        self.durable.insert(ino, image);
+        Ok(())
+    }
+
+    fn handle(&self, fh: FileHandle) -> Result<&Handle, Errno> {
+        if self.dead {
+            return Err(Errno::EIO);
+        }
+        self.handles.get(&fh.0).ok_or(Errno::EBADF)
+    }
+
+    fn open_handle(&mut self, ino: u64, file: File) -> FileHandle {
+        let fh = self.next_fh;
+        self.next_fh += 1;
+        self.handles.insert(fh, Handle { ino, file });
+        FileHandle(fh)
+    }
+
+    fn injected(&mut self, which: Option<i32>) -> Result<(), Errno> {
+        match which {
+            Some(e) => {
+                self.counters.faults += 1;
+                Err(Errno::from_i32(e))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn write(&mut self, fh: FileHandle, offset: u64, data: &[u8]) -> Result<u32, Errno> {
+        let ino = self.handle(fh)?.ino;
+        let fail = self.fail_next_write.take();
+        self.injected(fail)?;
+        if self.full {
+            self.counters.faults += 1;
+            return Err(Errno::ENOSPC);
+        }
+        self.before_change(ino)?;
+        let handle = self.handle(fh)?;
+        handle
+            .file
+            .write_all_at(data, offset)
+            .map_err(|e| errno(&e))?;
+        self.counters.writes += 1;
+        Ok(data.len() as u32)
+    }
+
+    fn fsync(&mut self, fh: FileHandle) -> Result<(), Errno> {
+        let ino = self.handle(fh)?.ino;
+        let fail = self.fail_next_fsync.take();
+        self.injected(fail)?;
+        self.durable.remove(&ino);
+        self.counters.fsyncs += 1;
+        Ok(())
+    }
+
+    fn truncate(&mut self, ino: INodeNo, size: u64) -> Result<(), Errno> {
+        let path = self.path(ino)?;
+        let len = std::fs::metadata(&path).map_err(|e| errno(&e))?.len();
+        if self.full && size > len {
+            self.counters.faults += 1;
+            return Err(Errno::ENOSPC);
+        }
+        self.before_change(ino.0)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| errno(&e))?;
+        file.set_len(size).map_err(|e| errno(&e))
+    }
+
+    fn rename(&mut self, from: PathBuf, to: PathBuf) -> Result<(), Errno> {
+        std::fs::rename(&from, &to).map_err(|e| errno(&e))?;
+        for path in self.paths.values_mut() {
+            if let Ok(rest) = path.strip_prefix(&from) {
+                // `join("")` would add a trailing slash, which names a directory.
+                *path = if rest.as_os_str().is_empty() {
+                    to.clone()
+                } else {
+                    to.join(rest)
+                };
+            }
+        }
+        Ok(())
+    }
+
+    fn forget_path(&mut self, path: &Path) {
+        let gone: Vec<u64> = self
+            .paths
+            .iter()
+            .filter(|(_, p)| p.as_path() == path)
+            .map(|(&ino, _)| ino)
+            .collect();
+        for ino in gone {
+            self.paths.remove(&ino);
+            self.durable.remove(&ino);
+        }
+    }
+}
+
+fn open_backing(path: &Path, flags: i32) -> io::Result<File> {
+    let access = flags & libc::O_ACCMODE;
+    OpenOptions::new()
+        .read(access == libc::O_RDONLY || access == libc::O_RDWR)
+        .write(access == libc::O_WRONLY || access == libc::O_RDWR)
+        .custom_flags(flags & (libc::O_APPEND | libc::O_NOFOLLOW))
+        .open(path)
+}
+
+impl FaultFs {
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+}
+
+impl Filesystem for FaultFs {
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let mut st = self.state();
+        match st.child(parent, name).and_then(|p| st.entry(p)) {
+            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let st = self.state();
+        let got = st.path(ino).and_then(|p| {
+            let md = std::fs::symlink_metadata(p).map_err(|e| errno(&e))?;
+            Ok(attr(ino.0, &md))
+        });
+        match got {
+            Ok(a) => reply.attr(&TTL, &a),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        _mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let mut st = self.state();
+        let done = (|| {
+            let path = st.path(ino)?;
+            if let Some(size) = size {
+                st.truncate(ino, size)?;
+            }
+            if let Some(mode) = mode {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777))
+                    .map_err(|e| errno(&e))?;
+            }
+            let md = std::fs::symlink_metadata(&path).map_err(|e| errno(&e))?;
+            Ok(attr(ino.0, &md))
+        })();
+        match done {
+            Ok(a) => reply.attr(&TTL, &a),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let mut st = self.state();
+        let done = st.child(parent, name).and_then(|p| {
+            std::fs::create_dir(&p).map_err(|e| errno(&e))?;
+            st.entry(p)
+        });
+        match done {
+            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let mut st = self.state();
+        let done = st.child(parent, name).and_then(|p| {
+            std::fs::remove_file(&p).map_err(|e| errno(&e))?;
+            st.forget_path(&p);
+            Ok(())
+        });
+        match done {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let mut st = self.state();
+        let done = st.child(parent, name).and_then(|p| {
+            std::fs::remove_dir(&p).map_err(|e| errno(&e))?;
+            st.forget_path(&p);
+            Ok(())
+        });
+        match done {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        _flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let mut st = self.state();
+        let done = (|| {
+            let from = st.child(parent, name)?;
+            let to = st.child(newparent, newname)?;
+            st.forget_path(&to);
+            st.rename(from, to)
+        })();
+        match done {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let mut st = self.state();
+        let done = st.path(ino).and_then(|p| {
+            let file = open_backing(&p, flags.0).map_err(|e| errno(&e))?;
+            Ok(st.open_handle(ino.0, file))
+        });
+        match done {
+            Ok(fh) => reply.opened(fh, FopenFlags::empty()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let st = self.state();
+        let done = st.handle(fh).and_then(|h| {
+            let mut buf = vec![0u8; size as usize];
+            let mut filled = 0;
+            while filled < buf.len() {
+                let rest = buf.get_mut(filled..).unwrap_or_default();
+                match h.file.read_at(rest, offset + filled as u64) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(errno(&e)),
+                }
+            }
+            buf.truncate(filled);
+            Ok(buf)
+        });
+        match done {
+            Ok(buf) => reply.data(&buf),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        match self.state().write(fh, offset, data) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.state().handles.remove(&fh.0);
+        reply.ok();
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let delay = self.state().sync_delay;
+        if !delay.is_zero() {
+            // Outside the lock: the power can be cut meanwhile, and then the sync fails.
+            std::thread::sleep(delay);
+        }
+        match self.state().fsync(fh) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let mut st = self.state();
+        let listed = st.path(ino).and_then(|dir| {
+            let mut out = vec![
+                (ino.0, FileType::Directory, ".".into()),
+                (ino.0, FileType::Directory, "..".into()),
+            ];
+            for entry in std::fs::read_dir(&dir).map_err(|e| errno(&e))? {
+                let entry = entry.map_err(|e| errno(&e))?;
+                let md = entry.metadata().map_err(|e| errno(&e))?;
+                let child = ino_of(&md);
+                st.paths.insert(child, entry.path());
+                out.push((child, kind_of(&md), entry.file_name()));
+            }
+            Ok(out)
+        });
+        match listed {
+            Ok(entries) => {
+                for (i, (child, kind, name)) in
+                    entries.into_iter().enumerate().skip(offset as usize)
+                {
+                    if reply.add(INodeNo(child), i as u64 + 1, kind, &name) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        match self.state().path(ino) {
+            Ok(_) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let st = self.state();
+        if st.dead {
+            return reply.error(Errno::EIO);
+        }
+        let free = if st.full { 0 } else { 1 << 24 };
+        reply.statfs(1 << 24, free, free, 1 << 20, 1 << 20, 4096, 255, 4096);
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let mut st = self.state();
+        let done = st.child(parent, name).and_then(|p| {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(flags & libc::O_TRUNC != 0)
+                .custom_flags(flags & libc::O_EXCL)
+                .mode(mode & 0o7777)
+                .open(&p)
+                .map_err(|e| errno(&e))?;
+            let a = st.entry(p)?;
+            let fh = st.open_handle(a.ino.0, file);
+            Ok((a, fh))
+        });
+        match done {
+            Ok((a, fh)) => reply.created(&TTL, &a, Generation(0), fh, FopenFlags::empty()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        let mut st = self.state();
+        let done = (|| {
+            let ino = st.handle(fh)?.ino;
+            if st.full {
+                st.counters.faults += 1;
+                return Err(Errno::ENOSPC);
+            }
+            st.before_change(ino)?;
+            let file = &st.handle(fh)?.file;
+            let (Ok(off), Ok(len)) = (i64::try_from(offset), i64::try_from(length)) else {
+                return Err(Errno::EINVAL);
+            };
+            use std::os::fd::AsRawFd;
+            // SAFETY: the descriptor is owned by `file`, alive for the call.
+            let rc = unsafe { libc::fallocate(file.as_raw_fd(), mode, off, len) };
+            if rc != 0 {
+                return Err(errno(&io::Error::last_os_error()));
+            }
+            Ok(())
+        })();
+        match done {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::overlay;
+
+    #[test]
+    fn differing_range_spans_every_difference() {
+        use super::differing_range;
+        assert_eq!(differing_range(b"abcdef", b"abXdYf"), (2, 5));
+        assert_eq!(differing_range(b"abc", b"abc"), (3, 3));
+        assert_eq!(differing_range(b"abc", b"abcde"), (3, 5));
+    }
+
+    #[test]
+    fn overlay_keeps_a_prefix_of_the_live_image() {
+        assert_eq!(overlay(b"aaaa", b"bbbbbb", 0), b"aaaa");
+        assert_eq!(overlay(b"aaaa", b"bbbbbb", 2), b"bbaa");
+        assert_eq!(overlay(b"aaaa", b"bbbbbb", 5), b"bbbbb");
+        assert_eq!(overlay(b"aaaa", b"bbbbbb", 9), b"bbbbbb");
+        assert_eq!(overlay(b"aaaaaa", b"bb", 2), b"bbaaaa");
+    }
+}
