@@ -54,7 +54,13 @@ fn injected_faults_poison_and_lose_nothing() {
             let again = wal.append_durable(&payload(0, BEFORE + 1)).unwrap_err();
             assert!(matches!(again, Error::Poisoned { .. }), "{again}");
             assert!(wal.close().is_err(), "close of a poisoned log");
-            assert_eq!(control.counters().faults, 1, "exactly one fault returned");
+            let faults = control.counters().faults;
+            match fault {
+                // A full disk stays full: segment preparation in the background may
+                // also be refused.
+                Fault::Full => assert!(faults >= 1, "no ENOSPC was returned"),
+                _ => assert_eq!(faults, 1, "exactly one fault returned"),
+            }
             control.cut_power(cut_seed).unwrap();
             mounted.unmount().unwrap();
 
