@@ -17,11 +17,14 @@
 //!   unsynced writes are lost or torn in file-offset order — never a later byte kept
 //!   while an earlier one is lost. After the cut every request fails with `EIO` until
 //!   the filesystem is mounted again (a new [`mount`] over the same backing directory).
-//! * **Directory operations are durable at once**: creation, rename and unlink are
-//!   applied to the backing directory when they happen and survive a power cut, as on a
-//!   filesystem mounted `dirsync`. `fsyncdir` succeeds and does nothing. The model
-//!   therefore does not catch a missing directory sync; it catches lost or torn file
-//!   data.
+//! * **Directory operations are volatile until their directories are synced**:
+//!   creation (`create`, `mkdir`), rename and removal (`unlink`, `rmdir`) are applied to
+//!   the backing directory at once and recorded as pending; `fsyncdir` on a directory
+//!   makes the pending operations that touch it durable once every directory they touch
+//!   (both parents of a rename) has been synced since. A power cut undoes the pending
+//!   ones, newest first: a created entry disappears (with its data, synced or not), a
+//!   rename goes back (restoring a file it replaced), a removed file comes back with its
+//!   durable content. A file's own `fsync` never makes its directory entry durable.
 //! * **Faults**: [`Control::fail_next_fsync`] and [`Control::fail_next_write`] make the
 //!   next `fsync`/`write` fail with a chosen errno (the data stays unsynced, as after a
 //!   real failed writeback); [`Control::set_full`] makes every write, truncate that
@@ -64,6 +67,8 @@ pub struct CutReport {
     pub files_kept: u64,
     /// Files that kept a prefix of their unsynced writes (torn).
     pub files_torn: u64,
+    /// Directory operations undone because their directories were not synced.
+    pub dir_ops_undone: u64,
     /// Bytes that differed between the live and the durable images, over all files.
     pub unsynced_bytes: u64,
 }
@@ -77,6 +82,65 @@ pub struct Counters {
     pub fsyncs: u64,
     /// Injected failures returned.
     pub faults: u64,
+}
+
+/// A directory operation, with what undoing it needs.
+#[derive(Debug)]
+enum DirOp {
+    /// A file or directory created at this path.
+    Created(PathBuf),
+    /// `from` renamed to `to`; `replaced` is the durable content of a file at `to` that
+    /// the rename replaced.
+    Renamed {
+        from: PathBuf,
+        to: PathBuf,
+        replaced: Option<Vec<u8>>,
+    },
+    /// A file (with its durable content) or an empty directory (`None`) removed.
+    Removed(PathBuf, Option<Vec<u8>>),
+}
+
+#[derive(Debug)]
+struct PendingDirOp {
+    op: DirOp,
+    /// Directories the operation touches that have not been synced since it.
+    unsynced_dirs: Vec<PathBuf>,
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+impl DirOp {
+    fn dirs(&self) -> Vec<PathBuf> {
+        match self {
+            DirOp::Created(p) | DirOp::Removed(p, _) => vec![parent_of(p)],
+            DirOp::Renamed { from, to, .. } => {
+                let (a, b) = (parent_of(from), parent_of(to));
+                if a == b { vec![a] } else { vec![a, b] }
+            }
+        }
+    }
+
+    /// Puts the backing directory back as it was before the operation.
+    fn undo(&self) -> io::Result<()> {
+        match self {
+            DirOp::Created(p) => match std::fs::symlink_metadata(p) {
+                Ok(md) if md.is_dir() => std::fs::remove_dir_all(p),
+                Ok(_) => std::fs::remove_file(p),
+                Err(_) => Ok(()),
+            },
+            DirOp::Renamed { from, to, replaced } => {
+                std::fs::rename(to, from)?;
+                match replaced {
+                    Some(content) => std::fs::write(to, content),
+                    None => Ok(()),
+                }
+            }
+            DirOp::Removed(p, Some(content)) => std::fs::write(p, content),
+            DirOp::Removed(p, None) => std::fs::create_dir(p),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -94,6 +158,8 @@ struct State {
     /// For each file with unsynced changes: its content at its last sync.
     durable: HashMap<u64, Vec<u8>>,
     dead: bool,
+    /// Directory operations not yet made durable by `fsyncdir`, oldest first.
+    pending_dir_ops: Vec<PendingDirOp>,
     fail_next_fsync: Option<i32>,
     fail_next_write: Option<i32>,
     full: bool,
@@ -158,6 +224,11 @@ impl Control {
             let file = OpenOptions::new().write(true).open(path)?;
             file.write_all_at(&restored, 0)?;
             file.set_len(restored.len() as u64)?;
+        }
+        let pending = std::mem::take(&mut st.pending_dir_ops);
+        for p in pending.iter().rev() {
+            p.op.undo()?;
+            report.dir_ops_undone += 1;
         }
         Ok(report)
     }
@@ -458,7 +529,14 @@ impl State {
     }
 
     fn rename(&mut self, from: PathBuf, to: PathBuf) -> Result<(), Errno> {
+        let replaced = self.durable_content(&to);
         std::fs::rename(&from, &to).map_err(|e| errno(&e))?;
+        self.forget_path(&to);
+        self.dir_op(DirOp::Renamed {
+            from: from.clone(),
+            to: to.clone(),
+            replaced,
+        });
         for path in self.paths.values_mut() {
             if let Ok(rest) = path.strip_prefix(&from) {
                 // `join("")` would add a trailing slash, which names a directory.
@@ -470,6 +548,33 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// Records a directory operation as pending until its directories are synced.
+    fn dir_op(&mut self, op: DirOp) {
+        let unsynced_dirs = op.dirs();
+        self.pending_dir_ops
+            .push(PendingDirOp { op, unsynced_dirs });
+    }
+
+    /// `fsyncdir`: operations whose every directory has now been synced are durable.
+    fn sync_dir(&mut self, dir: &Path) {
+        for p in &mut self.pending_dir_ops {
+            p.unsynced_dirs.retain(|d| d != dir);
+        }
+        self.pending_dir_ops.retain(|p| !p.unsynced_dirs.is_empty());
+    }
+
+    /// The content a power cut would leave in the file at `path` (`None`: not a file).
+    fn durable_content(&self, path: &Path) -> Option<Vec<u8>> {
+        let md = std::fs::symlink_metadata(path).ok()?;
+        if !md.is_file() {
+            return None;
+        }
+        match self.durable.get(&ino_of(&md)) {
+            Some(image) => Some(image.clone()),
+            None => std::fs::read(path).ok(),
+        }
     }
 
     fn forget_path(&mut self, path: &Path) {
@@ -572,6 +677,7 @@ impl Filesystem for FaultFs {
         let mut st = self.state();
         let done = st.child(parent, name).and_then(|p| {
             std::fs::create_dir(&p).map_err(|e| errno(&e))?;
+            st.dir_op(DirOp::Created(p.clone()));
             st.entry(p)
         });
         match done {
@@ -583,8 +689,10 @@ impl Filesystem for FaultFs {
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let mut st = self.state();
         let done = st.child(parent, name).and_then(|p| {
+            let content = st.durable_content(&p);
             std::fs::remove_file(&p).map_err(|e| errno(&e))?;
             st.forget_path(&p);
+            st.dir_op(DirOp::Removed(p, Some(content.unwrap_or_default())));
             Ok(())
         });
         match done {
@@ -598,6 +706,7 @@ impl Filesystem for FaultFs {
         let done = st.child(parent, name).and_then(|p| {
             std::fs::remove_dir(&p).map_err(|e| errno(&e))?;
             st.forget_path(&p);
+            st.dir_op(DirOp::Removed(p, None));
             Ok(())
         });
         match done {
@@ -620,7 +729,6 @@ impl Filesystem for FaultFs {
         let done = (|| {
             let from = st.child(parent, name)?;
             let to = st.child(newparent, newname)?;
-            st.forget_path(&to);
             st.rename(from, to)
         })();
         match done {
@@ -782,8 +890,12 @@ impl Filesystem for FaultFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.state().path(ino) {
-            Ok(_) => reply.ok(),
+        let mut st = self.state();
+        match st.path(ino) {
+            Ok(dir) => {
+                st.sync_dir(&dir);
+                reply.ok()
+            }
             Err(e) => reply.error(e),
         }
     }
@@ -809,6 +921,7 @@ impl Filesystem for FaultFs {
     ) {
         let mut st = self.state();
         let done = st.child(parent, name).and_then(|p| {
+            let existed = std::fs::symlink_metadata(&p).is_ok();
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -818,6 +931,9 @@ impl Filesystem for FaultFs {
                 .mode(mode & 0o7777)
                 .open(&p)
                 .map_err(|e| errno(&e))?;
+            if !existed {
+                st.dir_op(DirOp::Created(p.clone()));
+            }
             let a = st.entry(p)?;
             let fh = st.open_handle(a.ino.0, file);
             Ok((a, fh))
