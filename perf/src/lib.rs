@@ -10,6 +10,12 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use ringwal::{Driver, Durability, Options, Wal};
 
+pub mod appender;
+pub mod peers;
+pub mod report;
+#[cfg(target_os = "linux")]
+pub mod uring;
+
 /// Boxed error for the harness binaries.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -30,10 +36,15 @@ pub struct Measure {
     pub syncs: u64,
     /// ringwal only: median time inside the sync calls, µs.
     pub sync_p50_us: Option<u64>,
+    /// CPU time the appending threads spent (their own clocks, summed), when measured.
+    pub caller_cpu_ns: Option<u64>,
+    /// CPU time of the whole process (every thread, background writers included)
+    /// during the timed part, when measured.
+    pub process_cpu_ns: Option<u64>,
 }
 
 impl Measure {
-    fn new() -> Result<Self, BoxError> {
+    pub(crate) fn new() -> Result<Self, BoxError> {
         let mut h = Histogram::new(3)?;
         h.auto(true);
         Ok(Measure {
@@ -44,6 +55,8 @@ impl Measure {
             latency_ns: h,
             syncs: 0,
             sync_p50_us: None,
+            caller_cpu_ns: None,
+            process_cpu_ns: None,
         })
     }
 
@@ -62,7 +75,11 @@ impl Measure {
         self.latency_ns.value_at_quantile(q) as f64 / 1000.0
     }
 
-    fn merge(&mut self, other: &Measure) -> Result<(), BoxError> {
+    pub(crate) fn merge(&mut self, other: &Measure) -> Result<(), BoxError> {
+        self.caller_cpu_ns = match (self.caller_cpu_ns, other.caller_cpu_ns) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
         self.ops += other.ops;
         self.records += other.records;
         self.bytes += other.bytes;
@@ -112,27 +129,60 @@ pub fn raw_baseline_until(
     until: Until,
     prezeroed: bool,
 ) -> Result<Measure, BoxError> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join("raw-baseline.dat");
+    raw_loop(dir, record_bytes, batch, until, prezeroed, true)
+}
+
+/// Size of the raw loops' file (they wrap around to its start when they reach its end).
+pub const RAW_FILE_BYTES: u64 = 256 << 20;
+
+/// Creates `path` as a file of `bytes` written full of zeros and synced (with the
+/// file's directory entry left to the caller: the benchmarks remove it afterwards).
+pub fn prezeroed_file(path: &Path, bytes: u64) -> Result<std::fs::File, BoxError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
-        .open(&path)?;
-    let step = (record_bytes * batch) as u64;
-    let file_bytes: u64 = 256 << 20;
-    if prezeroed {
-        let zeros = vec![0u8; 1 << 20];
-        let mut at = 0;
-        while at < file_bytes {
-            file.write_all_at(&zeros, at)?;
-            at += zeros.len() as u64;
-        }
-        file.sync_all()?;
+        .open(path)?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = 0;
+    while at < bytes {
+        file.write_all_at(&zeros, at)?;
+        at += zeros.len() as u64;
     }
+    file.sync_all()?;
+    Ok(file)
+}
+
+/// The raw loop behind `raw_baseline_until`; with `sync = false` it only writes (the
+/// page-cache cost of one `pwrite` per batch: the unsynced ingest's reference).
+/// Measures the calling thread's CPU time too.
+pub fn raw_loop(
+    dir: &Path,
+    record_bytes: usize,
+    batch: usize,
+    until: Until,
+    prezeroed: bool,
+    sync: bool,
+) -> Result<Measure, BoxError> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("raw-baseline.dat");
+    let step = (record_bytes * batch) as u64;
+    let file_bytes: u64 = RAW_FILE_BYTES;
+    let file = if prezeroed {
+        prezeroed_file(&path, file_bytes)?
+    } else {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?
+    };
     let buf = vec![0xA5u8; step as usize];
     let mut m = Measure::new()?;
+    let cpu_start = appender::thread_cpu_ns();
+    let process_cpu_start = appender::process_cpu_ns();
     let start = Instant::now();
     let mut at = 0u64;
     while !until.reached(start, m.records) {
@@ -141,15 +191,19 @@ pub fn raw_baseline_until(
             at = 0;
         }
         file.write_all_at(&buf, at)?;
-        file.sync_data()?;
+        if sync {
+            file.sync_data()?;
+            m.syncs += 1;
+        }
         at += step;
         m.latency_ns.record(t.elapsed().as_nanos() as u64)?;
         m.ops += 1;
         m.records += batch as u64;
         m.bytes += step;
-        m.syncs += 1;
     }
     m.elapsed = start.elapsed();
+    m.caller_cpu_ns = Some(appender::thread_cpu_ns().saturating_sub(cpu_start));
+    m.process_cpu_ns = Some(appender::process_cpu_ns().saturating_sub(process_cpu_start));
     drop(file);
     std::fs::remove_file(&path)?;
     Ok(m)
@@ -321,6 +375,19 @@ pub fn recovery_scan(
     record_bytes: usize,
     log_bytes: u64,
 ) -> Result<Measure, BoxError> {
+    build_log(dir, driver, record_bytes, log_bytes)?;
+    let m = scan_log(dir)?;
+    std::fs::remove_dir_all(dir)?;
+    Ok(m)
+}
+
+/// Writes a fresh log of about `log_bytes` payload bytes in `dir` (see `recovery_scan`).
+pub fn build_log(
+    dir: &Path,
+    driver: Driver,
+    record_bytes: usize,
+    log_bytes: u64,
+) -> Result<(), BoxError> {
     if dir.exists() {
         std::fs::remove_dir_all(dir)?;
     }
@@ -340,6 +407,11 @@ pub fn recovery_scan(
     }
     wal.sync()?;
     wal.close()?;
+    Ok(())
+}
+
+/// Times opening the log in `dir` (the recovery scan) and reading every record back.
+pub fn scan_log(dir: &Path) -> Result<Measure, BoxError> {
     let mut m = Measure::new()?;
     let start = Instant::now();
     let reader = ringwal::LogReader::open(dir)?;
@@ -351,7 +423,6 @@ pub fn recovery_scan(
     m.elapsed = start.elapsed();
     m.ops = 1;
     m.latency_ns.record(m.elapsed.as_nanos() as u64)?;
-    std::fs::remove_dir_all(dir)?;
     Ok(m)
 }
 
@@ -363,26 +434,39 @@ pub fn raw_read_baseline(
     record_bytes: usize,
     log_bytes: u64,
 ) -> Result<Measure, BoxError> {
-    std::fs::create_dir_all(dir)?;
     let path = dir.join("raw-read.dat");
-    let chunk = vec![0x5Au8; 1 << 20];
-    {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)?;
-        let mut at = 0u64;
-        while at < log_bytes {
-            file.write_all_at(&chunk, at)?;
-            at += chunk.len() as u64;
-        }
-        file.sync_all()?;
+    write_raw_file(&path, log_bytes)?;
+    let m = read_raw_file(&path, record_bytes)?;
+    std::fs::remove_file(&path)?;
+    Ok(m)
+}
+
+/// Writes `path` full of `log_bytes` non-zero bytes and syncs it.
+pub fn write_raw_file(path: &Path, log_bytes: u64) -> Result<(), BoxError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
     }
+    let chunk = vec![0x5Au8; 1 << 20];
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    let mut at = 0u64;
+    while at < log_bytes {
+        file.write_all_at(&chunk, at)?;
+        at += chunk.len() as u64;
+    }
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Times reading `path` sequentially in 1 MiB reads (records counted as `record_bytes`).
+pub fn read_raw_file(path: &Path, record_bytes: usize) -> Result<Measure, BoxError> {
     let mut m = Measure::new()?;
     let mut buf = vec![0u8; 1 << 20];
     let start = Instant::now();
-    let file = std::fs::File::open(&path)?;
+    let file = std::fs::File::open(path)?;
     let mut at = 0u64;
     loop {
         let n = file.read_at(&mut buf, at)?;
@@ -396,9 +480,14 @@ pub fn raw_read_baseline(
     m.bytes = at;
     m.records = at / record_bytes.max(1) as u64;
     m.latency_ns.record(m.elapsed.as_nanos() as u64)?;
-    drop(file);
-    std::fs::remove_file(&path)?;
     Ok(m)
+}
+
+/// Drops the page cache (`echo 3 > /proc/sys/vm/drop_caches`, after a `sync`), so the
+/// next read comes from the disk. Needs root; says why when it cannot.
+pub fn drop_caches() -> Result<(), String> {
+    rustix::fs::sync();
+    std::fs::write("/proc/sys/vm/drop_caches", b"3\n").map_err(|e| e.to_string())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -419,6 +508,8 @@ pub struct Summary {
     pub p99_us: f64,
     /// 99.9th percentile, µs.
     pub p999_us: f64,
+    /// Largest latency seen in any round, µs.
+    pub max_us: f64,
     /// Records made durable per sync (`None` for a run without syncs: a scan).
     pub records_per_sync: Option<f64>,
     /// ringwal's median sync time (the raw loop: its op latency), µs; `None` without syncs.
@@ -442,6 +533,10 @@ impl Summary {
             p50_us,
             p99_us: med(&|m| m.latency_us(0.99)),
             p999_us: med(&|m| m.latency_us(0.999)),
+            max_us: rounds
+                .iter()
+                .map(|m| m.latency_ns.max() as f64 / 1000.0)
+                .fold(0.0, f64::max),
             records_per_sync: synced.then(|| med(&|m| m.records as f64 / m.syncs.max(1) as f64)),
             sync_p50_us: synced.then(|| med(&|m| m.sync_p50_us.map_or(p50_us, |v| v as f64))),
             rounds: rounds.len(),
