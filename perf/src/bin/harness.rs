@@ -194,6 +194,9 @@ fn main() -> Result<(), BoxError> {
                     system.name()
                 );
                 let m = run_one(&dir, system, case.kind, until)?;
+                // Untimed: write back whatever the run left dirty (W6 leaves up to a
+                // GB), so the next cell does not share the disk with that writeback.
+                rustix::fs::sync();
                 if let Some(slot) = case.rounds.get_mut(si) {
                     slot.push(m);
                 }
@@ -575,6 +578,12 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 fn extra(c: &CellReport) -> String {
     if c.workload == "W5" {
         return format!("{:.2} GB/s", c.mb_per_s / 1000.0);
+    }
+    if c.workload != "W6"
+        && c.system.starts_with("ringwal")
+        && let Some(sync) = c.sync_p50_us
+    {
+        return format!("sync p50 {sync:.0} us");
     }
     match (c.caller_cpu_ns_per_record, c.wall_ns_per_record) {
         (Some(cpu), Some(wall)) if c.workload == "W6" => format!(
