@@ -328,36 +328,53 @@ impl Mounted {
     /// Unmounts and waits for the filesystem thread to end. Retries for a while when
     /// the mount is busy: the kernel releases an io_uring's registered files in a work
     /// item after the ring is closed, so files can stay open a moment after `close`.
+    /// Past that it detaches the mount lazily (and says so in the error).
     pub fn unmount(mut self) -> io::Result<()> {
+        self.unmount_inner()
+    }
+
+    fn unmount_inner(&mut self) -> io::Result<()> {
         let Some(session) = self.session.take() else {
             return Ok(());
         };
         let path = std::ffi::CString::new(self.mountpoint.as_os_str().as_encoded_bytes())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let started = std::time::Instant::now();
-        loop {
+        let busy = loop {
             // SAFETY: `path` is a valid NUL-terminated string for the call.
             if unsafe { libc::umount2(path.as_ptr(), 0) } == 0 {
-                // The session's own unmount would now fail; the thread ends once the
-                // kernel closes the connection.
-                return session.join();
+                break None;
             }
             let e = io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::EBUSY) || started.elapsed() > UNMOUNT_WAIT_MAX {
-                // Leave it to the session (which detaches lazily if it must).
-                break;
+                break Some(e);
             }
             std::thread::sleep(Duration::from_millis(10));
+        };
+        if let Some(e) = busy
+            && e.raw_os_error() == Some(libc::EBUSY)
+        {
+            // Never leave a mount behind whose server is gone: detach it.
+            // SAFETY: as above.
+            unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+            let _ = session.join();
+            return Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "{} still busy after {UNMOUNT_WAIT_MAX:?}; detached lazily",
+                    self.mountpoint.display()
+                ),
+            ));
         }
-        session.umount_and_join()
+        // Unmounted (or not mounted at all): the session's thread ends once the kernel
+        // closes the connection.
+        session.join()
     }
 }
 
 impl Drop for Mounted {
     fn drop(&mut self) {
-        if let Some(session) = self.session.take() {
-            let _ = session.umount_and_join();
-        }
+        let _ = self.unmount_inner();
     }
 }
 

@@ -94,20 +94,26 @@ pub fn payload(t: u64, n: u64) -> Vec<u8> {
     p
 }
 
-/// Reopens the log and checks: LSNs dense from 1, every acknowledged `(lsn, payload)`
-/// present. Returns the log's last LSN.
-pub fn check_log(dir: &Path, opts: Options, acked: &[(u64, Vec<u8>)]) -> u64 {
+/// Reopens the log and checks: the persisted checkpoint is at least `checkpointed`
+/// (the last checkpoint call that succeeded); above it LSNs are dense and every
+/// acknowledged `(lsn, payload)` is present; appends go on. Returns the last LSN.
+pub fn check_log(dir: &Path, opts: Options, acked: &[(u64, Vec<u8>)], checkpointed: u64) -> u64 {
     let wal = Wal::open(dir, opts).unwrap();
+    let checkpoint = wal.checkpoint_lsn().get();
+    assert!(
+        checkpoint >= checkpointed,
+        "checkpoint {checkpointed} was acknowledged, the log reopened at {checkpoint}"
+    );
     let mut found = std::collections::HashMap::new();
-    let mut expected = 1u64;
-    for record in wal.read_from(Lsn::from(1)).unwrap() {
+    let mut expected = checkpoint + 1;
+    for record in wal.read_from(Lsn::from(expected)).unwrap() {
         let record = record.unwrap();
         assert_eq!(record.lsn().get(), expected, "LSNs must be dense");
         expected += 1;
         found.insert(record.lsn().get(), record.into_payload());
     }
     let last = expected - 1;
-    for (lsn, p) in acked {
+    for (lsn, p) in acked.iter().filter(|(lsn, _)| *lsn > checkpoint) {
         let got = found
             .get(lsn)
             .unwrap_or_else(|| panic!("acknowledged LSN {lsn} lost (log ends at {last})"));
