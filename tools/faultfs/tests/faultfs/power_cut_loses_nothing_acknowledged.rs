@@ -6,7 +6,7 @@
 //! segments, growing segments, checkpoints that delete retired segments, and
 //! checkpoints that archive them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,11 +66,18 @@ fn appender(wal: Arc<Wal>, acked: Acked, t: u64) -> std::thread::JoinHandle<()> 
     })
 }
 
-/// Checkpoints a little behind the acknowledged records until the log fails; keeps
-/// the last checkpoint that succeeded in `done`.
-fn checkpointer(wal: Arc<Wal>, acked: Acked, done: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
+/// Checkpoints a little behind the acknowledged records until the log fails or `stop`
+/// is set; keeps the last checkpoint that succeeded in `done`.
+fn checkpointer(
+    wal: Arc<Wal>,
+    acked: Acked,
+    done: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        loop {
+        // Once the appenders stop nothing new is acknowledged and no checkpoint is
+        // attempted, so the failure may never reach this thread: `stop` ends it.
+        while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(3));
             let high = acked.lock().unwrap().iter().map(|a| a.0).max().unwrap_or(0);
             let target = high.saturating_sub(20);
@@ -101,26 +108,34 @@ fn power_cut_loses_nothing_acknowledged() {
             let wal = Arc::new(Wal::open(place.wal_dir(), workload.options(driver)).unwrap());
             let acked: Acked = Arc::new(Mutex::new(Vec::new()));
             let checkpointed = Arc::new(AtomicU64::new(0));
-            let mut threads: Vec<_> = (0..THREADS)
+            let stop = Arc::new(AtomicBool::new(false));
+            let threads: Vec<_> = (0..THREADS)
                 .map(|t| appender(Arc::clone(&wal), Arc::clone(&acked), t))
                 .collect();
-            if workload.checkpoints() {
-                threads.push(checkpointer(
+            let checkpoints = workload.checkpoints().then(|| {
+                checkpointer(
                     Arc::clone(&wal),
                     Arc::clone(&acked),
                     Arc::clone(&checkpointed),
-                ));
-            }
+                    Arc::clone(&stop),
+                )
+            });
             let delay_ms = 10 + xorshift(&mut rng) % 90;
             std::thread::sleep(Duration::from_millis(delay_ms));
             let cut_seed = xorshift(&mut rng);
             let report = mounted.control().cut_power(cut_seed).unwrap();
-            // Every thread must hear of the failure: none may hang on a dead disk.
-            within_a_minute("threads after the power cut", move || {
+            // Every appender must hear of the failure: none may hang on a dead disk.
+            within_a_minute("appenders after the power cut", move || {
                 for t in threads {
                     t.join().unwrap();
                 }
             });
+            stop.store(true, Ordering::Relaxed);
+            if let Some(c) = checkpoints {
+                within_a_minute("the checkpointer after the power cut", move || {
+                    c.join().unwrap()
+                });
+            }
             let counters = mounted.control().counters();
             drop(wal);
             mounted.unmount().unwrap();
