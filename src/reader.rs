@@ -107,6 +107,22 @@ impl RecordIter {
                 }
             }
         }
+        if start > end {
+            // Nothing to read. Walking from a segment's first LSN up to `end` would run
+            // into the LSNs a checkpoint above the last record covers, which no segment
+            // holds.
+            return Ok(RecordIter {
+                dir: dir.to_path_buf(),
+                pending: VecDeque::new(),
+                open: None,
+                next: start,
+                start,
+                end,
+                last_sequence: 0,
+                record_bytes_max,
+                failed: false,
+            });
+        }
         // Begin at the last segment whose first LSN is at or below `start`.
         let skip = segments
             .iter()

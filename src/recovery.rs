@@ -492,8 +492,15 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
             }
             continue;
         }
+        // A tail whose records all lie below the persisted checkpoint (records that were
+        // checkpointed while only staged, then lost in a crash) cannot be continued: the
+        // next LSN is `checkpoint + 1`, and writing it after `last` would leave a gap in
+        // the segment's chain that the next scan calls corruption. It is sealed here so
+        // the writer retires it at open, like any wholly checkpointed segment, and starts
+        // a fresh segment at `checkpoint + 1`.
+        let tail_below_checkpoint = is_tail && info.last_lsn.is_some_and(|l| l < scan.checkpoint);
         if let (Some(first), Some(last)) = (info.first_lsn, info.last_lsn) {
-            let sealed = (!is_tail).then_some(last);
+            let sealed = (!is_tail || tail_below_checkpoint).then_some(last);
             catalog.insert(
                 info.sequence,
                 crate::writer::staging::SegmentMeta {
@@ -522,7 +529,9 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
                 );
                 report.torn_bytes_cut += cut_end - from;
             }
-            active = Some((info.sequence, offset));
+            if !tail_below_checkpoint {
+                active = Some((info.sequence, offset));
+            }
         }
     }
     // What recovery keeps may include writes that reached the page cache but were never

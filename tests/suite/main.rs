@@ -11,6 +11,7 @@
 
 mod batch_is_all_or_nothing_after_crash;
 mod checkpoint_archives_and_prunes;
+mod checkpoint_beyond_the_last_record_reads_empty;
 mod common;
 mod disk;
 
