@@ -492,12 +492,14 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
             }
             continue;
         }
-        // A tail whose records all lie below the persisted checkpoint (records that were
-        // checkpointed while only staged, then lost in a crash) cannot be continued: the
-        // next LSN is `checkpoint + 1`, and writing it after `last` would leave a gap in
-        // the segment's chain that the next scan calls corruption. It is sealed here so
-        // the writer retires it at open, like any wholly checkpointed segment, and starts
-        // a fresh segment at `checkpoint + 1`.
+        // A tail whose records all lie below the persisted checkpoint cannot be
+        // continued: the next LSN is `checkpoint + 1`, and writing it after `last` would
+        // leave a gap in the segment's chain that the next scan calls corruption. The
+        // writer never persists a checkpoint above the synced records, so this takes a
+        // log damaged or restored from outside (a tail cut back, an old segment copied
+        // in); recovery still must not make it worse. It is sealed here so the writer
+        // retires it at open, like any wholly checkpointed segment, and starts a fresh
+        // segment at `checkpoint + 1`.
         let tail_below_checkpoint = is_tail && info.last_lsn.is_some_and(|l| l < scan.checkpoint);
         if let (Some(first), Some(last)) = (info.first_lsn, info.last_lsn) {
             let sealed = (!is_tail || tail_below_checkpoint).then_some(last);

@@ -1,7 +1,7 @@
-//! A persisted checkpoint above every record in the log (the records it covers were
-//! applied elsewhere, and their segment is still the live tail): reading from just above
+//! A persisted checkpoint above every record in the log (the writer never makes one,
+//! but a tail cut back or a segment restored from outside does): reading from just above
 //! the checkpoint yields nothing — not an error — and appends carry on above it and are
-//! read back. Found by the `recover_and_reopen` fuzz target.
+//! read back after a reopen. Found by the `recover_and_reopen` fuzz target.
 
 use ringwal::format::frame::{self, FrameSpec};
 use ringwal::format::header::SegmentHeader;
