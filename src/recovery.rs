@@ -429,6 +429,8 @@ pub(crate) struct Recovered {
     pub catalog: std::collections::BTreeMap<u64, crate::writer::staging::SegmentMeta>,
     pub next_lsn: u64,
     pub checkpoint: u64,
+    /// A sequence above every segment recovery saw (for a fresh active segment).
+    pub next_sequence: u64,
 }
 
 /// Scans, then repairs what recovery may repair on its own: zeroes a torn tail and
@@ -554,7 +556,9 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
     let next_lsn = scan.last_lsn.max(scan.checkpoint) + 1;
     // The log's last LSN, also when a checkpoint retired every record.
     report.last_lsn = Lsn::new(next_lsn - 1);
+    let next_sequence = scan.segments.last().map_or(1, |info| info.sequence + 1);
     Ok(Recovered {
+        next_sequence,
         report,
         active,
         next_blank,

@@ -130,7 +130,9 @@ impl Wal {
         let (active, offset) = match recovered.active {
             Some((seq, offset)) => (SegmentFile::open(seq, spec.path(seq))?, offset),
             None => {
-                let seq = retention.archived_max()?.map_or(1, |max| max + 1);
+                // Above every live segment seen and every archived one.
+                let archived = retention.archived_max()?.map_or(1, |max| max + 1);
+                let seq = archived.max(recovered.next_sequence);
                 (spec.create(seq)?, 0)
             }
         };
