@@ -41,6 +41,9 @@ pub struct CellReport {
     pub max_us: f64,
     /// Records per sync (median), when the system counts syncs.
     pub records_per_sync: Option<f64>,
+    /// Median time of one sync, µs: ringwal's own sync timer (the fdatasync, or the
+    /// whole write→fsync chain on io_uring); the raw loops' op latency.
+    pub sync_p50_us: Option<f64>,
     /// The reference this cell's ratio is to, in words.
     pub reference: Option<String>,
     /// The reference's records per second.
@@ -100,6 +103,7 @@ impl CellReport {
             p999_us: s.p999_us,
             max_us: s.max_us,
             records_per_sync: s.records_per_sync,
+            sync_p50_us: s.sync_p50_us,
             reference: None,
             reference_per_s: None,
             ratio: None,
