@@ -1,13 +1,13 @@
 //! One way to drive any log: `Appender` is what a system does for one call (append a
 //! batch and wait for its durability), and `run_appender` times that call from `T`
-//! threads. The peers and the unsynced ringwal workload use it; the durable ringwal
-//! workloads keep `ringwal_run` (the CLI's `bench` shares it).
+//! threads. Every workload uses it: the peers, ringwal's durable workloads
+//! (`ringwal_run`, which the CLI's `bench` shares) and the unsynced ingest.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use ringwal::{Driver, Durability, Options, Wal};
+use ringwal::{Driver, Durability, Wal};
 
 use crate::{BoxError, Measure, Until};
 
@@ -146,12 +146,7 @@ impl RingwalAppender {
         if dir.exists() {
             std::fs::remove_dir_all(dir)?;
         }
-        let options = Options::default()
-            .driver(driver)
-            .durability(durability)
-            .segment_bytes(64 << 20)
-            .staging_bytes_max(8 << 20);
-        let wal = Wal::open(dir, options)?;
+        let wal = Wal::open(dir, crate::bench_options(driver, durability))?;
         for _ in 0..100 {
             wal.append_durable(&[0u8; 64])?;
         }

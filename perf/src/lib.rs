@@ -4,7 +4,6 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -240,9 +239,17 @@ pub fn ringwal_run_until(
     w: Workload,
     until: Until,
 ) -> Result<Measure, BoxError> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)?;
-    }
+    let a = appender::RingwalAppender::open(dir, driver, durability, true)?;
+    let mut total = appender::run_appender(&a, w.threads, w.batch, w.record_bytes, until)?;
+    total.sync_p50_us = Some(a.wal.stats().sync_latency_us.p50);
+    a.close(dir)?;
+    Ok(total)
+}
+
+/// The options every benchmarked ringwal log uses: 64 MiB segments, 8 MiB staging, and
+/// two knobs for experiments — `RINGWAL_PREALLOC=zeroed|fallocate|grow` and
+/// `RINGWAL_CHAINS=N` (io_uring chains in flight).
+pub fn bench_options(driver: Driver, durability: Durability) -> Options {
     let prealloc = match std::env::var("RINGWAL_PREALLOC").as_deref() {
         Ok("fallocate") => ringwal::Preallocate::Fallocate,
         Ok("grow") => ringwal::Preallocate::Grow,
@@ -254,97 +261,13 @@ pub fn ringwal_run_until(
         .segment_bytes(64 << 20)
         .staging_bytes_max(8 << 20)
         .preallocate(prealloc);
-    let options = match std::env::var("RINGWAL_CHAINS")
+    match std::env::var("RINGWAL_CHAINS")
         .ok()
         .and_then(|v| v.parse().ok())
     {
         Some(chains) => options.chains_in_flight_max(chains),
         None => options,
-    };
-    let wal = Wal::open(dir, options)?;
-    // Warm up: the first segment's preparation and page faults stay out of the figure.
-    for _ in 0..100 {
-        wal.append_durable(&[0u8; 64])?;
     }
-    let syncs_before = wal.stats().syncs;
-    let stop = AtomicBool::new(false);
-    let quota = match until {
-        Until::Elapsed(_) => None,
-        Until::Records(n) => Some(AtomicU64::new(n)),
-    };
-    let start = Instant::now();
-    let results: Vec<Result<Measure, BoxError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..w.threads)
-            .map(|t| {
-                s.spawn({
-                    let wal = &wal;
-                    let stop = &stop;
-                    let quota = quota.as_ref();
-                    move || one_appender(wal, stop, quota, t, w)
-                })
-            })
-            .collect();
-        if let Until::Elapsed(run_for) = until {
-            std::thread::sleep(run_for);
-            stop.store(true, Ordering::Relaxed);
-        }
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("appender panicked".into())))
-            .collect()
-    });
-    let elapsed = start.elapsed();
-    let mut total = Measure::new()?;
-    for r in results {
-        total.merge(&r?)?;
-    }
-    total.elapsed = elapsed;
-    let stats = wal.stats();
-    total.syncs = stats.syncs - syncs_before;
-    total.sync_p50_us = Some(stats.sync_latency_us.p50);
-    wal.close()?;
-    std::fs::remove_dir_all(dir)?;
-    Ok(total)
-}
-
-/// One appending thread. With a `quota` (records left to claim) it stops once the
-/// quota is used up; otherwise when `stop` is set.
-fn one_appender(
-    wal: &Wal,
-    stop: &AtomicBool,
-    quota: Option<&AtomicU64>,
-    thread: usize,
-    w: Workload,
-) -> Result<Measure, BoxError> {
-    let mut m = Measure::new()?;
-    let mut payload = vec![0u8; w.record_bytes];
-    let tag = (thread as u64).to_le_bytes();
-    for (dst, src) in payload.iter_mut().zip(tag.iter()) {
-        *dst = *src;
-    }
-    let batch: Vec<&[u8]> = (0..w.batch).map(|_| payload.as_slice()).collect();
-    let claim = |n: u64| {
-        quota.is_none_or(|q| {
-            q.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                (left > 0).then(|| left.saturating_sub(n))
-            })
-            .is_ok()
-        })
-    };
-    while !stop.load(Ordering::Relaxed) && claim(w.batch as u64) {
-        let t = Instant::now();
-        if w.batch == 1 {
-            wal.append_durable(&payload)?;
-        } else {
-            let range = wal.append_batch(&batch)?;
-            wal.wait_durable(*range.end())?;
-        }
-        m.latency_ns.record(t.elapsed().as_nanos() as u64)?;
-        m.ops += 1;
-        m.records += w.batch as u64;
-        m.bytes += (w.batch * w.record_bytes) as u64;
-    }
-    Ok(m)
 }
 
 /// Whether the io_uring driver can run here (and why not).
