@@ -750,6 +750,31 @@ fn series_by_system(
     out
 }
 
+/// A chart with both axes logarithmic; nothing is drawn for an empty series list.
+fn log_log_chart(
+    out: &Path,
+    file: &str,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[Series],
+) -> Result<(), BoxError> {
+    if series.is_empty() {
+        return Ok(());
+    }
+    line_chart(
+        &out.join(file),
+        &Axes {
+            title: title.into(),
+            x_desc: x_desc.into(),
+            y_desc: y_desc.into(),
+            x_log: true,
+            y_log: true,
+        },
+        series,
+    )
+}
+
 fn charts(out: &Path, r: &RunReport) -> Result<(), BoxError> {
     let raw = System::Raw.name();
     // Throughput vs threads: W1 (1 thread) and W2, with the T x raw serial bound.
@@ -772,56 +797,41 @@ fn charts(out: &Path, r: &RunReport) -> Result<(), BoxError> {
             reference: true,
         });
     }
-    if !series.is_empty() {
-        line_chart(
-            &out.join("throughput_vs_threads.svg"),
-            &Axes {
-                title: "Durable 256 B appends vs threads (W1, W2)".into(),
-                x_desc: "appending threads".into(),
-                y_desc: "durable records/s".into(),
-                x_log: true,
-                y_log: true,
-            },
-            &series,
-        )?;
-    }
-    // Throughput vs batch size: W3 with the raw loop at the same bytes per sync.
-    let w3: Vec<&CellReport> = r.cells.iter().filter(|c| c.workload == "W3").collect();
-    let mut series = series_by_system(&w3, &|c| c.param as f64, &|c| c.records_per_s);
-    for s in &mut series {
-        s.reference = s.name.starts_with("raw");
-    }
-    if !series.is_empty() {
-        line_chart(
-            &out.join("throughput_vs_batch.svg"),
-            &Axes {
-                title: "128 B records, one sync per batch (W3)".into(),
-                x_desc: "records per batch (per sync)".into(),
-                y_desc: "durable records/s".into(),
-                x_log: true,
-                y_log: true,
-            },
-            &series,
-        )?;
-    }
-    // Record-size sweep: MB/s by size.
-    let w4: Vec<&CellReport> = r.cells.iter().filter(|c| c.workload == "W4").collect();
-    let mut series = series_by_system(&w4, &|c| c.param as f64, &|c| c.mb_per_s);
-    for s in &mut series {
-        s.reference = s.name.starts_with("raw");
-    }
-    if !series.is_empty() {
-        line_chart(
-            &out.join("throughput_vs_record_size.svg"),
-            &Axes {
-                title: "Serial durable appends by record size (W4)".into(),
-                x_desc: "record bytes".into(),
-                y_desc: "durable payload MB/s".into(),
-                x_log: true,
-                y_log: true,
-            },
-            &series,
-        )?;
+    log_log_chart(
+        out,
+        "throughput_vs_threads.svg",
+        "Durable 256 B appends vs threads (W1, W2)",
+        "appending threads",
+        "durable records/s",
+        &series,
+    )?;
+    // Throughput vs batch size (W3, with the raw loop at the same bytes per sync) and the
+    // record-size sweep (W4, MB/s): the raw systems drawn as references.
+    for (workload, file, title, x_desc, y_desc, mb) in [
+        (
+            "W3",
+            "throughput_vs_batch.svg",
+            "128 B records, one sync per batch (W3)",
+            "records per batch (per sync)",
+            "durable records/s",
+            false,
+        ),
+        (
+            "W4",
+            "throughput_vs_record_size.svg",
+            "Serial durable appends by record size (W4)",
+            "record bytes",
+            "durable payload MB/s",
+            true,
+        ),
+    ] {
+        let cells: Vec<&CellReport> = r.cells.iter().filter(|c| c.workload == workload).collect();
+        let value = |c: &CellReport| if mb { c.mb_per_s } else { c.records_per_s };
+        let mut series = series_by_system(&cells, &|c| c.param as f64, &value);
+        for s in &mut series {
+            s.reference = s.name.starts_with("raw");
+        }
+        log_log_chart(out, file, title, x_desc, y_desc, &series)?;
     }
     // Latency CDFs.
     for (workload, param, file, title) in [
