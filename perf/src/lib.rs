@@ -419,7 +419,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// The medians over the rounds of one table cell.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Summary {
     /// Records per second.
     pub records_per_s: f64,

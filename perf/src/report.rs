@@ -27,23 +27,9 @@ pub struct CellReport {
     pub per_record_durable: bool,
     /// Records per second in each round (the figures the median is over).
     pub rounds_records_per_s: Vec<f64>,
-    /// Median records per second.
-    pub records_per_s: f64,
-    /// Median payload MB (1e6) per second.
-    pub mb_per_s: f64,
-    /// Median per-call latency percentiles, µs (max: the largest of any round).
-    pub p50_us: f64,
-    /// 99th percentile, µs.
-    pub p99_us: f64,
-    /// 99.9th percentile, µs.
-    pub p999_us: f64,
-    /// Largest call latency, µs.
-    pub max_us: f64,
-    /// Records per sync (median), when the system counts syncs.
-    pub records_per_sync: Option<f64>,
-    /// Median time of one sync, µs: ringwal's own sync timer (the fdatasync, or the
-    /// whole write→fsync chain on io_uring); the raw loops' op latency.
-    pub sync_p50_us: Option<f64>,
+    /// Medians over the rounds (flattened into the JSON object).
+    #[serde(flatten)]
+    pub summary: Summary,
     /// The reference this cell's ratio is to, in words.
     pub reference: Option<String>,
     /// The reference's records per second.
@@ -96,14 +82,7 @@ impl CellReport {
             durability: durability.to_owned(),
             per_record_durable,
             rounds_records_per_s: rounds.iter().map(Measure::records_per_s).collect(),
-            records_per_s: s.records_per_s,
-            mb_per_s: s.mb_per_s,
-            p50_us: s.p50_us,
-            p99_us: s.p99_us,
-            p999_us: s.p999_us,
-            max_us: s.max_us,
-            records_per_sync: s.records_per_sync,
-            sync_p50_us: s.sync_p50_us,
+            summary: s,
             reference: None,
             reference_per_s: None,
             ratio: None,
@@ -118,7 +97,7 @@ impl CellReport {
     pub fn set_reference(&mut self, name: &str, per_s: f64) {
         self.reference = Some(name.to_owned());
         self.reference_per_s = Some(per_s);
-        self.ratio = (per_s > 0.0).then(|| self.records_per_s / per_s);
+        self.ratio = (per_s > 0.0).then(|| self.summary.records_per_s / per_s);
     }
 }
 

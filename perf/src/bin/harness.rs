@@ -210,7 +210,7 @@ fn main() -> Result<(), BoxError> {
     let raw_serial = cells
         .iter()
         .find(|c| c.workload == "W1" && c.system == System::Raw.name())
-        .map(|c| c.records_per_s);
+        .map(|c| c.summary.records_per_s);
     set_references(&mut cells, raw_serial);
     if wanted_w("W5") {
         cells.extend(recovery(&args, &dir, &mut notes)?);
@@ -461,7 +461,8 @@ fn case_cells(case: &Case) -> Result<Vec<CellReport>, BoxError> {
             continue;
         };
         if !durable {
-            cell.wall_ns_per_record = Some(1e9 * threads as f64 / cell.records_per_s.max(1e-9));
+            cell.wall_ns_per_record =
+                Some(1e9 * threads as f64 / cell.summary.records_per_s.max(1e-9));
         }
         out.push(cell);
     }
@@ -475,7 +476,7 @@ fn set_references(cells: &mut [CellReport], raw_serial: Option<f64>) {
     let refs: Vec<(String, u64, f64)> = cells
         .iter()
         .filter(|c| c.system == raw || c.system == RAW_UNSYNCED)
-        .map(|c| (c.workload.clone(), c.param, c.records_per_s))
+        .map(|c| (c.workload.clone(), c.param, c.summary.records_per_s))
         .collect();
     let find = |w: &str, p: u64| refs.iter().find(|r| r.0 == w && r.1 == p).map(|r| r.2);
     for c in cells.iter_mut() {
@@ -557,7 +558,7 @@ fn recovery(args: &Args, dir: &Path, notes: &mut Vec<String>) -> Result<Vec<Cell
             ring,
         )?;
         if let (Some(mut r), Some(raw_c)) = (ring_cell, raw_cell) {
-            r.set_reference("raw sequential read", raw_c.records_per_s);
+            r.set_reference("raw sequential read", raw_c.summary.records_per_s);
             out.push(r);
             out.push(raw_c);
         }
@@ -577,11 +578,11 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 fn extra(c: &CellReport) -> String {
     if c.workload == "W5" {
-        return format!("{:.2} GB/s", c.mb_per_s / 1000.0);
+        return format!("{:.2} GB/s", c.summary.mb_per_s / 1000.0);
     }
     if c.workload != "W6"
         && c.system.starts_with("ringwal")
-        && let Some(sync) = c.sync_p50_us
+        && let Some(sync) = c.summary.sync_p50_us
     {
         return format!("sync p50 {sync:.0} us");
     }
@@ -646,14 +647,14 @@ fn text_table(r: &RunReport, systems: &[System]) -> String {
             c.workload,
             c.label,
             c.system,
-            c.records_per_s,
-            c.mb_per_s,
+            c.summary.records_per_s,
+            c.summary.mb_per_s,
             c.ratio.map_or_else(|| "-".into(), |v| format!("{v:.2}x")),
-            c.p50_us,
-            c.p99_us,
-            c.p999_us,
-            c.max_us,
-            opt(c.records_per_sync, 1),
+            c.summary.p50_us,
+            c.summary.p99_us,
+            c.summary.p999_us,
+            c.summary.max_us,
+            opt(c.summary.records_per_sync, 1),
             extra(c)
         );
     }
@@ -708,15 +709,15 @@ fn markdown_table(r: &RunReport, systems: &[System]) -> String {
             c.workload,
             c.label,
             c.system,
-            c.records_per_s,
-            c.mb_per_s,
+            c.summary.records_per_s,
+            c.summary.mb_per_s,
             c.ratio.map_or_else(|| "—".into(), |v| format!("{v:.2}×")),
             c.reference.clone().unwrap_or_default(),
-            c.p50_us,
-            c.p99_us,
-            c.p999_us,
-            c.max_us,
-            opt(c.records_per_sync, 1),
+            c.summary.p50_us,
+            c.summary.p99_us,
+            c.summary.p999_us,
+            c.summary.max_us,
+            opt(c.summary.records_per_sync, 1),
             extra(c)
         );
     }
@@ -783,13 +784,15 @@ fn charts(out: &Path, r: &RunReport) -> Result<(), BoxError> {
         .iter()
         .filter(|c| (c.workload == "W1" && !c.system.starts_with("raw")) || c.workload == "W2")
         .collect();
-    let mut series = series_by_system(&by_threads, &|c| c.param as f64, &|c| c.records_per_s);
+    let mut series = series_by_system(&by_threads, &|c| c.param as f64, &|c| {
+        c.summary.records_per_s
+    });
     if let Some(w1) = r
         .cells
         .iter()
         .find(|c| c.workload == "W1" && c.system == raw)
     {
-        let mut pts = vec![(1.0, w1.records_per_s)];
+        let mut pts = vec![(1.0, w1.summary.records_per_s)];
         pts.extend(r.bounds.iter().map(|&(t, b)| (t as f64, b)));
         series.push(Series {
             name: "bound: threads x raw serial".into(),
@@ -826,7 +829,13 @@ fn charts(out: &Path, r: &RunReport) -> Result<(), BoxError> {
         ),
     ] {
         let cells: Vec<&CellReport> = r.cells.iter().filter(|c| c.workload == workload).collect();
-        let value = |c: &CellReport| if mb { c.mb_per_s } else { c.records_per_s };
+        let value = |c: &CellReport| {
+            if mb {
+                c.summary.mb_per_s
+            } else {
+                c.summary.records_per_s
+            }
+        };
         let mut series = series_by_system(&cells, &|c| c.param as f64, &value);
         for s in &mut series {
             s.reference = s.name.starts_with("raw");
