@@ -1,13 +1,12 @@
 //! Sequential reads of a segment file in large chunks, handing out windows of it to
 //! the pure decoders in `format/`. Never allocates more than the file holds.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoOp, Result};
 use crate::format::frame::{self, Decode, Decoded};
 use crate::format::{read_u32, read_u64};
-use crate::io::fs::read_at;
+use crate::io::{Fs, Handle, Mode};
 use crate::limits::{FRAME_ALIGN, FRAME_HEADER_BYTES, READ_CHUNK_BYTES, frame_bytes};
 
 /// How far past the expected LSN a frame found after damage may claim to be and still
@@ -16,7 +15,7 @@ const LSN_WINDOW: u64 = 1 << 40;
 
 #[derive(Debug)]
 pub(crate) struct Cursor {
-    file: File,
+    file: Handle,
     path: PathBuf,
     pub len: u64,
     buf: Vec<u8>,
@@ -33,12 +32,11 @@ pub(crate) enum Found {
 }
 
 impl Cursor {
-    pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io(IoOp::Open, path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(IoOp::Read, path, e))?
-            .len();
+    pub fn open(fs: &Fs, path: &Path) -> Result<Self> {
+        let file = fs
+            .open(path, Mode::Read)
+            .map_err(|e| Error::io(IoOp::Open, path, e))?;
+        let len = file.len().map_err(|e| Error::io(IoOp::Read, path, e))?;
         Ok(Cursor {
             file,
             path: path.to_path_buf(),
@@ -55,7 +53,9 @@ impl Cursor {
             let want = need.max(READ_CHUNK_BYTES) as u64;
             let take = want.min(self.len.saturating_sub(at)) as usize;
             self.buf.resize(take, 0);
-            let got = read_at(&self.file, &mut self.buf, at)
+            let got = self
+                .file
+                .read_at(&mut self.buf, at)
                 .map_err(|e| Error::io(IoOp::Read, &self.path, e))?;
             self.buf.truncate(got);
             self.buf_at = at;

@@ -39,6 +39,8 @@ pub mod options;
 mod reader;
 pub mod recovery;
 mod retention;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod stats;
 #[cfg(feature = "fault-injection")]
 pub mod testing;

@@ -1,12 +1,12 @@
 //! One writer per log: an exclusive advisory lock on `DIR/LOCK`, held for the life of
 //! the `Wal`. The file also names its holder so a refused opener can say who has it.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
+use std::fs::TryLockError;
 use std::path::Path;
 
 use crate::error::{Error, IoOp, Result};
 use crate::format::names::LOCK_FILE;
+use crate::io::{Fs, Handle, Mode};
 
 /// Attempts and pause before a held lock is reported as `Error::Locked`.
 const LOCK_RETRIES: u32 = 20;
@@ -15,18 +15,14 @@ const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5
 /// The held lock; dropping it releases the lock.
 #[derive(Debug)]
 pub(crate) struct DirLock {
-    _file: File,
+    _file: Handle,
 }
 
 impl DirLock {
-    pub fn acquire(dir: &Path) -> Result<Self> {
+    pub fn acquire(fs: &Fs, dir: &Path) -> Result<Self> {
         let path = dir.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
+        let file = fs
+            .open(&path, Mode::CreateKeep)
             .map_err(|e| Error::io(IoOp::Lock, &path, e))?;
         // A process forking in another thread holds a copy of every descriptor until
         // its child execs, lock included: a lock that looks held may be such a copy of
@@ -44,9 +40,10 @@ impl DirLock {
         match locked {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let holder = std::fs::read_to_string(&path)
+                let holder = fs
+                    .read(&path)
                     .ok()
-                    .map(|s| s.trim().to_owned())
+                    .map(|s| String::from_utf8_lossy(&s).trim().to_owned())
                     .filter(|s| !s.is_empty());
                 return Err(Error::Locked { path, holder });
             }
@@ -58,24 +55,15 @@ impl DirLock {
             std::env::args().next().unwrap_or_default()
         );
         file.set_len(0)
-            .map_err(|e| Error::io(IoOp::Lock, &path, e))?;
-        file.write_all(me.as_bytes())
+            .and_then(|()| file.write_all_at(me.as_bytes(), 0))
             .map_err(|e| Error::io(IoOp::Lock, &path, e))?;
         Ok(DirLock { _file: file })
     }
 
     /// Whether some writer holds the lock right now (for read-only tools).
-    pub fn is_held(dir: &Path) -> bool {
-        let Ok(file) = File::open(dir.join(LOCK_FILE)) else {
-            return false;
-        };
-        match file.try_lock_shared() {
-            Ok(()) => {
-                let _ = file.unlock();
-                false
-            }
-            Err(_) => true,
-        }
+    pub fn is_held(fs: &Fs, dir: &Path) -> bool {
+        fs.open(&dir.join(LOCK_FILE), Mode::Read)
+            .is_ok_and(|file| file.lock_is_held())
     }
 }
 
@@ -92,7 +80,7 @@ impl LogLock {
     /// `Error::Locked` when a writer holds it.
     pub fn acquire(dir: impl AsRef<Path>) -> Result<Self> {
         Ok(LogLock {
-            _lock: DirLock::acquire(dir.as_ref())?,
+            _lock: DirLock::acquire(&Fs::Os, dir.as_ref())?,
         })
     }
 }

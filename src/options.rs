@@ -81,6 +81,8 @@ pub struct Options {
     pub(crate) sqpoll_idle_ms: u32,
     #[cfg(feature = "fault-injection")]
     pub(crate) faults: Option<crate::testing::FaultPlan>,
+    /// Where the files live: the real filesystem unless a simulator was given.
+    pub(crate) fs: crate::io::fs::Fs,
 }
 
 impl Default for Options {
@@ -102,6 +104,7 @@ impl Default for Options {
             sqpoll_idle_ms: 1000,
             #[cfg(feature = "fault-injection")]
             faults: None,
+            fs: crate::io::fs::Fs::Os,
         }
     }
 }
@@ -189,6 +192,17 @@ impl Options {
     pub fn sqpoll(mut self, on: bool, idle_ms: u32) -> Self {
         self.sqpoll = on;
         self.sqpoll_idle_ms = idle_ms;
+        self
+    }
+
+    /// Puts the log on a simulated filesystem (feature `sim`): every file operation of
+    /// the log, its recovery and its readers goes to `sim`, which keeps a live and a
+    /// durable image of each file and can cut the power. The portable driver runs the
+    /// log (the io_uring driver needs real files: `Driver::IoUring` is refused).
+    /// See [`crate::sim`].
+    #[cfg(feature = "sim")]
+    pub fn simulated(mut self, sim: &crate::sim::SimFs) -> Self {
+        self.fs = crate::io::fs::Fs::Sim(sim.clone());
         self
     }
 

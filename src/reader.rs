@@ -9,8 +9,9 @@ use crate::Lsn;
 use crate::cursor::{Cursor, Found};
 use crate::error::{CorruptReason, Error, Result};
 use crate::format::header::{HeaderState, SegmentHeader};
+use crate::io::Fs;
 use crate::limits::SEGMENT_HEADER_BYTES;
-use crate::recovery::{Scan, list_segments, read_checkpoint, scan};
+use crate::recovery::{Scan, list_segments, read_checkpoint_in, scan_in};
 
 /// One record read from the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,7 @@ struct Open {
 /// Iterator over records from a start LSN up to a fixed end LSN, in order.
 #[derive(Debug)]
 pub struct RecordIter {
+    fs: Fs,
     dir: PathBuf,
     pending: VecDeque<(u64, PathBuf)>,
     open: Option<Open>,
@@ -59,10 +61,10 @@ pub struct RecordIter {
 
 /// Segments by sequence with their header's first LSN (segments without a valid
 /// header are skipped: they hold nothing yet).
-fn headed_segments(dir: &Path) -> Result<Vec<(u64, PathBuf, u64)>> {
+fn headed_segments(fs: &Fs, dir: &Path) -> Result<Vec<(u64, PathBuf, u64)>> {
     let mut out = Vec::new();
-    for (seq, path) in list_segments(dir)? {
-        let mut cursor = match Cursor::open(&path) {
+    for (seq, path) in list_segments(fs, dir)? {
+        let mut cursor = match Cursor::open(fs, &path) {
             Ok(c) => c,
             // Retired between the listing and the open.
             Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => continue,
@@ -79,12 +81,18 @@ fn headed_segments(dir: &Path) -> Result<Vec<(u64, PathBuf, u64)>> {
 
 impl RecordIter {
     /// Records `start..=end` of the log in `dir`.
-    pub(crate) fn new(dir: &Path, start: u64, end: u64, record_bytes_max: u64) -> Result<Self> {
+    pub(crate) fn new(
+        fs: &Fs,
+        dir: &Path,
+        start: u64,
+        end: u64,
+        record_bytes_max: u64,
+    ) -> Result<Self> {
         let start = start.max(1);
-        let segments = headed_segments(dir)?;
+        let segments = headed_segments(fs, dir)?;
         let first_available = segments.first().map(|(_, _, first)| *first);
         if start <= end {
-            let checkpoint = read_checkpoint(dir)?;
+            let checkpoint = read_checkpoint_in(fs, dir)?;
             match first_available {
                 Some(first) if start >= first => {}
                 _ if start <= checkpoint => {
@@ -112,6 +120,7 @@ impl RecordIter {
             // into the LSNs a checkpoint above the last record covers, which no segment
             // holds.
             return Ok(RecordIter {
+                fs: fs.clone(),
                 dir: dir.to_path_buf(),
                 pending: VecDeque::new(),
                 open: None,
@@ -135,6 +144,7 @@ impl RecordIter {
             .map(|(seq, path, _)| (seq, path))
             .collect();
         Ok(RecordIter {
+            fs: fs.clone(),
             dir: dir.to_path_buf(),
             pending,
             open: None,
@@ -150,7 +160,7 @@ impl RecordIter {
     fn open_next(&mut self) -> Result<bool> {
         if self.pending.is_empty() {
             // The writer may have moved into segments created after the listing.
-            let newer = list_segments(&self.dir)?
+            let newer = list_segments(&self.fs, &self.dir)?
                 .into_iter()
                 .filter(|(seq, _)| *seq > self.last_sequence);
             self.pending.extend(newer);
@@ -158,7 +168,7 @@ impl RecordIter {
         let Some((sequence, path)) = self.pending.pop_front() else {
             return Ok(false);
         };
-        let mut cursor = Cursor::open(&path)?;
+        let mut cursor = Cursor::open(&self.fs, &path)?;
         match SegmentHeader::decode(cursor.window(0, SEGMENT_HEADER_BYTES as usize)?) {
             HeaderState::Valid(h) if h.first_lsn == self.next || self.last_sequence == 0 => {
                 self.next = h.first_lsn;
@@ -242,6 +252,7 @@ impl Iterator for RecordIter {
 /// changes nothing and takes no lock, so it works beside a running writer.
 #[derive(Debug)]
 pub struct LogReader {
+    fs: Fs,
     dir: PathBuf,
     scan: Scan,
     record_bytes_max: u64,
@@ -250,10 +261,21 @@ pub struct LogReader {
 impl LogReader {
     /// Scans `dir`. Fails with `Error::Corrupt` where recovery would.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        let dir = dir.as_ref().to_path_buf();
+        Self::open_in(Fs::Os, dir.as_ref())
+    }
+
+    /// Scans the log in `dir` of a simulated filesystem (feature `sim`).
+    #[cfg(feature = "sim")]
+    pub fn open_simulated(sim: &crate::sim::SimFs, dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_in(Fs::Sim(sim.clone()), dir.as_ref())
+    }
+
+    fn open_in(fs: Fs, dir: &Path) -> Result<Self> {
+        let dir = dir.to_path_buf();
         let record_bytes_max = crate::limits::RECORD_BYTES_MAX;
-        let scan = scan(&dir, record_bytes_max)?;
+        let scan = scan_in(&fs, &dir, record_bytes_max)?;
         Ok(LogReader {
+            fs,
             dir,
             scan,
             record_bytes_max,
@@ -267,12 +289,13 @@ impl LogReader {
 
     /// Whether a writer holds the log open right now.
     pub fn writer_active(&self) -> bool {
-        crate::lock::DirLock::is_held(&self.dir)
+        crate::lock::DirLock::is_held(&self.fs, &self.dir)
     }
 
     /// Records from `lsn` to the last whole record found by the scan.
     pub fn read_from(&self, lsn: Lsn) -> Result<RecordIter> {
         RecordIter::new(
+            &self.fs,
             &self.dir,
             lsn.get(),
             self.scan.last_lsn,

@@ -14,6 +14,7 @@ use crate::error::{CorruptReason, Error, IoOp, Result};
 use crate::format::checkpoint;
 use crate::format::header::{HeaderState, SegmentHeader};
 use crate::format::names::{CHECKPOINT_FILE, parse_segment_file_name};
+use crate::io::{Fs, Mode};
 use crate::limits::SEGMENT_HEADER_BYTES;
 
 /// What recovery found in one live segment.
@@ -90,8 +91,12 @@ pub struct RecoveryReport {
 
 /// Reads the persisted checkpoint, 0 if there is none.
 pub fn read_checkpoint(dir: &Path) -> Result<u64> {
+    read_checkpoint_in(&Fs::Os, dir)
+}
+
+pub(crate) fn read_checkpoint_in(fs: &Fs, dir: &Path) -> Result<u64> {
     let path = dir.join(CHECKPOINT_FILE);
-    match std::fs::read(&path) {
+    match fs.read(&path) {
         Ok(bytes) => checkpoint::decode(&bytes).map_err(|reason| Error::corrupt(0, 0, reason)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(Error::io(IoOp::Read, path, e)),
@@ -99,14 +104,12 @@ pub fn read_checkpoint(dir: &Path) -> Result<u64> {
 }
 
 /// Live segment files by sequence, in order.
-pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(IoOp::Open, dir, e))?;
+pub(crate) fn list_segments(fs: &Fs, dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let entries = fs.list(dir).map_err(|e| Error::io(IoOp::Open, dir, e))?;
     let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(IoOp::Open, dir, e))?;
-        let name = entry.file_name();
+    for (name, path) in entries {
         if let Some(seq) = name.to_str().and_then(parse_segment_file_name) {
-            out.push((seq, entry.path()));
+            out.push((seq, path));
         }
     }
     out.sort_unstable_by_key(|(seq, _)| *seq);
@@ -181,8 +184,12 @@ fn scan_frames(
 /// Scans a log directory without changing anything. `Err(Corrupt)` when the log is
 /// damaged in a way that is not a torn tail.
 pub fn scan(dir: &Path, record_bytes_max: u64) -> Result<Scan> {
-    let checkpoint = read_checkpoint(dir)?;
-    let files = list_segments(dir)?;
+    scan_in(&Fs::Os, dir, record_bytes_max)
+}
+
+pub(crate) fn scan_in(fs: &Fs, dir: &Path, record_bytes_max: u64) -> Result<Scan> {
+    let checkpoint = read_checkpoint_in(fs, dir)?;
+    let files = list_segments(fs, dir)?;
     for pair in files.windows(2) {
         if let [(a, _), (b, _)] = pair
             && *b != a + 1
@@ -197,7 +204,7 @@ pub fn scan(dir: &Path, record_bytes_max: u64) -> Result<Scan> {
     // Headers first: whether segment i+1 continues the chain decides how segment i ends.
     let mut opened = Vec::with_capacity(files.len());
     for (seq, path) in &files {
-        let mut cur = Cursor::open(path)?;
+        let mut cur = Cursor::open(fs, path)?;
         let state = SegmentHeader::decode(cur.window(0, SEGMENT_HEADER_BYTES as usize)?);
         if let HeaderState::Valid(h) = &state
             && h.sequence != *seq
@@ -436,9 +443,10 @@ pub(crate) struct Recovered {
 /// Scans, then repairs what recovery may repair on its own: zeroes a torn tail and
 /// removes segments that lie wholly past the end. Logs what it cut.
 pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered> {
+    let fs = &options.fs;
     // Frames are read with the format's limit, not the options': a log reopened with a
     // smaller `record_bytes_max` must not take its larger records for torn bytes.
-    let scan = scan(dir, crate::limits::RECORD_BYTES_MAX)?;
+    let scan = scan_in(fs, dir, crate::limits::RECORD_BYTES_MAX)?;
     let mut report = RecoveryReport {
         checkpoint_lsn: Lsn::new(scan.checkpoint),
         last_lsn: Lsn::new(scan.last_lsn),
@@ -487,7 +495,7 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
                     torn_bytes = info.torn_bytes,
                     "recovery removes a segment past the end of the log"
                 );
-                std::fs::remove_file(&info.path)
+                fs.remove_file(&info.path)
                     .map_err(|e| Error::io(IoOp::Rename, &info.path, e))?;
                 report.segments_removed += 1;
                 report.torn_bytes_cut += info.torn_bytes;
@@ -524,7 +532,7 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
             let cut_end = info.valid_end + info.torn_bytes;
             if cut_end > from && (info.torn_bytes > 0 || info.records == 0 && info.header.is_some())
             {
-                zero_range(&info.path, from, cut_end)?;
+                zero_range(fs, &info.path, from, cut_end)?;
                 tracing::warn!(
                     segment = info.sequence,
                     offset = from,
@@ -546,13 +554,13 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
         .iter()
         .filter(|i| !i.beyond_end || Some(i.sequence) == next_blank)
     {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&info.path)
+        let file = fs
+            .open(&info.path, Mode::ReadWrite)
             .map_err(|e| Error::io(IoOp::Open, &info.path, e))?;
-        crate::io::fs::sync_data(&file).map_err(|e| Error::io(IoOp::Sync, &info.path, e))?;
+        file.sync_data()
+            .map_err(|e| Error::io(IoOp::Sync, &info.path, e))?;
     }
-    crate::io::fs::sync_dir(dir)?;
+    fs.sync_dir(dir)?;
     let next_lsn = scan.last_lsn.max(scan.checkpoint) + 1;
     // The log's last LSN, also when a checkpoint retired every record.
     report.last_lsn = Lsn::new(next_lsn - 1);
@@ -569,18 +577,10 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
 }
 
 /// Overwrites `[from, to)` of a file with zeros and syncs it.
-fn zero_range(path: &Path, from: u64, to: u64) -> Result<()> {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
+fn zero_range(fs: &Fs, path: &Path, from: u64, to: u64) -> Result<()> {
+    let file = fs
+        .open(path, Mode::ReadWrite)
         .map_err(|e| Error::io(IoOp::Open, path, e))?;
-    let zeros = vec![0u8; (to - from).min(1 << 20) as usize];
-    let mut at = from;
-    while at < to {
-        let n = (to - at).min(zeros.len() as u64) as usize;
-        crate::io::fs::write_all_at(&file, zeros.get(..n).unwrap_or_default(), at)
-            .map_err(|e| Error::io(IoOp::Truncate, path, e))?;
-        at += n as u64;
-    }
-    crate::io::fs::sync_data(&file).map_err(|e| Error::io(IoOp::Sync, path, e))
+    crate::io::fs::write_zeros(&file, from, to).map_err(|e| Error::io(IoOp::Truncate, path, e))?;
+    file.sync_data().map_err(|e| Error::io(IoOp::Sync, path, e))
 }

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoOp, Result};
 use crate::format::checkpoint;
 use crate::format::names::{ARCHIVE_DIR, CHECKPOINT_FILE, TMP_SUFFIX, segment_file_name};
-use crate::io::fs::{sync_data, sync_dir};
+use crate::io::{Fs, Mode};
 use crate::recovery::list_segments;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Retention {
+    pub fs: Fs,
     pub dir: PathBuf,
     pub archive: bool,
     pub segments_max: u64,
@@ -39,25 +40,28 @@ impl Retention {
         }
         let archive = self.archive_dir();
         if self.archive {
-            std::fs::create_dir_all(&archive).map_err(|e| Error::io(IoOp::Open, &archive, e))?;
-            sync_dir(&self.dir)?;
+            self.fs.create_dir_all_durable(&archive)?;
         }
         for &seq in sequences {
             let from = self.dir.join(segment_file_name(seq));
             if self.archive {
                 let to = archive.join(segment_file_name(seq));
-                std::fs::rename(&from, &to).map_err(|e| Error::io(IoOp::Rename, &from, e))?;
+                self.fs
+                    .rename(&from, &to)
+                    .map_err(|e| Error::io(IoOp::Rename, &from, e))?;
                 done.archived += 1;
             } else {
-                std::fs::remove_file(&from).map_err(|e| Error::io(IoOp::Rename, &from, e))?;
+                self.fs
+                    .remove_file(&from)
+                    .map_err(|e| Error::io(IoOp::Rename, &from, e))?;
                 done.deleted += 1;
             }
         }
         if self.archive {
             // The new names must be durable before the old ones are known to be gone.
-            sync_dir(&archive)?;
+            self.fs.sync_dir(&archive)?;
         }
-        sync_dir(&self.dir)?;
+        self.fs.sync_dir(&self.dir)?;
         if self.archive {
             done.pruned = self.prune()?;
         }
@@ -69,10 +73,12 @@ impl Retention {
     pub fn prune(&self) -> Result<u64> {
         let archive = self.archive_dir();
         let mut files = Vec::new();
-        for (seq, path) in list_segments(&archive)? {
-            let bytes = std::fs::metadata(&path)
-                .map_err(|e| Error::io(IoOp::Read, &path, e))?
-                .len();
+        for (seq, path) in list_segments(&self.fs, &archive)? {
+            let bytes = self
+                .fs
+                .open(&path, Mode::Read)
+                .and_then(|f| f.len())
+                .map_err(|e| Error::io(IoOp::Read, &path, e))?;
             files.push((seq, path, bytes));
         }
         let mut count = files.len() as u64;
@@ -82,13 +88,15 @@ impl Retention {
             if count <= self.segments_max && total <= self.bytes_max {
                 break;
             }
-            std::fs::remove_file(path).map_err(|e| Error::io(IoOp::Rename, path, e))?;
+            self.fs
+                .remove_file(path)
+                .map_err(|e| Error::io(IoOp::Rename, path, e))?;
             count -= 1;
             total -= bytes;
             pruned += 1;
         }
         if pruned > 0 {
-            sync_dir(&archive)?;
+            self.fs.sync_dir(&archive)?;
         }
         Ok(pruned)
     }
@@ -96,21 +104,27 @@ impl Retention {
     /// The highest archived sequence, so new segments never reuse a name in `archive/`.
     pub fn archived_max(&self) -> Result<Option<u64>> {
         let archive = self.archive_dir();
-        if !archive.is_dir() {
+        if !self.fs.is_dir(&archive) {
             return Ok(None);
         }
-        Ok(list_segments(&archive)?.last().map(|(seq, _)| *seq))
+        Ok(list_segments(&self.fs, &archive)?
+            .last()
+            .map(|(seq, _)| *seq))
     }
 }
 
 /// Replaces the checkpoint file atomically and durably.
-pub(crate) fn write_checkpoint(dir: &Path, lsn: u64) -> Result<()> {
+pub(crate) fn write_checkpoint(fs: &Fs, dir: &Path, lsn: u64) -> Result<()> {
     let path = dir.join(CHECKPOINT_FILE);
     let tmp = dir.join(format!("{CHECKPOINT_FILE}{TMP_SUFFIX}"));
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(IoOp::Open, &tmp, e))?;
-    crate::io::fs::write_all_at(&file, &checkpoint::encode(lsn), 0)
+    let file = fs
+        .open(&tmp, Mode::CreateTruncate)
+        .map_err(|e| Error::io(IoOp::Open, &tmp, e))?;
+    file.write_all_at(&checkpoint::encode(lsn), 0)
         .map_err(|e| Error::io(IoOp::Write, &tmp, e))?;
-    sync_data(&file).map_err(|e| Error::io(IoOp::Sync, &tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(IoOp::Rename, &tmp, e))?;
-    sync_dir(dir)
+    file.sync_data()
+        .map_err(|e| Error::io(IoOp::Sync, &tmp, e))?;
+    fs.rename(&tmp, &path)
+        .map_err(|e| Error::io(IoOp::Rename, &tmp, e))?;
+    fs.sync_dir(dir)
 }

@@ -1,18 +1,316 @@
-//! Files: segment handles, positioned writes, data syncs and directory syncs, with
-//! the platform differences kept here.
+//! Files: the one place that touches a filesystem. Every file and directory operation
+//! of the log (segments, the checkpoint, the lock, listings, renames, syncs) goes
+//! through `Fs` and `Handle`, so a test build can put the simulated filesystem of
+//! `crate::sim` under the whole log, recovery and reader included. Platform
+//! differences are kept here too.
 
-use std::fs::{File, OpenOptions};
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoOp, Result};
+
+/// Where a log's files live.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) enum Fs {
+    /// The operating system's filesystem.
+    #[default]
+    Os,
+    /// A simulated filesystem with live and durable images (feature `sim`).
+    #[cfg(feature = "sim")]
+    Sim(crate::sim::SimFs),
+}
+
+/// How to open a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Read only; the file must exist.
+    Read,
+    /// Read and write; the file must exist.
+    ReadWrite,
+    /// Read and write, created if missing, emptied if present.
+    CreateTruncate,
+    /// Read and write, created if missing, kept as it is if present.
+    CreateKeep,
+}
+
+/// An open file.
+#[derive(Debug)]
+pub(crate) enum Handle {
+    Os(File),
+    #[cfg(feature = "sim")]
+    Sim(crate::sim::SimFile),
+}
+
+impl Fs {
+    /// Whether the log runs on real files (the io_uring driver needs them).
+    pub fn is_os(&self) -> bool {
+        matches!(self, Fs::Os)
+    }
+
+    pub fn open(&self, path: &Path, mode: Mode) -> io::Result<Handle> {
+        match self {
+            Fs::Os => {
+                let mut o = OpenOptions::new();
+                o.read(true);
+                match mode {
+                    Mode::Read => {}
+                    Mode::ReadWrite => {
+                        o.write(true);
+                    }
+                    Mode::CreateTruncate => {
+                        o.write(true).create(true).truncate(true);
+                    }
+                    Mode::CreateKeep => {
+                        o.write(true).create(true).truncate(false);
+                    }
+                }
+                o.open(path).map(Handle::Os)
+            }
+            #[cfg(feature = "sim")]
+            Fs::Sim(sim) => sim.open(path, mode).map(Handle::Sim),
+        }
+    }
+
+    /// The whole content of a file.
+    pub fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        match self {
+            Fs::Os => std::fs::read(path),
+            #[cfg(feature = "sim")]
+            Fs::Sim(sim) => sim.read(path),
+        }
+    }
+
+    pub fn is_dir(&self, path: &Path) -> bool {
+        match self {
+            Fs::Os => path.is_dir(),
+            #[cfg(feature = "sim")]
+            Fs::Sim(sim) => sim.is_dir(path),
+        }
+    }
+
+    /// Names and paths of the entries of `dir`, in no particular order.
+    pub fn list(&self, dir: &Path) -> io::Result<Vec<(OsString, PathBuf)>> {
+        match self {
+            Fs::Os => {
+                let mut out = Vec::new();
+                for entry in std::fs::read_dir(dir)? {
+                    let entry = entry?;
+                    out.push((entry.file_name(), entry.path()));
+                }
+                Ok(out)
+            }
+            #[cfg(feature = "sim")]
+            Fs::Sim(sim) => sim.list(dir),
+        }
+    }
+
+    pub fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        match self {
+            Fs::Os => std::fs::rename(from, to),
+            #[cfg(feature = "sim")]
+            Fs::Sim(sim) => sim.rename(from, to),
+        }
+    }
+
+    pub fn remove_file(&self, path: &Path) -> io::Result<()> {
+        match self {
+            Fs::Os => std::fs::remove_file(path),
+            #[cfg(feature = "sim")]
+            Fs::Sim(sim) => sim.remove_file(path),
+        }
+    }
+
+    fn create_dir(&self, path: &Path) -> io::Result<()> {
+        match self {
+            Fs::Os => std::fs::create_dir(path),
+            #[cfg(feature = "sim")]
+            Fs::Sim(sim) => sim.create_dir(path),
+        }
+    }
+
+    /// Creates `dir` and any missing ancestors, durably: each new directory's entry is
+    /// synced into its parent, so a power cut cannot take away a directory (and every
+    /// segment in it) whose creation the log already relied on.
+    pub fn create_dir_all_durable(&self, dir: &Path) -> Result<()> {
+        let missing: Vec<&Path> = dir
+            .ancestors()
+            .filter(|p| !p.as_os_str().is_empty())
+            .take_while(|p| !self.is_dir(p))
+            .collect();
+        for path in missing.into_iter().rev() {
+            match self.create_dir(path) {
+                Ok(()) => {}
+                // Made by someone else meanwhile: its entry may not be synced yet either.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && self.is_dir(path) => {}
+                Err(e) => return Err(Error::io(IoOp::Open, path, e)),
+            }
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                self.sync_dir(parent)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes a directory's entries (creations, renames, removals) durable.
+    pub fn sync_dir(&self, dir: &Path) -> Result<()> {
+        match self {
+            Fs::Os => sync_os_dir(dir),
+            #[cfg(feature = "sim")]
+            Fs::Sim(sim) => sim
+                .sync_dir(dir)
+                .map_err(|e| Error::io(IoOp::SyncDir, dir, e)),
+        }
+    }
+}
+
+fn sync_os_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let handle = File::open(dir).map_err(|e| Error::io(IoOp::SyncDir, dir, e))?;
+        handle
+            .sync_all()
+            .map_err(|e| Error::io(IoOp::SyncDir, dir, e))
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows cannot open a directory as a file; NTFS journals metadata itself.
+        let _ = dir;
+        Ok(())
+    }
+}
+
+impl Handle {
+    /// Reads up to `buf.len()` bytes at `offset`, returning how many were read (fewer
+    /// only at the end of the file).
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        match self {
+            Handle::Os(file) => read_os_at(file, buf, offset),
+            #[cfg(feature = "sim")]
+            Handle::Sim(file) => file.read_at(buf, offset),
+        }
+    }
+
+    /// Writes all of `bytes` at `offset`.
+    pub fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        match self {
+            Handle::Os(file) => write_os_at(file, bytes, offset),
+            #[cfg(feature = "sim")]
+            Handle::Sim(file) => file.write_all_at(bytes, offset),
+        }
+    }
+
+    /// Makes the file's data durable: `fdatasync` on Linux, `F_FULLFSYNC` on Apple
+    /// systems (whose `fsync` does not flush the drive cache), `sync_data` elsewhere.
+    pub fn sync_data(&self) -> io::Result<()> {
+        match self {
+            #[cfg(any(target_os = "macos", target_os = "ios"))]
+            Handle::Os(file) => rustix::fs::fcntl_fullfsync(file).map_err(io::Error::from),
+            #[cfg(not(any(target_os = "macos", target_os = "ios")))]
+            Handle::Os(file) => file.sync_data(),
+            #[cfg(feature = "sim")]
+            Handle::Sim(file) => file.sync(),
+        }
+    }
+
+    /// Makes the file's data and metadata durable.
+    pub fn sync_all(&self) -> io::Result<()> {
+        match self {
+            Handle::Os(file) => file.sync_all(),
+            #[cfg(feature = "sim")]
+            Handle::Sim(file) => file.sync(),
+        }
+    }
+
+    pub fn len(&self) -> io::Result<u64> {
+        match self {
+            Handle::Os(file) => Ok(file.metadata()?.len()),
+            #[cfg(feature = "sim")]
+            Handle::Sim(file) => file.len(),
+        }
+    }
+
+    pub fn set_len(&self, len: u64) -> io::Result<()> {
+        match self {
+            Handle::Os(file) => file.set_len(len),
+            #[cfg(feature = "sim")]
+            Handle::Sim(file) => file.set_len(len),
+        }
+    }
+
+    /// Reserves `len` bytes of space (`fallocate` where there is one).
+    pub fn allocate(&self, len: u64) -> io::Result<()> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Handle::Os(file) => {
+                rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len)
+                    .map_err(io::Error::from)
+            }
+            #[cfg(not(target_os = "linux"))]
+            Handle::Os(file) => file.set_len(len),
+            #[cfg(feature = "sim")]
+            Handle::Sim(file) => file.allocate(len),
+        }
+    }
+
+    /// Whether the file is still linked into a directory, and its size.
+    pub fn linked_and_len(&self) -> io::Result<(bool, u64)> {
+        match self {
+            #[cfg(unix)]
+            Handle::Os(file) => {
+                let st = rustix::fs::fstat(file)?;
+                Ok((st.st_nlink > 0, st.st_size as u64))
+            }
+            #[cfg(not(unix))]
+            Handle::Os(file) => Ok((true, file.metadata()?.len())),
+            #[cfg(feature = "sim")]
+            Handle::Sim(file) => file.linked_and_len(),
+        }
+    }
+
+    /// An exclusive advisory lock, without waiting.
+    pub fn try_lock(&self) -> std::result::Result<(), TryLockError> {
+        match self {
+            Handle::Os(file) => file.try_lock(),
+            #[cfg(feature = "sim")]
+            Handle::Sim(file) => file.try_lock(),
+        }
+    }
+
+    /// Whether an exclusive lock is held on the file by anyone (a shared lock could
+    /// not be taken); `false` when that cannot be told.
+    pub fn lock_is_held(&self) -> bool {
+        match self {
+            Handle::Os(file) => match file.try_lock_shared() {
+                Ok(()) => {
+                    let _ = file.unlock();
+                    false
+                }
+                Err(_) => true,
+            },
+            #[cfg(feature = "sim")]
+            Handle::Sim(file) => file.lock_is_held(),
+        }
+    }
+
+    /// The real file, for drivers that hand it to the kernel (io_uring).
+    #[cfg_attr(not(all(target_os = "linux", feature = "io-uring")), allow(dead_code))]
+    pub fn os_file(&self) -> Option<&File> {
+        match self {
+            Handle::Os(file) => Some(file),
+            #[cfg(feature = "sim")]
+            Handle::Sim(_) => None,
+        }
+    }
+}
 
 /// An open segment file.
 #[derive(Debug)]
 pub(crate) struct SegmentFile {
     pub sequence: u64,
     pub path: PathBuf,
-    pub file: File,
+    pub file: Handle,
     /// The size the file had when the log took it (its preallocation): it must never
     /// shrink below this while the log writes it.
     pub floor_bytes: u64,
@@ -20,16 +318,11 @@ pub(crate) struct SegmentFile {
 
 impl SegmentFile {
     /// Opens an existing segment for reading and writing.
-    pub fn open(sequence: u64, path: PathBuf) -> Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
+    pub fn open(fs: &Fs, sequence: u64, path: PathBuf) -> Result<Self> {
+        let file = fs
+            .open(&path, Mode::ReadWrite)
             .map_err(|e| Error::io(IoOp::Open, &path, e))?;
-        let floor_bytes = file
-            .metadata()
-            .map_err(|e| Error::io(IoOp::Open, &path, e))?
-            .len();
+        let floor_bytes = file.len().map_err(|e| Error::io(IoOp::Open, &path, e))?;
         Ok(SegmentFile {
             sequence,
             path,
@@ -48,20 +341,10 @@ pub(crate) fn check_segment_intact(segment: &SegmentFile, end: u64) -> Result<()
     // Costly on the hot path: a stat between two writes makes the next fdatasync
     // slower here (multigrain timestamps: a queried ctime gets a fine-grained update on
     // the next write), so the writer calls this on a timer, not per flush.
-    #[cfg(unix)]
-    let (linked, len) = {
-        let st = rustix::fs::fstat(&segment.file)
-            .map_err(|e| Error::io(IoOp::Sync, &segment.path, e.into()))?;
-        (st.st_nlink > 0, st.st_size as u64)
-    };
-    #[cfg(not(unix))]
-    let (linked, len) = {
-        let meta = segment
-            .file
-            .metadata()
-            .map_err(|e| Error::io(IoOp::Sync, &segment.path, e))?;
-        (true, meta.len())
-    };
+    let (linked, len) = segment
+        .file
+        .linked_and_len()
+        .map_err(|e| Error::io(IoOp::Sync, &segment.path, e))?;
     let why = if !linked {
         "the segment file was removed while the log was writing it".to_owned()
     } else if len < end {
@@ -72,8 +355,7 @@ pub(crate) fn check_segment_intact(segment: &SegmentFile, end: u64) -> Result<()
     Err(Error::io(IoOp::Sync, &segment.path, io::Error::other(why)))
 }
 
-/// Writes all of `bytes` at `offset`.
-pub(crate) fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+fn write_os_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;
@@ -94,9 +376,7 @@ pub(crate) fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result
     }
 }
 
-/// Reads up to `buf.len()` bytes at `offset`, returning how many were read (fewer only
-/// at the end of the file).
-pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+fn read_os_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0usize;
     while let Some(rest) = buf.get_mut(done..).filter(|r| !r.is_empty()) {
         #[cfg(unix)]
@@ -119,34 +399,17 @@ pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<us
     Ok(done)
 }
 
-/// Makes a file's data durable: `fdatasync` on Linux, `F_FULLFSYNC` on Apple systems
-/// (whose `fsync` does not flush the drive cache), `sync_data` elsewhere.
-pub(crate) fn sync_data(file: &File) -> io::Result<()> {
-    #[cfg(any(target_os = "macos", target_os = "ios"))]
-    {
-        rustix::fs::fcntl_fullfsync(file).map_err(io::Error::from)
+/// Overwrites `[from, to)` of a file with zeros, a bounded buffer at a time.
+pub(crate) fn write_zeros(file: &Handle, from: u64, to: u64) -> io::Result<()> {
+    const ZERO_CHUNK_BYTES: u64 = 1 << 20;
+    let zeros = vec![0u8; (to.saturating_sub(from)).min(ZERO_CHUNK_BYTES) as usize];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(zeros.len() as u64) as usize;
+        file.write_all_at(zeros.get(..n).unwrap_or_default(), at)?;
+        at += n as u64;
     }
-    #[cfg(not(any(target_os = "macos", target_os = "ios")))]
-    {
-        file.sync_data()
-    }
-}
-
-/// Makes a directory's entries (creations, renames, removals) durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        let handle = File::open(dir).map_err(|e| Error::io(IoOp::SyncDir, dir, e))?;
-        handle
-            .sync_all()
-            .map_err(|e| Error::io(IoOp::SyncDir, dir, e))
-    }
-    #[cfg(not(unix))]
-    {
-        // Windows cannot open a directory as a file; NTFS journals metadata itself.
-        let _ = dir;
-        Ok(())
-    }
+    Ok(())
 }
 
 /// The low-level file operations the drivers use, so a test build can fail the Nth
@@ -172,7 +435,9 @@ impl FileIo {
         if let Some(e) = self.faults.as_mut().and_then(|f| f.before_write()) {
             return Err(Error::io(IoOp::Write, &segment.path, e));
         }
-        write_all_at(&segment.file, bytes, offset)
+        segment
+            .file
+            .write_all_at(bytes, offset)
             .map_err(|e| Error::io(IoOp::Write, &segment.path, e))
     }
 
@@ -181,6 +446,9 @@ impl FileIo {
         if let Some(e) = self.faults.as_mut().and_then(|f| f.before_sync()) {
             return Err(Error::io(IoOp::Sync, &segment.path, e));
         }
-        sync_data(&segment.file).map_err(|e| Error::io(IoOp::Sync, &segment.path, e))
+        segment
+            .file
+            .sync_data()
+            .map_err(|e| Error::io(IoOp::Sync, &segment.path, e))
     }
 }

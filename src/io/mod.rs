@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::options::{Driver, Options};
 
-pub(crate) use fs::SegmentFile;
+pub(crate) use fs::{Fs, Handle, Mode, SegmentFile};
 
 /// Environment variable that makes `Driver::Auto` skip io_uring (and `Driver::IoUring`
 /// fail with `Unsupported`), to test the fallback.
@@ -134,6 +134,15 @@ pub(crate) fn open_driver(options: &Options) -> Result<Box<dyn IoDriver>> {
         )))
     };
     if options.driver == Driver::Portable {
+        return Ok(portable());
+    }
+    if !options.fs.is_os() {
+        // The kernel does io_uring's I/O: it can only reach real files.
+        if options.driver == Driver::IoUring {
+            return Err(crate::Error::Unsupported {
+                reason: "io_uring driver: a simulated filesystem has no kernel files".into(),
+            });
+        }
         return Ok(portable());
     }
     let why_not = if force_portable() {

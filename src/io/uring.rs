@@ -209,9 +209,14 @@ impl UringDriver {
                 source: io::Error::other("no free fixed-file slot"),
             });
         };
+        let Some(file) = segment.file.os_file() else {
+            return Err(Error::Unsupported {
+                reason: "io_uring driver: a segment that is not a kernel file".into(),
+            });
+        };
         self.ring
             .submitter()
-            .register_files_update(i as u32, &[segment.file.as_raw_fd()])
+            .register_files_update(i as u32, &[file.as_raw_fd()])
             .map_err(|e| Error::io(IoOp::Driver, &segment.path, e))?;
         if let Some(slot) = self.slots.get_mut(i) {
             slot.file = Some(Arc::clone(segment));

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::Lsn;
 use crate::error::{Error, IoOp, Result};
 use crate::format::names::TMP_SUFFIX;
-use crate::io::{self, SegmentFile};
+use crate::io::{self, Fs, SegmentFile};
 use crate::lock::DirLock;
 use crate::options::{Driver, Durability, Options};
 use crate::reader::RecordIter;
@@ -76,12 +76,12 @@ impl SyncTicket {
     }
 }
 
-fn remove_leftover_tmp_files(dir: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(IoOp::Open, dir, e))?;
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().ends_with(TMP_SUFFIX) {
-            let path = entry.path();
-            std::fs::remove_file(&path).map_err(|e| Error::io(IoOp::Rename, &path, e))?;
+fn remove_leftover_tmp_files(fs: &Fs, dir: &Path) -> Result<()> {
+    let entries = fs.list(dir).map_err(|e| Error::io(IoOp::Open, dir, e))?;
+    for (name, path) in entries {
+        if name.to_string_lossy().ends_with(TMP_SUFFIX) {
+            fs.remove_file(&path)
+                .map_err(|e| Error::io(IoOp::Rename, &path, e))?;
         }
     }
     Ok(())
@@ -92,24 +92,22 @@ impl Wal {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Wal> {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
-        if !dir.is_dir() {
-            std::fs::create_dir_all(&dir).map_err(|e| Error::io(IoOp::Open, &dir, e))?;
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                crate::io::fs::sync_dir(parent)?;
-            }
-        }
-        let lock = DirLock::acquire(&dir)?;
-        remove_leftover_tmp_files(&dir)?;
+        let fs = options.fs.clone();
+        fs.create_dir_all_durable(&dir)?;
+        let lock = DirLock::acquire(&fs, &dir)?;
+        remove_leftover_tmp_files(&fs, &dir)?;
         let driver = io::open_driver(&options)?;
         let limit = options.staging_bytes_max as usize;
         let recovered = recovery::recover(&dir, &options)?;
         let retention = Retention {
+            fs: fs.clone(),
             dir: dir.clone(),
             archive: options.archive,
             segments_max: options.archive_segments_max,
             bytes_max: options.archive_bytes_max,
         };
         let spec = SegmentSpec {
+            fs: fs.clone(),
             dir: dir.clone(),
             segment_bytes: options.segment_bytes,
             preallocate: options.preallocate,
@@ -128,7 +126,7 @@ impl Wal {
             catalog.remove(seq);
         }
         let (active, offset) = match recovered.active {
-            Some((seq, offset)) => (SegmentFile::open(seq, spec.path(seq))?, offset),
+            Some((seq, offset)) => (SegmentFile::open(&fs, seq, spec.path(seq))?, offset),
             None => {
                 // Above every live segment seen and every archived one.
                 let archived = retention.archived_max()?.map_or(1, |max| max + 1);
@@ -137,7 +135,7 @@ impl Wal {
             }
         };
         let found = match recovered.next_blank {
-            Some(seq) => Some(SegmentFile::open(seq, spec.path(seq))?),
+            Some(seq) => Some(SegmentFile::open(&fs, seq, spec.path(seq))?),
             None => None,
         };
         let mut driver = driver;
@@ -163,10 +161,12 @@ impl Wal {
             durability: options.durability,
         });
         let kind = driver.kind();
+        let mut preparer = Preparer::start(spec, found)?;
+        preparer.request(active.sequence + 1);
         let writer = LogWriter {
             shared: Arc::clone(&shared),
             driver,
-            preparer: Preparer::start(spec, found)?,
+            preparer,
             active: Arc::new(active),
             unsynced: Vec::new(),
             spares: buffers,
@@ -324,7 +324,13 @@ impl Wal {
     /// Records retired by a checkpoint give `Error::BelowCheckpoint`.
     pub fn read_from(&self, lsn: Lsn) -> Result<RecordIter> {
         let end = self.shared.watermark.get(Level::Written);
-        RecordIter::new(&self.dir, lsn.get(), end, crate::limits::RECORD_BYTES_MAX)
+        RecordIter::new(
+            &self.options.fs,
+            &self.dir,
+            lsn.get(),
+            end,
+            crate::limits::RECORD_BYTES_MAX,
+        )
     }
 
     /// Declares every record at or below `lsn` applied elsewhere: the checkpoint is
@@ -347,7 +353,7 @@ impl Wal {
             self.shared.staging.request_sync(lsn);
             self.shared.watermark.wait(lsn, Level::Synced, None)?;
         }
-        retention::write_checkpoint(&self.dir, lsn)?;
+        retention::write_checkpoint(&self.options.fs, &self.dir, lsn)?;
         *persisted = lsn;
         self.shared.staging.seal_if_covered(lsn);
         let retire: Vec<u64> = {

@@ -6,23 +6,20 @@
 //! directory is synced. Only then is it handed to the writer, so a segment's directory
 //! entry is durable before any record in it can be reported durable.
 
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
 use crate::error::{Error, IoOp, Result};
 use crate::format::names::{TMP_SUFFIX, segment_file_name};
-use crate::io::SegmentFile;
-use crate::io::fs::{sync_dir, write_all_at};
+use crate::io::fs::write_zeros;
+use crate::io::{Fs, Handle, Mode, SegmentFile};
 use crate::options::Preallocate;
-
-/// Bytes written per call when pre-zeroing.
-const ZERO_CHUNK_BYTES: usize = 1 << 20;
 
 /// How to make new segments.
 #[derive(Debug, Clone)]
 pub(crate) struct SegmentSpec {
+    pub fs: Fs,
     pub dir: PathBuf,
     pub segment_bytes: u64,
     pub preallocate: Preallocate,
@@ -45,22 +42,21 @@ impl SegmentSpec {
         let tmp = self
             .dir
             .join(format!("{}{TMP_SUFFIX}", segment_file_name(sequence)));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
+        let file = self
+            .fs
+            .open(&tmp, Mode::CreateTruncate)
             .map_err(|e| Error::io(IoOp::Open, &tmp, e))?;
         let prepared = self.allocate(&file, &tmp).and_then(|()| {
             file.sync_all()
                 .map_err(|e| Error::io(IoOp::Sync, &tmp, e))?;
-            std::fs::rename(&tmp, &path).map_err(|e| Error::io(IoOp::Rename, &tmp, e))?;
-            sync_dir(&self.dir)
+            self.fs
+                .rename(&tmp, &path)
+                .map_err(|e| Error::io(IoOp::Rename, &tmp, e))?;
+            self.fs.sync_dir(&self.dir)
         });
         if let Err(e) = prepared {
             // Leave no half-made file behind (a full disk should not keep its space).
-            let _ = std::fs::remove_file(&tmp);
+            let _ = self.fs.remove_file(&tmp);
             return Err(e);
         }
         let floor_bytes = match self.preallocate {
@@ -75,7 +71,7 @@ impl SegmentSpec {
         })
     }
 
-    fn allocate(&self, file: &std::fs::File, path: &Path) -> Result<()> {
+    fn allocate(&self, file: &Handle, path: &Path) -> Result<()> {
         #[cfg(feature = "fault-injection")]
         if let Some((plan, made)) = &self.faults {
             let nth = made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -83,37 +79,12 @@ impl SegmentSpec {
                 return Err(Error::io(IoOp::Preallocate, path, e));
             }
         }
-        match self.preallocate {
+        let done = match self.preallocate {
             Preallocate::Grow => Ok(()),
-            Preallocate::Zeroed => {
-                let zeros = vec![0u8; ZERO_CHUNK_BYTES];
-                let mut at = 0u64;
-                while at < self.segment_bytes {
-                    let n = (self.segment_bytes - at).min(ZERO_CHUNK_BYTES as u64) as usize;
-                    write_all_at(file, zeros.get(..n).unwrap_or_default(), at)
-                        .map_err(|e| Error::io(IoOp::Preallocate, path, e))?;
-                    at += n as u64;
-                }
-                Ok(())
-            }
-            Preallocate::Fallocate => {
-                #[cfg(target_os = "linux")]
-                {
-                    rustix::fs::fallocate(
-                        file,
-                        rustix::fs::FallocateFlags::empty(),
-                        0,
-                        self.segment_bytes,
-                    )
-                    .map_err(|e| Error::io(IoOp::Preallocate, path, e.into()))
-                }
-                #[cfg(not(target_os = "linux"))]
-                {
-                    file.set_len(self.segment_bytes)
-                        .map_err(|e| Error::io(IoOp::Preallocate, path, e))
-                }
-            }
-        }
+            Preallocate::Zeroed => write_zeros(file, 0, self.segment_bytes),
+            Preallocate::Fallocate => file.allocate(self.segment_bytes),
+        };
+        done.map_err(|e| Error::io(IoOp::Preallocate, path, e))
     }
 }
 
@@ -123,12 +94,18 @@ pub(crate) struct Preparer {
     requests: Option<Sender<u64>>,
     ready: Receiver<(u64, Result<SegmentFile>)>,
     thread: Option<JoinHandle<()>>,
-    /// A segment already prepared before the thread started (found blank by recovery).
-    found: Option<SegmentFile>,
+    /// A segment made and not taken yet: found blank by recovery, or (eager mode)
+    /// made as soon as it was requested.
+    made: Option<(u64, Result<SegmentFile>)>,
+    /// `request` waits for the segment. Under the simulator the preparer's file
+    /// operations then fall at the same place among the writer's in every run, so a
+    /// seed replays exactly; on real files the preparation overlaps the writes.
+    eager: bool,
 }
 
 impl Preparer {
     pub fn start(spec: SegmentSpec, found: Option<SegmentFile>) -> Result<Self> {
+        let eager = !spec.fs.is_os();
         let (req_tx, req_rx) = mpsc::channel::<u64>();
         let (done_tx, done_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -146,41 +123,51 @@ impl Preparer {
             requests: Some(req_tx),
             ready: done_rx,
             thread: Some(thread),
-            found,
+            made: found.map(|f| (f.sequence, Ok(f))),
+            eager,
         })
     }
 
     /// Starts preparing `sequence` in the background.
     pub fn request(&mut self, sequence: u64) {
-        if self.found.as_ref().is_some_and(|f| f.sequence == sequence) {
+        if self.made.as_ref().is_some_and(|(got, _)| *got == sequence) {
             return;
         }
         if let Some(tx) = &self.requests {
             // A send fails only if the thread is gone; `take` will then report it.
             let _ = tx.send(sequence);
         }
+        if self.eager {
+            self.made = Some(self.receive());
+        }
+    }
+
+    fn receive(&mut self) -> (u64, Result<SegmentFile>) {
+        self.ready.recv().unwrap_or_else(|_| {
+            let gone = std::io::Error::other("segment preparer thread exited");
+            (
+                0,
+                Err(Error::io(IoOp::Preallocate, "ringwal-prepare thread", gone)),
+            )
+        })
     }
 
     /// The prepared segment `sequence`, waiting for it if it is not ready yet.
     pub fn take(&mut self, sequence: u64) -> Result<SegmentFile> {
-        if let Some(found) = self.found.take() {
-            if found.sequence == sequence {
-                return Ok(found);
+        let (got, made) = match self.made.take() {
+            Some((got, made)) if got == sequence => (got, made),
+            kept => {
+                self.made = kept;
+                self.receive()
             }
-            self.found = Some(found);
-        }
-        match self.ready.recv() {
-            Ok((got, made)) if got == sequence => made,
-            Ok((got, _)) => Err(Error::InvalidArgument {
+        };
+        if got != sequence && made.is_ok() {
+            return Err(Error::InvalidArgument {
                 what: "segment sequence",
                 reason: format!("writer needed segment {sequence}, preparer made {got}"),
-            }),
-            Err(_) => Err(Error::io(
-                IoOp::Preallocate,
-                "ringwal-prepare thread",
-                std::io::Error::other("segment preparer thread exited"),
-            )),
+            });
         }
+        made
     }
 
     /// Stops the thread after the segment it is working on (if any).

@@ -74,7 +74,6 @@ impl LogWriter {
     /// The thread body: runs until the log closes or an I/O error poisons it.
     pub fn run(mut self) {
         let _guard = PoisonOnPanic(Arc::clone(&self.shared));
-        self.preparer.request(self.active.sequence + 1);
         if let Err(error) = self.run_loop() {
             tracing::error!(%error, "ringwal writer stopped; the log is poisoned");
             let cause = Arc::new(error);
