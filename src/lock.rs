@@ -12,14 +12,21 @@ use crate::io::{Fs, Handle, Mode};
 const LOCK_RETRIES: u32 = 20;
 const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// What the lock file says after a writer closed the log with everything synced and
+/// no failure. Any other content (a holder's pid) means the last writer stopped some
+/// other way: killed, crashed, or poisoned by a failed write or sync.
+const CLEAN_CLOSE_MARK: &str = "closed cleanly";
+
 /// The held lock; dropping it releases the lock.
 #[derive(Debug)]
 pub(crate) struct DirLock {
-    _file: Handle,
+    file: Handle,
+    path: std::path::PathBuf,
 }
 
 impl DirLock {
-    pub fn acquire(fs: &Fs, dir: &Path) -> Result<Self> {
+    /// Takes the lock. Also says whether the last writer closed the log cleanly.
+    pub fn acquire(fs: &Fs, dir: &Path) -> Result<(Self, bool)> {
         let path = dir.join(LOCK_FILE);
         let file = fs
             .open(&path, Mode::CreateKeep)
@@ -49,15 +56,35 @@ impl DirLock {
             }
             Err(TryLockError::Error(e)) => return Err(Error::io(IoOp::Lock, &path, e)),
         }
+        let mut said = [0u8; CLEAN_CLOSE_MARK.len()];
+        let clean = file
+            .read_at(&mut said, 0)
+            .is_ok_and(|n| n == said.len() && said == CLEAN_CLOSE_MARK.as_bytes());
         let me = format!(
             "pid {} ({})\n",
             std::process::id(),
             std::env::args().next().unwrap_or_default()
         );
+        // Synced, so that the "not closed cleanly" state cannot be lost to a failed
+        // write-back of this page while the log runs (see `mark_clean`).
         file.set_len(0)
             .and_then(|()| file.write_all_at(me.as_bytes(), 0))
+            .and_then(|()| file.sync_all())
             .map_err(|e| Error::io(IoOp::Lock, &path, e))?;
-        Ok(DirLock { _file: file })
+        Ok((DirLock { file, path }, clean))
+    }
+
+    /// Records that the log was closed with everything synced and no failure. Not
+    /// synced: it only lets the next open skip work, and a lost mark costs that work.
+    pub fn mark_clean(&self) {
+        let mark = format!("{CLEAN_CLOSE_MARK} by pid {}\n", std::process::id());
+        let written = self
+            .file
+            .set_len(0)
+            .and_then(|()| self.file.write_all_at(mark.as_bytes(), 0));
+        if let Err(error) = written {
+            tracing::debug!(%error, path = %self.path.display(), "could not mark a clean close");
+        }
     }
 
     /// Whether some writer holds the lock right now (for read-only tools).
@@ -80,7 +107,7 @@ impl LogLock {
     /// `Error::Locked` when a writer holds it.
     pub fn acquire(dir: impl AsRef<Path>) -> Result<Self> {
         Ok(LogLock {
-            _lock: DirLock::acquire(&Fs::Os, dir.as_ref())?,
+            _lock: DirLock::acquire(&Fs::Os, dir.as_ref())?.0,
         })
     }
 }

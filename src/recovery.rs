@@ -87,6 +87,9 @@ pub struct RecoveryReport {
     pub torn_bytes_cut: u64,
     /// Segments removed because they lay wholly past the end (torn or surplus blanks).
     pub segments_removed: u64,
+    /// Bytes of the tail segment written again before the sync at open, because the
+    /// last writer did not close cleanly (see docs/FORMAT.md, "Opening after a failure").
+    pub tail_bytes_rewritten: u64,
 }
 
 /// Reads the persisted checkpoint, 0 if there is none.
@@ -442,7 +445,11 @@ pub(crate) struct Recovered {
 
 /// Scans, then repairs what recovery may repair on its own: zeroes a torn tail and
 /// removes segments that lie wholly past the end. Logs what it cut.
-pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered> {
+pub(crate) fn recover(
+    dir: &Path,
+    options: &crate::Options,
+    rewrite_tail: bool,
+) -> Result<Recovered> {
     let fs = &options.fs;
     // Frames are read with the format's limit, not the options': a log reopened with a
     // smaller `record_bytes_max` must not take its larger records for torn bytes.
@@ -543,6 +550,10 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
             }
             if !tail_below_checkpoint {
                 active = Some((info.sequence, offset));
+                if rewrite_tail && offset > 0 {
+                    rewrite_range(fs, &info.path, 0, offset)?;
+                    report.tail_bytes_rewritten = offset;
+                }
             }
         }
     }
@@ -574,6 +585,37 @@ pub(crate) fn recover(dir: &Path, options: &crate::Options) -> Result<Recovered>
         next_lsn,
         checkpoint: scan.checkpoint,
     })
+}
+
+/// Reads `[from, to)` of a file and writes the same bytes back, a bounded chunk at a
+/// time (the caller syncs).
+///
+/// Why: after a failed `fsync`, Linux marks the unsynced pages clean without writing
+/// them; they stay readable until evicted, and a later `fsync` reports success without
+/// writing them. A log reopened in the same boot would read those records, sync, and
+/// build new acknowledgements on bytes that are not on disk. Writing them again makes
+/// them dirty, so the sync at open covers them for real.
+fn rewrite_range(fs: &Fs, path: &Path, from: u64, to: u64) -> Result<()> {
+    let file = fs
+        .open(path, Mode::ReadWrite)
+        .map_err(|e| Error::io(IoOp::Open, path, e))?;
+    let mut buf = vec![0u8; (to - from).min(crate::limits::READ_CHUNK_BYTES as u64) as usize];
+    let mut at = from;
+    while at < to {
+        let want = (to - at).min(buf.len() as u64) as usize;
+        let chunk = buf.get_mut(..want).unwrap_or_default();
+        let got = file
+            .read_at(chunk, at)
+            .map_err(|e| Error::io(IoOp::Read, path, e))?;
+        let bytes = chunk.get(..got).unwrap_or_default();
+        if bytes.is_empty() {
+            break;
+        }
+        file.write_all_at(bytes, at)
+            .map_err(|e| Error::io(IoOp::Write, path, e))?;
+        at += got as u64;
+    }
+    Ok(())
 }
 
 /// Overwrites `[from, to)` of a file with zeros and syncs it.

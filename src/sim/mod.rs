@@ -128,7 +128,7 @@ pub struct SimCounts {
     pub syncs: u64,
     /// Directory syncs that succeeded.
     pub dir_syncs: u64,
-    /// Injected faults that fired.
+    /// Injected faults that fired, and writes refused for want of capacity.
     pub faults_fired: u64,
     /// Power cuts (explicit, scheduled, or by a restart while powered).
     pub power_cuts: u64,

@@ -176,12 +176,13 @@ impl State {
             .sum()
     }
 
-    fn check_space(&self, inode: u64, new_len: u64) -> io::Result<()> {
+    fn check_space(&mut self, inode: u64, new_len: u64) -> io::Result<()> {
         let Some(capacity) = self.capacity else {
             return Ok(());
         };
         let len = self.inodes.get(&inode).map_or(0, |i| i.live.len() as u64);
         if new_len > len && self.live_bytes() + (new_len - len) > capacity {
+            self.counts.faults_fired += 1;
             return Err(io::Error::from_raw_os_error(28));
         }
         Ok(())

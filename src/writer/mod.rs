@@ -39,7 +39,7 @@ pub struct Wal {
     /// Serialises checkpoints; holds the persisted checkpoint LSN.
     checkpoint: Mutex<u64>,
     writer: Option<JoinHandle<()>>,
-    _lock: DirLock,
+    lock: DirLock,
 }
 
 /// A pending `sync_async` request.
@@ -94,11 +94,13 @@ impl Wal {
         let dir = dir.as_ref().to_path_buf();
         let fs = options.fs.clone();
         fs.create_dir_all_durable(&dir)?;
-        let lock = DirLock::acquire(&fs, &dir)?;
+        let (lock, closed_cleanly) = DirLock::acquire(&fs, &dir)?;
         remove_leftover_tmp_files(&fs, &dir)?;
         let driver = io::open_driver(&options)?;
         let limit = options.staging_bytes_max as usize;
-        let recovered = recovery::recover(&dir, &options)?;
+        // After anything but a clean close, bytes read back from the tail may be only
+        // in memory: rewrite them so the sync at open really makes them durable.
+        let recovered = recovery::recover(&dir, &options, !closed_cleanly)?;
         let retention = Retention {
             fs: fs.clone(),
             dir: dir.clone(),
@@ -193,7 +195,7 @@ impl Wal {
             retention,
             checkpoint: Mutex::new(recovered.checkpoint),
             writer: Some(handle),
-            _lock: lock,
+            lock,
         })
     }
 
@@ -434,7 +436,10 @@ impl Wal {
         }
         match self.shared.watermark.poison_cause() {
             Some(cause) => Err(Error::Poisoned { cause }),
-            None => Ok(()),
+            None => {
+                self.lock.mark_clean();
+                Ok(())
+            }
         }
     }
 }
