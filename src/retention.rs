@@ -32,7 +32,11 @@ impl Retention {
         self.dir.join(ARCHIVE_DIR)
     }
 
-    /// Retires the given live segments (all of whose records are checkpointed).
+    /// Retires the given live segments (all of whose records are checkpointed),
+    /// oldest first. Safe to repeat after a failure: a segment already moved or
+    /// removed by an earlier attempt counts as retired. The caller keeps the segments
+    /// in its catalog until this returns `Ok`, so a failed retirement is tried again
+    /// (with any later segments) and never leaves a gap below live segments.
     pub fn retire(&self, sequences: &[u64]) -> Result<Retired> {
         let mut done = Retired::default();
         if sequences.is_empty() {
@@ -42,19 +46,22 @@ impl Retention {
         if self.archive {
             self.fs.create_dir_all_durable(&archive)?;
         }
-        for &seq in sequences {
+        let mut sequences = sequences.to_vec();
+        sequences.sort_unstable();
+        for seq in sequences {
             let from = self.dir.join(segment_file_name(seq));
-            if self.archive {
-                let to = archive.join(segment_file_name(seq));
-                self.fs
-                    .rename(&from, &to)
-                    .map_err(|e| Error::io(IoOp::Rename, &from, e))?;
-                done.archived += 1;
+            let moved = if self.archive {
+                self.fs.rename(&from, &archive.join(segment_file_name(seq)))
             } else {
-                self.fs
-                    .remove_file(&from)
-                    .map_err(|e| Error::io(IoOp::Rename, &from, e))?;
-                done.deleted += 1;
+                self.fs.remove_file(&from)
+            };
+            match moved {
+                Ok(()) if self.archive => done.archived += 1,
+                Ok(()) => done.deleted += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    tracing::debug!(segment = seq, "segment already retired");
+                }
+                Err(e) => return Err(Error::io(IoOp::Rename, &from, e)),
             }
         }
         if self.archive {

@@ -217,6 +217,12 @@ impl SimFs {
         st.counts
     }
 
+    /// Prints every mutating operation (and restarts) to standard error, numbered as
+    /// [`SimCounts::ops`] counts them: the trace of a seed being replayed.
+    pub fn set_trace(&self, on: bool) {
+        self.lock().trace = on;
+    }
+
     /// What the simulator has done so far.
     pub fn counts(&self) -> SimCounts {
         self.lock().counts

@@ -34,6 +34,8 @@ struct Inode {
     pending: Vec<Pending>,
     /// Live directory entries naming this inode.
     links: u32,
+    /// The name it was created or last renamed under (for the trace).
+    name: PathBuf,
 }
 
 #[derive(Debug)]
@@ -59,6 +61,8 @@ pub(super) struct State {
     faults: Vec<Armed>,
     /// Inode → handle holding its exclusive lock.
     locks: BTreeMap<u64, u64>,
+    /// Print every mutating operation to stderr.
+    pub trace: bool,
 }
 
 fn not_found() -> io::Error {
@@ -75,6 +79,14 @@ fn stale() -> io::Error {
 
 fn is_root(path: &Path) -> bool {
     path.as_os_str().is_empty() || path.parent().is_none()
+}
+
+fn path_of(entries: &BTreeMap<PathBuf, Entry>, ino: u64) -> PathBuf {
+    entries
+        .iter()
+        .find(|(_, e)| **e == Entry::File(ino))
+        .map(|(p, _)| p.clone())
+        .unwrap_or_default()
 }
 
 fn apply(data: &mut Vec<u8>, change: &Pending) {
@@ -111,6 +123,7 @@ impl State {
             durable: BTreeMap::new(),
             faults: Vec::new(),
             locks: BTreeMap::new(),
+            trace: false,
         }
     }
 
@@ -142,8 +155,11 @@ impl State {
 
     /// Counts a mutating operation: the scheduled power cut or an armed fault may
     /// stop it (it then changes nothing).
-    fn tick(&mut self, op: SimOp) -> io::Result<()> {
+    fn tick(&mut self, op: SimOp, what: impl FnOnce() -> String) -> io::Result<()> {
         self.counts.ops += 1;
+        if self.trace {
+            eprintln!("    sim op {}: {op:?} {}", self.counts.ops, what());
+        }
         if let Some(left) = self.cut_after {
             if left <= 1 {
                 self.cut();
@@ -188,6 +204,13 @@ impl State {
         Ok(())
     }
 
+    fn name(&self, inode: u64) -> String {
+        match (self.trace, self.inodes.get(&inode)) {
+            (true, Some(i)) => i.name.display().to_string(),
+            _ => String::new(),
+        }
+    }
+
     fn inode(&mut self, inode: u64) -> io::Result<&mut Inode> {
         self.inodes.get_mut(&inode).ok_or_else(stale)
     }
@@ -223,13 +246,14 @@ impl State {
                 if !self.parent_is_dir(path, &self.live) {
                     return Err(not_found());
                 }
-                self.tick(SimOp::Create)?;
+                self.tick(SimOp::Create, || path.display().to_string())?;
                 let ino = self.next_inode;
                 self.next_inode += 1;
                 self.inodes.insert(
                     ino,
                     Inode {
                         links: 1,
+                        name: path.to_path_buf(),
                         ..Inode::default()
                     },
                 );
@@ -267,7 +291,10 @@ impl State {
         offset: u64,
     ) -> io::Result<()> {
         self.gate(Some(generation))?;
-        self.tick(SimOp::Write)?;
+        let name = self.name(ino);
+        self.tick(SimOp::Write, || {
+            format!("{name} [{offset}, +{})", bytes.len())
+        })?;
         self.check_space(ino, offset + bytes.len() as u64)?;
         let inode = self.inode(ino)?;
         write_into(&mut inode.live, offset, bytes);
@@ -283,7 +310,8 @@ impl State {
 
     pub fn set_len(&mut self, generation: Option<u64>, ino: u64, len: u64) -> io::Result<()> {
         self.gate(generation)?;
-        self.tick(SimOp::Write)?;
+        let name = self.name(ino);
+        self.tick(SimOp::Write, || format!("{name} set_len {len}"))?;
         self.check_space(ino, len)?;
         let inode = self.inode(ino)?;
         inode.live.resize(len as usize, 0);
@@ -294,7 +322,8 @@ impl State {
 
     pub fn sync(&mut self, generation: u64, ino: u64) -> io::Result<()> {
         self.gate(Some(generation))?;
-        if let Err(e) = self.tick(SimOp::Sync) {
+        let name = self.name(ino);
+        if let Err(e) = self.tick(SimOp::Sync, || name) {
             if self.powered {
                 // A failed fsync on Linux: the dirty pages are marked clean without
                 // reaching the disk; reads still see them, no later sync writes them.
@@ -373,8 +402,15 @@ impl State {
         if self.live.get(to) == Some(&Entry::Dir) {
             return Err(io::Error::from(io::ErrorKind::IsADirectory));
         }
-        self.tick(SimOp::Rename)?;
+        self.tick(SimOp::Rename, || {
+            format!("{} -> {}", from.display(), to.display())
+        })?;
         self.live.remove(from);
+        if let (Entry::File(ino), true) = (entry, self.trace)
+            && let Some(inode) = self.inodes.get_mut(&ino)
+        {
+            inode.name = to.to_path_buf();
+        }
         if let Some(old) = self.live.insert(to.to_path_buf(), entry) {
             self.unlink(old);
         }
@@ -388,7 +424,7 @@ impl State {
             Some(Entry::Dir) => return Err(io::Error::from(io::ErrorKind::IsADirectory)),
             None => return Err(not_found()),
         }
-        self.tick(SimOp::Remove)?;
+        self.tick(SimOp::Remove, || path.display().to_string())?;
         if let Some(old) = self.live.remove(path) {
             self.unlink(old);
         }
@@ -403,7 +439,7 @@ impl State {
         if !self.parent_is_dir(path, &self.live) {
             return Err(not_found());
         }
-        self.tick(SimOp::Create)?;
+        self.tick(SimOp::Create, || format!("{}/", path.display()))?;
         self.live.insert(path.to_path_buf(), Entry::Dir);
         Ok(())
     }
@@ -413,7 +449,7 @@ impl State {
         if !self.is_dir(dir) {
             return Err(not_found());
         }
-        self.tick(SimOp::SyncDir)?;
+        self.tick(SimOp::SyncDir, || dir.display().to_string())?;
         let child = |p: &Path| p.parent() == Some(dir);
         self.durable.retain(|p, _| !child(p));
         for (path, entry) in self.live.iter().filter(|(p, _)| child(p)) {
@@ -461,6 +497,7 @@ impl State {
                     durable: data,
                     pending: Vec::new(),
                     links: 1,
+                    name: path_of(&kept, ino),
                 },
             );
         }
@@ -471,6 +508,12 @@ impl State {
         self.faults.clear();
         self.generation += 1;
         self.powered = true;
+        if self.trace {
+            eprintln!(
+                "    sim restart: now {:?}",
+                self.live.keys().collect::<Vec<_>>()
+            );
+        }
     }
 
     /// What of one file survives a power cut.

@@ -348,30 +348,33 @@ impl Wal {
             });
         }
         let mut persisted = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
-        if lsn <= *persisted {
-            return Ok(());
-        }
-        if self.shared.watermark.get(Level::Synced) < lsn {
-            self.shared.staging.request_sync(lsn);
-            self.shared.watermark.wait(lsn, Level::Synced, None)?;
-        }
-        retention::write_checkpoint(&self.options.fs, &self.dir, lsn)?;
-        *persisted = lsn;
-        self.shared.staging.seal_if_covered(lsn);
-        let retire: Vec<u64> = {
-            let mut st = self.shared.staging.lock();
-            let done: Vec<u64> = st
-                .segments
-                .iter()
-                .filter(|(_, m)| m.last_lsn.is_some_and(|l| l <= lsn))
-                .map(|(seq, _)| *seq)
-                .collect();
-            for seq in &done {
-                st.segments.remove(seq);
+        if lsn > *persisted {
+            if self.shared.watermark.get(Level::Synced) < lsn {
+                self.shared.staging.request_sync(lsn);
+                self.shared.watermark.wait(lsn, Level::Synced, None)?;
             }
-            done
-        };
-        self.retention.retire(&retire).map(|_| ())
+            retention::write_checkpoint(&self.options.fs, &self.dir, lsn)?;
+            *persisted = lsn;
+            self.shared.staging.seal_if_covered(lsn);
+        }
+        // Everything the persisted checkpoint covers. Segments leave the catalog only
+        // once retired: after a failure the next checkpoint call tries them again.
+        let lsn = *persisted;
+        let retire: Vec<u64> = self
+            .shared
+            .staging
+            .lock()
+            .segments
+            .iter()
+            .filter(|(_, m)| m.last_lsn.is_some_and(|l| l <= lsn))
+            .map(|(seq, _)| *seq)
+            .collect();
+        self.retention.retire(&retire)?;
+        let mut st = self.shared.staging.lock();
+        for seq in &retire {
+            st.segments.remove(seq);
+        }
+        Ok(())
     }
 
     /// Counters and histograms since open.

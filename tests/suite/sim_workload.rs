@@ -150,6 +150,7 @@ impl Run {
     pub fn new(seed: u64, trace: bool) -> Run {
         let mut rng = fastrand::Rng::with_seed(seed);
         let sim = SimFs::new(rng.u64(..));
+        sim.set_trace(trace);
         let cfg = Config::random(&mut rng, &sim);
         if trace {
             eprintln!("seed {seed}: {cfg:?}");
