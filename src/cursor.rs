@@ -97,6 +97,25 @@ impl Cursor {
             .to_vec())
     }
 
+    /// The end of the last non-zero byte at or after `from` (`from` when there is
+    /// none), read a chunk at a time.
+    pub fn nonzero_end(&mut self, from: u64) -> Result<u64> {
+        let mut end = from;
+        let mut at = from;
+        while at < self.len {
+            let chunk = self.window(at, READ_CHUNK_BYTES)?;
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len() as u64;
+            if let Some(i) = chunk.iter().rposition(|&b| b != 0) {
+                end = at + i as u64 + 1;
+            }
+            at += n;
+        }
+        Ok(end)
+    }
+
     /// Looks for any valid frame of `sequence` at or after `from` (aligned positions),
     /// and for the end of non-zero bytes there. Returns (offset of the first valid
     /// frame, end of the last non-zero 8-byte word; `None` when all zero).

@@ -189,6 +189,8 @@ pub enum CorruptReason {
     IncompleteBatch,
     /// The checkpoint file is damaged.
     Checkpoint(String),
+    /// The truncation intent file is damaged or names an impossible cut.
+    Truncation(String),
 }
 
 impl fmt::Display for CorruptReason {
@@ -218,6 +220,7 @@ impl fmt::Display for CorruptReason {
             ),
             CorruptReason::IncompleteBatch => f.write_str("batch cut short inside the log"),
             CorruptReason::Checkpoint(why) => write!(f, "checkpoint file: {why}"),
+            CorruptReason::Truncation(why) => write!(f, "truncation intent: {why}"),
         }
     }
 }

@@ -44,6 +44,7 @@ pub mod sim;
 mod stats;
 #[cfg(feature = "fault-injection")]
 pub mod testing;
+mod truncation;
 mod writer;
 
 pub use error::{CorruptReason, Error, IoOp, Result};

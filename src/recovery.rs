@@ -90,6 +90,9 @@ pub struct RecoveryReport {
     /// Bytes of the tail segment written again before the sync at open, because the
     /// last writer did not close cleanly (see docs/FORMAT.md, "Opening after a failure").
     pub tail_bytes_rewritten: u64,
+    /// A truncation (`Wal::truncate_from`) a crash interrupted, finished by this open:
+    /// the LSN it cut from.
+    pub truncation_finished: Option<Lsn>,
 }
 
 /// Reads the persisted checkpoint, 0 if there is none.
@@ -451,6 +454,8 @@ pub(crate) fn recover(
     rewrite_tail: bool,
 ) -> Result<Recovered> {
     let fs = &options.fs;
+    // A cut that was decided (its intent is durable) is finished before anything else.
+    let finished = crate::truncation::finish_pending(fs, dir, read_checkpoint_in(fs, dir)?)?;
     // Frames are read with the format's limit, not the options': a log reopened with a
     // smaller `record_bytes_max` must not take its larger records for torn bytes.
     let scan = scan_in(fs, dir, crate::limits::RECORD_BYTES_MAX)?;
@@ -458,6 +463,7 @@ pub(crate) fn recover(
         checkpoint_lsn: Lsn::new(scan.checkpoint),
         last_lsn: Lsn::new(scan.last_lsn),
         records: scan.records,
+        truncation_finished: finished.map(Lsn::new),
         ..RecoveryReport::default()
     };
     let mut catalog = std::collections::BTreeMap::new();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoOp, Result};
 use crate::format::checkpoint;
-use crate::format::names::{ARCHIVE_DIR, CHECKPOINT_FILE, TMP_SUFFIX, segment_file_name};
+use crate::format::names::{ARCHIVE_DIR, CHECKPOINT_FILE, segment_file_name};
 use crate::io::{Fs, Mode};
 use crate::recovery::list_segments;
 
@@ -122,16 +122,5 @@ impl Retention {
 
 /// Replaces the checkpoint file atomically and durably.
 pub(crate) fn write_checkpoint(fs: &Fs, dir: &Path, lsn: u64) -> Result<()> {
-    let path = dir.join(CHECKPOINT_FILE);
-    let tmp = dir.join(format!("{CHECKPOINT_FILE}{TMP_SUFFIX}"));
-    let file = fs
-        .open(&tmp, Mode::CreateTruncate)
-        .map_err(|e| Error::io(IoOp::Open, &tmp, e))?;
-    file.write_all_at(&checkpoint::encode(lsn), 0)
-        .map_err(|e| Error::io(IoOp::Write, &tmp, e))?;
-    file.sync_data()
-        .map_err(|e| Error::io(IoOp::Sync, &tmp, e))?;
-    fs.rename(&tmp, &path)
-        .map_err(|e| Error::io(IoOp::Rename, &tmp, e))?;
-    fs.sync_dir(dir)
+    fs.replace_file_durably(dir, CHECKPOINT_FILE, &checkpoint::encode(lsn))
 }

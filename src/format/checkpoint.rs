@@ -1,12 +1,15 @@
 //! The checkpoint record, kept in its own small file (`CHECKPOINT`) and replaced
-//! atomically (write a temporary file, sync it, rename it, sync the directory).
+//! atomically (write a temporary file, sync it, rename it, sync the directory). The
+//! truncation intent (`TRUNCATE`, see `src/truncation.rs`) has the same layout under
+//! its own magic: the LSN from which the log is being cut.
 //!
 //! ```text
 //! offset  size  field
-//!      0     8  magic            b"RNGWALCP"
+//!      0     8  magic            b"RNGWALCP" (checkpoint) or b"RNGWALTR" (truncation)
 //!      8     4  format version   u32 LE
 //!     12     4  reserved         zero
-//!     16     8  checkpoint LSN   u64 LE: every record <= it may be retired
+//!     16     8  LSN              u64 LE: checkpoint: every record <= it may be retired;
+//!                                truncation: every record >= it is being removed
 //!     24     4  reserved         zero
 //!     28     4  crc32            over bytes 0..28
 //! ```
@@ -16,6 +19,8 @@ use crate::error::CorruptReason;
 
 /// Magic bytes of the checkpoint file.
 pub const MAGIC: [u8; 8] = *b"RNGWALCP";
+/// Magic bytes of the truncation intent file.
+pub const TRUNCATE_MAGIC: [u8; 8] = *b"RNGWALTR";
 const VERSION_AT: usize = MAGIC.len();
 const LSN_AT: usize = 16;
 const CRC_AT: usize = 28;
@@ -24,8 +29,18 @@ pub const CHECKPOINT_BYTES: usize = CRC_AT + 4;
 
 /// Encodes a checkpoint.
 pub fn encode(lsn: u64) -> [u8; CHECKPOINT_BYTES] {
+    encode_marker(MAGIC, lsn)
+}
+
+/// Decodes a checkpoint file's bytes.
+pub fn decode(bytes: &[u8]) -> Result<u64, CorruptReason> {
+    decode_marker(MAGIC, bytes)
+}
+
+/// Encodes an LSN marker file under `magic`.
+pub fn encode_marker(magic: [u8; 8], lsn: u64) -> [u8; CHECKPOINT_BYTES] {
     let mut out = [0u8; CHECKPOINT_BYTES];
-    put(&mut out, 0, &MAGIC);
+    put(&mut out, 0, &magic);
     put(&mut out, VERSION_AT, &FORMAT_VERSION.to_le_bytes());
     put(&mut out, LSN_AT, &lsn.to_le_bytes());
     let crc = crc32fast::hash(out.get(..CRC_AT).unwrap_or_default());
@@ -33,15 +48,15 @@ pub fn encode(lsn: u64) -> [u8; CHECKPOINT_BYTES] {
     out
 }
 
-/// Decodes a checkpoint file's bytes.
-pub fn decode(bytes: &[u8]) -> Result<u64, CorruptReason> {
+/// Decodes an LSN marker file written under `magic`.
+pub fn decode_marker(magic: [u8; 8], bytes: &[u8]) -> Result<u64, CorruptReason> {
     if bytes.len() != CHECKPOINT_BYTES {
         return Err(CorruptReason::Checkpoint(format!(
             "{} bytes, expected {CHECKPOINT_BYTES}",
             bytes.len()
         )));
     }
-    if bytes.get(..MAGIC.len()) != Some(&MAGIC[..]) {
+    if bytes.get(..magic.len()) != Some(&magic[..]) {
         return Err(CorruptReason::BadMagic);
     }
     let expected = read_u32(bytes, CRC_AT).unwrap_or_default();
@@ -72,6 +87,13 @@ mod tests {
         bad[17] ^= 1;
         assert!(matches!(decode(&bad), Err(CorruptReason::Checksum { .. })));
         assert!(decode(&bytes[..10]).is_err());
+    }
+
+    #[test]
+    fn a_truncation_marker_is_not_a_checkpoint() {
+        let bytes = encode_marker(TRUNCATE_MAGIC, 9);
+        assert_eq!(decode_marker(TRUNCATE_MAGIC, &bytes), Ok(9));
+        assert_eq!(decode(&bytes), Err(CorruptReason::BadMagic));
     }
 
     proptest::proptest! {

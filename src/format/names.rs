@@ -8,6 +8,8 @@ pub const TMP_SUFFIX: &str = ".tmp";
 pub const LOCK_FILE: &str = "LOCK";
 /// The persisted checkpoint.
 pub const CHECKPOINT_FILE: &str = "CHECKPOINT";
+/// The truncation intent: present while the log is being cut back (see truncation.rs).
+pub const TRUNCATE_FILE: &str = "TRUNCATE";
 /// Where retired segments go when archiving is on.
 pub const ARCHIVE_DIR: &str = "archive";
 

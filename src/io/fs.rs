@@ -153,6 +153,23 @@ impl Fs {
         Ok(())
     }
 
+    /// Replaces `dir/name` with `bytes` atomically and durably: a temporary file is
+    /// written and synced, renamed over the name, and the directory synced.
+    pub fn replace_file_durably(&self, dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = dir.join(name);
+        let tmp = dir.join(format!("{name}{}", crate::format::names::TMP_SUFFIX));
+        let file = self
+            .open(&tmp, Mode::CreateTruncate)
+            .map_err(|e| Error::io(IoOp::Open, &tmp, e))?;
+        file.write_all_at(bytes, 0)
+            .map_err(|e| Error::io(IoOp::Write, &tmp, e))?;
+        file.sync_data()
+            .map_err(|e| Error::io(IoOp::Sync, &tmp, e))?;
+        self.rename(&tmp, &path)
+            .map_err(|e| Error::io(IoOp::Rename, &tmp, e))?;
+        self.sync_dir(dir)
+    }
+
     /// Makes a directory's entries (creations, renames, removals) durable.
     pub fn sync_dir(&self, dir: &Path) -> Result<()> {
         match self {

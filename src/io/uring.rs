@@ -181,11 +181,13 @@ impl UringDriver {
 
     /// The fixed-file slot holding `segment`, registering it in a free slot if needed.
     fn slot_for(&mut self, segment: &Arc<SegmentFile>) -> Result<u32> {
-        if let Some(i) = self.slots.iter().position(|s| {
-            s.file
-                .as_ref()
-                .is_some_and(|f| f.sequence == segment.sequence)
-        }) {
+        // The same open file, not the same sequence: after a cut of the log a segment
+        // number is made again as a new file, and the old slot holds the removed one.
+        if let Some(i) = self
+            .slots
+            .iter()
+            .position(|s| s.file.as_ref().is_some_and(|f| Arc::ptr_eq(f, segment)))
+        {
             return Ok(i as u32);
         }
         // An empty slot, else the idle slot holding the oldest segment.

@@ -406,7 +406,7 @@ impl State {
             format!("{} -> {}", from.display(), to.display())
         })?;
         self.live.remove(from);
-        if let (Entry::File(ino), true) = (entry, self.trace)
+        if let Entry::File(ino) = entry
             && let Some(inode) = self.inodes.get_mut(&ino)
         {
             inode.name = to.to_path_buf();

@@ -167,6 +167,8 @@ impl Wal {
         preparer.request(active.sequence + 1);
         let writer = LogWriter {
             shared: Arc::clone(&shared),
+            fs: fs.clone(),
+            dir: dir.clone(),
             driver,
             preparer,
             active: Arc::new(active),
@@ -375,6 +377,47 @@ impl Wal {
             st.segments.remove(seq);
         }
         Ok(())
+    }
+
+    /// Removes every record at or above `lsn`, durably: after this returns, no crash
+    /// brings any of them back, and the next append gets `lsn`. Records below `lsn`
+    /// stay as they were (all of them synced). For a log whose suffix is replaced,
+    /// such as a consensus log dropping uncommitted entries that conflict with a new
+    /// leader's.
+    ///
+    /// `lsn` must lie above the checkpoint and at most one past the last record (then
+    /// nothing is removed), and not inside a batch made by `append_batch`. Appends
+    /// made meanwhile by other threads wait and then continue from `lsn`; an LSN at or
+    /// above it names a record appended after the cut, so a `wait_durable` on a
+    /// removed LSN waits for the record that takes its place. An I/O failure once the
+    /// cut was decided poisons the log; reopening finishes the cut.
+    pub fn truncate_from(&self, lsn: Lsn) -> Result<()> {
+        let from = lsn.get();
+        // Serialised with checkpoints: a cut must stay above the persisted checkpoint.
+        let persisted = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+        if from <= *persisted {
+            return Err(Error::InvalidArgument {
+                what: "truncation",
+                reason: format!(
+                    "LSN {from} is at or below the checkpoint {}: those records are retired",
+                    *persisted
+                ),
+            });
+        }
+        if let Some(cause) = self.shared.watermark.poison_cause() {
+            return Err(Error::Poisoned { cause });
+        }
+        let last = self.last_lsn().get();
+        if from > last + 1 {
+            return Err(Error::InvalidArgument {
+                what: "truncation",
+                reason: format!("LSN {from} is beyond the next LSN {}", last + 1),
+            });
+        }
+        if from == last + 1 {
+            return Ok(());
+        }
+        self.shared.staging.truncate(from)
     }
 
     /// Counters and histograms since open.

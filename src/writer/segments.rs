@@ -97,6 +97,8 @@ pub(crate) struct Preparer {
     /// A segment made and not taken yet: found blank by recovery, or (eager mode)
     /// made as soon as it was requested.
     made: Option<(u64, Result<SegmentFile>)>,
+    /// A request sent and not yet received.
+    outstanding: bool,
     /// `request` waits for the segment. Under the simulator the preparer's file
     /// operations then fall at the same place among the writer's in every run, so a
     /// seed replays exactly; on real files the preparation overlaps the writes.
@@ -124,6 +126,7 @@ impl Preparer {
             ready: done_rx,
             thread: Some(thread),
             made: found.map(|f| (f.sequence, Ok(f))),
+            outstanding: false,
             eager,
         })
     }
@@ -136,6 +139,7 @@ impl Preparer {
         if let Some(tx) = &self.requests {
             // A send fails only if the thread is gone; `take` will then report it.
             let _ = tx.send(sequence);
+            self.outstanding = true;
         }
         if self.eager {
             self.made = Some(self.receive());
@@ -143,6 +147,7 @@ impl Preparer {
     }
 
     fn receive(&mut self) -> (u64, Result<SegmentFile>) {
+        self.outstanding = false;
         self.ready.recv().unwrap_or_else(|_| {
             let gone = std::io::Error::other("segment preparer thread exited");
             (
@@ -168,6 +173,15 @@ impl Preparer {
             });
         }
         made
+    }
+
+    /// Waits for a preparation under way and forgets what was made (a cut of the log
+    /// removes it with the other segments after the cut).
+    pub fn discard(&mut self) {
+        self.made = None;
+        if self.outstanding {
+            drop(self.receive());
+        }
     }
 
     /// Stops the thread after the segment it is working on (if any).

@@ -54,6 +54,10 @@ pub(crate) struct State {
     pub segments: BTreeMap<u64, SegmentMeta>,
     /// Highest LSN a caller asked to have synced.
     pub sync_target: u64,
+    /// A cut asked for (`Wal::truncate_from`): appends wait while it is pending.
+    pub truncate: Option<u64>,
+    /// The writer's answer to the cut, for the caller to take.
+    pub truncated: Option<Result<()>>,
     pub closing: bool,
     pub poison: Option<Arc<Error>>,
     /// The writer is asleep on `work` and needs a notify.
@@ -96,6 +100,15 @@ impl<'a> Prepared<'a> {
     }
 }
 
+/// Where the log continues after a cut.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Resume {
+    pub from: u64,
+    pub sequence: u64,
+    pub offset: u64,
+    pub first_lsn: u64,
+}
+
 /// Where the log stands when the writer starts.
 #[derive(Debug)]
 pub(crate) struct Start {
@@ -109,7 +122,10 @@ impl State {
     /// Whether the writer has something to do, given syncs already covering
     /// `synced_target`.
     pub fn has_work(&self, synced_target: u64) -> bool {
-        !self.buf.is_empty() || self.sync_target > synced_target || self.closing
+        !self.buf.is_empty()
+            || self.sync_target > synced_target
+            || self.closing
+            || self.truncate.is_some()
     }
 }
 
@@ -132,6 +148,8 @@ impl Staging {
                 offset: start.offset,
                 segments: start.segments,
                 sync_target: 0,
+                truncate: None,
+                truncated: None,
                 closing: false,
                 poison: None,
                 writer_asleep: false,
@@ -193,7 +211,7 @@ impl Staging {
             }
             let rotate = st.offset == 0 || st.offset + frames > self.segment_bytes;
             let need = frames + if rotate { SEGMENT_HEADER_BYTES } else { 0 };
-            if st.buf.len() as u64 + need <= self.limit as u64 {
+            if st.buf.len() as u64 + need <= self.limit as u64 && st.truncate.is_none() {
                 break;
             }
             if !block {
@@ -289,6 +307,66 @@ impl Staging {
         false
     }
 
+    /// Asks the writer to cut the log from `from` and waits for its answer. Appends
+    /// wait meanwhile, and get LSNs from `from` on once it is done.
+    pub fn truncate(&self, from: u64) -> Result<()> {
+        let mut st = self.lock();
+        st.truncate = Some(from);
+        st.truncated = None;
+        self.arrivals.fetch_add(1, Ordering::Release);
+        let wake = std::mem::take(&mut st.writer_asleep);
+        let in_driver = std::mem::take(&mut st.writer_in_driver);
+        if wake {
+            self.work.notify_one();
+        }
+        if in_driver && let Some(waker) = &self.waker {
+            waker.wake();
+        }
+        loop {
+            if let Some(answer) = st.truncated.take() {
+                return answer;
+            }
+            if let Some(cause) = st.poison.clone() {
+                st.truncate = None;
+                return Err(Error::Poisoned { cause });
+            }
+            if st.closing {
+                st.truncate = None;
+                return Err(Error::Closed);
+            }
+            st.space_waiters += 1;
+            st = self.space.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.space_waiters -= 1;
+        }
+    }
+
+    /// The writer's answer to a cut. On success the log continues at `from` in
+    /// segment `sequence` at `offset` (0: the segment is blank and needs a header;
+    /// otherwise its first LSN is `first_lsn`).
+    pub fn finish_truncate(&self, answer: Result<()>, resume: Option<Resume>) {
+        let mut st = self.lock();
+        if let Some(r) = resume {
+            st.next_lsn = r.from;
+            st.sequence = r.sequence;
+            st.offset = r.offset;
+            st.segments.retain(|seq, _| *seq < r.sequence);
+            if r.offset > 0 {
+                st.segments.insert(
+                    r.sequence,
+                    SegmentMeta {
+                        first_lsn: r.first_lsn,
+                        last_lsn: None,
+                    },
+                );
+            }
+            st.sync_target = st.sync_target.min(r.from - 1);
+        }
+        st.truncate = None;
+        st.truncated = Some(answer);
+        drop(st);
+        self.space.notify_all();
+    }
+
     /// Asks the writer to sync everything up to `lsn`.
     pub fn request_sync(&self, lsn: u64) {
         let mut st = self.lock();
@@ -335,8 +413,7 @@ impl Staging {
         synced_target: u64,
         deadline: Option<Instant>,
     ) -> MutexGuard<'_, State> {
-        let has_work =
-            |st: &State| !st.buf.is_empty() || st.sync_target > synced_target || st.closing;
+        let has_work = |st: &State| st.has_work(synced_target);
         let mut st = self.lock();
         if has_work(&st) {
             return st;

@@ -2,15 +2,16 @@
 //! flush, keeps up to the driver's depth of flushes in flight, and publishes the
 //! watermarks as flushes complete, strictly in submission order.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::segments::Preparer;
-use super::staging::{StagedRun, Staging};
+use super::staging::{Resume, StagedRun, Staging};
 use super::watermark::{Level, Watermark};
 use crate::error::{Error, Result};
 use crate::io::fs::check_segment_intact;
-use crate::io::{Completed, Flush, IoDriver, Op, Run, SegmentFile};
+use crate::io::{Completed, Flush, Fs, IoDriver, Op, Run, SegmentFile};
 use crate::options::Durability;
 use crate::stats::FlushStats;
 
@@ -27,6 +28,8 @@ pub(crate) struct Shared {
 /// hold kernel registrations of the staging buffers) goes before `spares`.
 pub(crate) struct LogWriter {
     pub shared: Arc<Shared>,
+    pub fs: Fs,
+    pub dir: PathBuf,
     pub driver: Box<dyn IoDriver>,
     pub preparer: Preparer,
     pub active: Arc<SegmentFile>,
@@ -144,7 +147,9 @@ impl LogWriter {
                     .wait_for_work(covered, self.periodic_deadline())
             };
             let closing = st.closing;
-            let sync_asked = st.sync_target > covered;
+            let truncate = st.truncate;
+            // A cut starts from a log with everything written and synced.
+            let sync_asked = st.sync_target > covered || truncate.is_some();
             let taken = if st.buf.is_empty() {
                 None
             } else {
@@ -172,12 +177,19 @@ impl LogWriter {
             let flush = self.build_flush(taken, want_sync)?;
             if flush.ops.is_empty() {
                 if self.driver.in_flight() > 0 {
+                    if truncate.is_some() {
+                        self.drain()?;
+                    }
                     continue;
                 }
                 // Nothing written is unsynced: whatever was asked for is already durable.
                 let written = self.shared.watermark.get(Level::Written);
                 if sync_asked {
                     self.shared.watermark.advance(written, Some(written));
+                }
+                if let Some(from) = truncate {
+                    self.truncate(from)?;
+                    continue;
                 }
                 if closing {
                     return Ok(());
@@ -187,6 +199,52 @@ impl LogWriter {
             debug_assert!(self.driver.in_flight() < self.driver.depth());
             self.driver.submit(flush)?;
         }
+    }
+
+    /// Cuts the log from `from` (see `crate::truncation`), with nothing staged, in
+    /// flight or unsynced. A cut refused before any change is the caller's error; a
+    /// failure once the cut was decided poisons the log (a reopen finishes the cut).
+    fn truncate(&mut self, from: u64) -> Result<()> {
+        debug_assert!(self.driver.in_flight() == 0 && self.unsynced.is_empty());
+        // The next segment lies after the cut: wait for it and let the cut remove it.
+        self.preparer.discard();
+        let plan = match crate::truncation::locate(&self.fs, &self.dir, from) {
+            Ok(plan) => plan,
+            Err(refused) => {
+                self.preparer.request(self.active.sequence + 1);
+                self.shared.staging.finish_truncate(Err(refused), None);
+                return Ok(());
+            }
+        };
+        let Some(kept) = plan.kept.clone() else {
+            self.preparer.request(self.active.sequence + 1);
+            let refused = Error::InvalidArgument {
+                what: "truncation",
+                reason: format!("no segment holds the records below LSN {from}"),
+            };
+            self.shared.staging.finish_truncate(Err(refused), None);
+            return Ok(());
+        };
+        crate::truncation::write_intent(&self.fs, &self.dir, from)?;
+        crate::truncation::execute(&self.fs, &self.dir, &plan)?;
+        crate::truncation::clear_intent(&self.fs, &self.dir)?;
+        if kept.sequence != self.active.sequence {
+            let path = kept.path.clone();
+            self.active = Arc::new(SegmentFile::open(&self.fs, kept.sequence, path)?);
+        }
+        self.preparer.request(kept.sequence + 1);
+        self.runs.clear();
+        self.submitted_end = from - 1;
+        self.sync_submitted_end = from - 1;
+        self.shared.watermark.reset(from - 1);
+        let resume = Resume {
+            from,
+            sequence: kept.sequence,
+            offset: kept.cut_at,
+            first_lsn: kept.first_lsn,
+        };
+        self.shared.staging.finish_truncate(Ok(()), Some(resume));
+        Ok(())
     }
 
     /// Whether the runs just taken from staging move into another segment.

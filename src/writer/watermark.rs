@@ -109,6 +109,14 @@ impl Watermark {
         }
     }
 
+    /// Moves both watermarks back to `lsn` after a cut of the log: the LSNs above it
+    /// name records appended from now on. Waiters above it keep waiting for those.
+    pub fn reset(&self, lsn: u64) {
+        let _guard = self.lock();
+        self.written.store(lsn, Ordering::Release);
+        self.synced.store(lsn, Ordering::Release);
+    }
+
     fn wake_all(&self, mut guard: MutexGuard<'_, Marks>) {
         let sleepers = std::mem::take(&mut guard.sleepers);
         drop(guard);

@@ -22,6 +22,8 @@ pub struct Tally {
     pub reopens_after_fault: u64,
     pub records_checked: u64,
     pub appended: u64,
+    pub truncations: u64,
+    pub truncations_refused: u64,
     pub writes_torn: u64,
     pub writes_lost: u64,
     pub entries_lost: u64,
@@ -37,6 +39,8 @@ impl Tally {
         self.reopens_after_fault += o.reopens_after_fault;
         self.records_checked += o.records_checked;
         self.appended += o.appended;
+        self.truncations += o.truncations;
+        self.truncations_refused += o.truncations_refused;
         self.writes_torn += o.writes_torn;
         self.writes_lost += o.writes_lost;
         self.entries_lost += o.entries_lost;
@@ -109,11 +113,20 @@ struct Model {
     checkpoint: u64,
     /// Batches of more than one record: recovery keeps all of one or none.
     batches: Vec<(u64, u64)>,
+    /// A truncation that did not return: the log may or may not be cut here.
+    pending_cut: Option<u64>,
 }
 
 impl Model {
     fn last(&self) -> u64 {
         self.payloads.len() as u64
+    }
+
+    /// Every record at or above `from` is gone.
+    fn cut(&mut self, from: u64) {
+        self.payloads.truncate(from as usize - 1);
+        self.acked = self.acked.min(from - 1);
+        self.batches.retain(|(_, b)| *b < from);
     }
 
     fn appended(&mut self, lsn: Lsn, payload: Vec<u8>) -> Result<(), String> {
@@ -238,7 +251,8 @@ impl Run {
                 0..45 => self.append_one(&wal)?,
                 45..65 => self.append_batch(&wal)?,
                 65..75 => self.sync(&wal),
-                75..92 => self.checkpoint(&wal),
+                75..88 => self.checkpoint(&wal),
+                88..94 => self.truncate(&wal)?,
                 _ => match self.close_and_reopen(wal)? {
                     Ok(reopened) => {
                         wal = reopened;
@@ -300,6 +314,54 @@ impl Run {
         self.model.acked = self.model.acked.max(lsn.get());
         self.note(|| format!("sync -> {lsn}"));
         Ok(())
+    }
+
+    /// Cuts the log back: mostly a short suffix (as a consensus log does), sometimes
+    /// far, sometimes inside a batch (which must be refused).
+    fn truncate(&mut self, wal: &Wal) -> Result<Result<(), Error>, String> {
+        let (floor, last) = (wal.checkpoint_lsn().get(), self.model.last());
+        if last <= floor {
+            return Ok(Ok(()));
+        }
+        let near = last.saturating_sub(6).max(floor + 1);
+        let from = if self.rng.u8(..4) > 0 {
+            self.rng.u64(near..=last + 1)
+        } else {
+            self.rng.u64(floor + 1..=last + 1)
+        };
+        let in_batch = self
+            .model
+            .batches
+            .iter()
+            .any(|(a, b)| *a < from && from <= *b);
+        match wal.truncate_from(Lsn::new(from)) {
+            Ok(()) if in_batch => Err(format!("a cut at {from} inside a batch was accepted")),
+            Ok(()) => {
+                self.note(|| format!("truncate from {from}"));
+                self.tally.truncations += 1;
+                self.model.cut(from);
+                if wal.last_lsn().get() != from - 1 {
+                    return Err(format!(
+                        "after a cut at {from} the log ends at {}",
+                        wal.last_lsn()
+                    ));
+                }
+                Ok(Ok(()))
+            }
+            Err(Error::InvalidArgument { .. }) if in_batch => {
+                self.note(|| format!("truncate from {from}: refused inside a batch"));
+                self.tally.truncations_refused += 1;
+                Ok(Ok(()))
+            }
+            Err(e @ Error::InvalidArgument { .. }) => Err(format!(
+                "a cut at {from} (log 1..={last}, checkpoint {floor}) refused: {e}"
+            )),
+            Err(e) => {
+                self.note(|| format!("truncate from {from} failed: {e}"));
+                self.model.pending_cut = Some(from);
+                Ok(Err(e))
+            }
+        }
     }
 
     /// A clean close (everything synced) and an open, which must find exactly what
@@ -454,6 +516,12 @@ impl Run {
     fn check(&mut self, wal: &Wal, when: &str) -> Result<(), String> {
         let last = wal.last_lsn().get();
         let checkpoint = wal.checkpoint_lsn().get();
+        if let Some(from) = self.model.pending_cut.take()
+            && last < from
+        {
+            // The cut that did not return was decided: it holds.
+            self.model.cut(from);
+        }
         let m = &self.model;
         let fail = |what: String| Err(format!("{when}: {what}"));
         if last < m.acked {

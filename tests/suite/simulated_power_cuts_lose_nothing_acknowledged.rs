@@ -1,5 +1,6 @@
 //! Seeded crash points on the simulated filesystem (`ringwal::sim`): random workloads
-//! of appends, batches, syncs, checkpoints (archiving or deleting), clean reopens,
+//! of appends, batches, syncs, checkpoints (archiving or deleting), truncations
+//! (`truncate_from`, including refused cuts inside a batch), clean reopens,
 //! injected faults (EIO and ENOSPC on writes, syncs, directory syncs, creations,
 //! renames, removals; a filling disk) and power cuts anywhere, recovery included.
 //! After every cut the log is reopened and must hold every record and checkpoint it
@@ -126,7 +127,8 @@ fn simulated_power_cuts_lose_nothing_acknowledged() {
     eprintln!(
         "simulated crash points: {} over {seeds} seeds ({} cut inside recovery); \
          {} faults armed, {} fired, {} reopens in the same boot after a fault; \
-         {} records checked after reopens, {} appended; {} unsynced writes torn, {} lost; \
+         {} records checked after reopens, {} appended; {} truncations ({} refused inside \
+         a batch); {} unsynced writes torn, {} lost; \
          {} directory entries lost; {} file operations",
         tally.crash_points,
         tally.cuts_in_recovery,
@@ -135,6 +137,8 @@ fn simulated_power_cuts_lose_nothing_acknowledged() {
         tally.reopens_after_fault,
         tally.records_checked,
         tally.appended,
+        tally.truncations,
+        tally.truncations_refused,
         tally.writes_torn,
         tally.writes_lost,
         tally.entries_lost,
@@ -153,6 +157,7 @@ fn simulated_power_cuts_lose_nothing_acknowledged() {
     );
     assert!(tally.writes_torn > 0, "some power cuts tore a write");
     assert!(tally.faults_fired > 0, "some injected faults fired");
+    assert!(tally.truncations > 0, "some truncations ran");
 }
 
 /// The replay promise: one seed, run twice, makes the same file operations.

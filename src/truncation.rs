@@ -1,0 +1,247 @@
+//! Cutting the log back: every record at or above an LSN is removed, durably, and the
+//! next append reuses that LSN. A consensus log replaces an uncommitted suffix this
+//! way when a new leader's entries conflict with it.
+//!
+//! The cut is decided by an intent file, `TRUNCATE` (the checkpoint file's layout under
+//! its own magic), made durable before anything changes:
+//!
+//! 1. `locate` (reads only): the segment that keeps the records below the cut, the
+//!    offset of the first record cut, the later segments. A cut inside a batch, or in a
+//!    chain that is damaged before the cut, is refused here, before any change.
+//! 2. `TRUNCATE` is written and synced, renamed into place, the directory synced.
+//! 3. `execute`: the kept segment is zeroed from the cut to its last non-zero byte and
+//!    synced (a cut at its first record zeroes its header last, in a sync of its own);
+//!    every later segment is removed, newest first; the directory is synced.
+//! 4. `TRUNCATE` is removed and the directory synced. Only then may a record appended
+//!    after the cut be acknowledged, so the intent can never cut it.
+//!
+//! An open that finds `TRUNCATE` repeats 1 and 3–4 before it scans the log: each step
+//! is harmless to repeat, and a power cut anywhere leaves either the old log (the
+//! truncation had not been decided, and had not returned) or the cut one.
+
+use std::path::{Path, PathBuf};
+
+use crate::cursor::{Cursor, Found};
+use crate::error::{CorruptReason, Error, IoOp, Result};
+use crate::format::checkpoint::{TRUNCATE_MAGIC, decode_marker, encode_marker};
+use crate::format::header::{HeaderState, SegmentHeader};
+use crate::format::names::TRUNCATE_FILE;
+use crate::io::{Fs, Mode};
+use crate::limits::{RECORD_BYTES_MAX, SEGMENT_HEADER_BYTES};
+use crate::recovery::list_segments;
+
+/// The segment that keeps the records below the cut.
+#[derive(Debug, Clone)]
+pub(crate) struct Kept {
+    pub sequence: u64,
+    pub path: PathBuf,
+    pub first_lsn: u64,
+    /// Where the first removed record starts; 0 when the cut removes every record of
+    /// the segment (its header is zeroed too and it becomes blank).
+    pub cut_at: u64,
+    /// The end of the segment's non-zero bytes: what the cut zeroes ends here.
+    pub dirty_end: u64,
+}
+
+/// What a cut at `from` does to the files.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub from: u64,
+    pub kept: Option<Kept>,
+    /// Segments after the kept one, removed whole.
+    pub removed: Vec<PathBuf>,
+}
+
+fn refuse(reason: String) -> Error {
+    Error::InvalidArgument {
+        what: "truncation",
+        reason,
+    }
+}
+
+/// Finds what a cut at `from` changes, reading only.
+pub(crate) fn locate(fs: &Fs, dir: &Path, from: u64) -> Result<Plan> {
+    let mut segments = Vec::new();
+    for (seq, path) in list_segments(fs, dir)? {
+        let mut cur = Cursor::open(fs, &path)?;
+        let first = match SegmentHeader::decode(cur.window(0, SEGMENT_HEADER_BYTES as usize)?) {
+            HeaderState::Valid(h) => Some(h.first_lsn),
+            _ => None,
+        };
+        segments.push((seq, path, first));
+    }
+    // The last segment holding a record below the cut keeps them; every segment after
+    // it goes. Segments before it are left to the scan, which judges them.
+    let kept_at = segments
+        .iter()
+        .rposition(|(_, _, first)| first.is_some_and(|f| f <= from));
+    let Some(kept_at) = kept_at else {
+        // No record below the cut. Every segment from the first with a header on lies
+        // above it (blank ones after it included, or they would leave a gap); headless
+        // segments before it (a header whose zeroing was cut short) are the scan's.
+        let first_headed = segments
+            .iter()
+            .position(|(_, _, first)| first.is_some())
+            .unwrap_or(segments.len());
+        let removed = segments
+            .split_off(first_headed)
+            .into_iter()
+            .map(|(_, path, _)| path)
+            .collect();
+        return Ok(Plan {
+            from,
+            kept: None,
+            removed,
+        });
+    };
+    let removed = segments
+        .split_off(kept_at + 1)
+        .into_iter()
+        .map(|(_, path, _)| path)
+        .collect();
+    let Some((sequence, path, Some(first_lsn))) = segments.pop() else {
+        return Err(refuse("no segment keeps the records below the cut".into()));
+    };
+    let mut cur = Cursor::open(fs, &path)?;
+    let cut_at = if first_lsn == from {
+        0
+    } else {
+        cut_offset(&mut cur, sequence, first_lsn, from)?
+    };
+    let dirty_end = cur.nonzero_end(cut_at)?;
+    Ok(Plan {
+        from,
+        kept: Some(Kept {
+            sequence,
+            path,
+            first_lsn,
+            cut_at,
+            dirty_end,
+        }),
+        removed,
+    })
+}
+
+/// The offset of the frame of LSN `from` in a segment whose first LSN is below it.
+fn cut_offset(cur: &mut Cursor, sequence: u64, first_lsn: u64, from: u64) -> Result<u64> {
+    let mut at = SEGMENT_HEADER_BYTES;
+    let mut expected = first_lsn;
+    let mut in_batch = false;
+    while expected < from {
+        match cur.frame_at(at, sequence, RECORD_BYTES_MAX)? {
+            Found::Frame(d) if d.lsn == expected => {
+                at += d.frame_len as u64;
+                expected += 1;
+                in_batch = d.batch_continues;
+            }
+            _ => break,
+        }
+    }
+    if in_batch && expected == from {
+        return Err(refuse(format!(
+            "LSN {from} lies inside a batch appended with append_batch; a batch is cut whole or not at all"
+        )));
+    }
+    if expected < from {
+        // The chain ends before the cut. Zeroing from here is only safe when nothing
+        // valid follows (a torn or clean end): damage with records after it is
+        // corruption, and recovery never deletes a valid record.
+        let (valid, _) = cur.find_valid_after(at, sequence, RECORD_BYTES_MAX, expected)?;
+        if let Some(valid_frame_at) = valid {
+            return Err(Error::corrupt(
+                sequence,
+                at,
+                CorruptReason::DamagedBeforeValidData { valid_frame_at },
+            ));
+        }
+    }
+    Ok(at)
+}
+
+/// Carries out a located cut (step 3). Repeating it is harmless.
+pub(crate) fn execute(fs: &Fs, dir: &Path, plan: &Plan) -> Result<()> {
+    if let Some(k) = &plan.kept {
+        let zero = |from: u64, to: u64| -> Result<()> {
+            let file = fs
+                .open(&k.path, Mode::ReadWrite)
+                .map_err(|e| Error::io(IoOp::Open, &k.path, e))?;
+            crate::io::fs::write_zeros(&file, from, to)
+                .map_err(|e| Error::io(IoOp::Truncate, &k.path, e))?;
+            file.sync_data()
+                .map_err(|e| Error::io(IoOp::Sync, &k.path, e))
+        };
+        let body_from = k.cut_at.max(SEGMENT_HEADER_BYTES);
+        if k.dirty_end > body_from {
+            zero(body_from, k.dirty_end)?;
+        }
+        // The header goes last, in a write and sync of its own: while it is intact a
+        // repeat of the cut finds this segment again, and once it is gone every frame
+        // behind it already is.
+        if k.cut_at == 0 {
+            zero(0, SEGMENT_HEADER_BYTES)?;
+        }
+    }
+    for path in plan.removed.iter().rev() {
+        match fs.remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(IoOp::Rename, path, e)),
+        }
+    }
+    if !plan.removed.is_empty() {
+        fs.sync_dir(dir)?;
+    }
+    tracing::info!(
+        from = plan.from,
+        segments_removed = plan.removed.len(),
+        "log truncated"
+    );
+    Ok(())
+}
+
+/// Records the intent to cut at `from` (step 2).
+pub(crate) fn write_intent(fs: &Fs, dir: &Path, from: u64) -> Result<()> {
+    fs.replace_file_durably(dir, TRUNCATE_FILE, &encode_marker(TRUNCATE_MAGIC, from))
+}
+
+/// Removes the intent (step 4).
+pub(crate) fn clear_intent(fs: &Fs, dir: &Path) -> Result<()> {
+    let path = dir.join(TRUNCATE_FILE);
+    fs.remove_file(&path)
+        .map_err(|e| Error::io(IoOp::Rename, &path, e))?;
+    fs.sync_dir(dir)
+}
+
+/// The cut a crash interrupted, if any.
+pub(crate) fn pending(fs: &Fs, dir: &Path) -> Result<Option<u64>> {
+    let path = dir.join(TRUNCATE_FILE);
+    match fs.read(&path) {
+        Ok(bytes) => decode_marker(TRUNCATE_MAGIC, &bytes)
+            .map(Some)
+            .map_err(|reason| Error::corrupt(0, 0, CorruptReason::Truncation(reason.to_string()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(IoOp::Read, path, e)),
+    }
+}
+
+/// Finishes a cut a crash interrupted (steps 1, 3, 4), before recovery scans.
+/// Returns the LSN it cut from.
+pub(crate) fn finish_pending(fs: &Fs, dir: &Path, checkpoint: u64) -> Result<Option<u64>> {
+    let Some(from) = pending(fs, dir)? else {
+        return Ok(None);
+    };
+    if from <= checkpoint {
+        return Err(Error::corrupt(
+            0,
+            0,
+            CorruptReason::Truncation(format!(
+                "a cut from LSN {from} would remove records at or below the checkpoint {checkpoint}"
+            )),
+        ));
+    }
+    let plan = locate(fs, dir, from)?;
+    execute(fs, dir, &plan)?;
+    clear_intent(fs, dir)?;
+    tracing::warn!(from, "recovery finished a truncation a crash interrupted");
+    Ok(Some(from))
+}

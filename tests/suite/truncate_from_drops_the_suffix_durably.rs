@@ -1,0 +1,231 @@
+//! `Wal::truncate_from(lsn)` removes every record at or above `lsn`, durably, and the
+//! next append reuses `lsn`: in the middle of a segment, at a segment's first record
+//! (the segment becomes blank), in an earlier sealed segment (later segments go), at
+//! the last record. On both drivers; then a power cut at every file operation of a
+//! truncation (simulator) leaves the old log or the cut one, never a mix.
+
+use ringwal::sim::SimFs;
+use ringwal::{Driver, Error, LogReader, Lsn, Options, Wal};
+
+use crate::common::{drivers, payload, small, temp_log};
+
+const RECORDS: u64 = 2000;
+
+/// What a record appended after the cut holds.
+fn replacement(lsn: u64) -> Vec<u8> {
+    format!("after the cut: {lsn}").into_bytes()
+}
+
+fn read_all(wal: &Wal) -> Vec<(u64, Vec<u8>)> {
+    wal.read_from(Lsn::new(1))
+        .unwrap()
+        .map(|r| {
+            let r = r.unwrap();
+            (r.lsn().get(), r.into_payload())
+        })
+        .collect()
+}
+
+fn expected(cut: u64, appended_after: u64) -> Vec<(u64, Vec<u8>)> {
+    (1..cut)
+        .map(|l| (l, payload(l)))
+        .chain((cut..cut + appended_after).map(|l| (l, replacement(l))))
+        .collect()
+}
+
+/// Cut points worth trying in a log of `RECORDS` records over several segments.
+fn cut_points(dir: &std::path::Path) -> Vec<u64> {
+    let scan = LogReader::open(dir).unwrap().scan().clone();
+    let firsts: Vec<u64> = scan.segments.iter().filter_map(|s| s.first_lsn).collect();
+    assert!(firsts.len() >= 4, "the log should span several segments");
+    vec![
+        firsts[1] + 3,                // inside an early, sealed segment
+        firsts[2],                    // a segment's first record: it becomes blank
+        firsts[firsts.len() - 1] + 1, // inside the active segment
+        RECORDS,                      // the last record
+        2,                            // nearly everything
+    ]
+}
+
+#[test]
+fn truncation_cuts_and_appends_continue_after_reopen() {
+    for driver in drivers() {
+        let probe = temp_log();
+        let wal = Wal::open(&probe.dir, small(driver)).unwrap();
+        for l in 1..=RECORDS {
+            wal.append(&payload(l)).unwrap();
+        }
+        wal.close().unwrap();
+        for cut in cut_points(&probe.dir) {
+            let log = temp_log();
+            let wal = Wal::open(&log.dir, small(driver)).unwrap();
+            for l in 1..=RECORDS {
+                wal.append(&payload(l)).unwrap();
+            }
+            wal.sync().unwrap();
+            wal.truncate_from(Lsn::new(cut)).unwrap();
+            assert_eq!(wal.last_lsn(), Lsn::new(cut - 1), "{driver:?} cut {cut}");
+            assert_eq!(wal.durable_lsn(), Lsn::new(cut - 1));
+            assert_eq!(read_all(&wal), expected(cut, 0), "{driver:?} cut {cut}");
+            for l in cut..cut + 50 {
+                assert_eq!(wal.append_durable(&replacement(l)).unwrap(), Lsn::new(l));
+            }
+            assert_eq!(read_all(&wal), expected(cut, 50), "{driver:?} cut {cut}");
+            wal.close().unwrap();
+            let wal = Wal::open(&log.dir, small(driver)).unwrap();
+            assert_eq!(wal.recovery_report().truncation_finished, None);
+            assert_eq!(
+                read_all(&wal),
+                expected(cut, 50),
+                "{driver:?} cut {cut} reopened"
+            );
+            wal.close().unwrap();
+        }
+    }
+}
+
+#[test]
+fn truncation_refuses_what_it_cannot_cut() {
+    for driver in drivers() {
+        let log = temp_log();
+        let wal = Wal::open(&log.dir, small(driver)).unwrap();
+        for l in 1..=20 {
+            wal.append(&payload(l)).unwrap();
+        }
+        let batch: Vec<Vec<u8>> = (21..=25).map(payload).collect();
+        let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+        wal.append_batch(&refs).unwrap();
+        wal.checkpoint(Lsn::new(10)).unwrap();
+        let invalid = |r: ringwal::Result<()>| matches!(r, Err(Error::InvalidArgument { .. }));
+        assert!(
+            invalid(wal.truncate_from(Lsn::new(10))),
+            "at the checkpoint"
+        );
+        assert!(
+            invalid(wal.truncate_from(Lsn::new(27))),
+            "beyond the next LSN"
+        );
+        assert!(invalid(wal.truncate_from(Lsn::new(23))), "inside a batch");
+        wal.truncate_from(Lsn::new(26)).unwrap(); // one past the end: nothing to cut
+        assert_eq!(wal.last_lsn(), Lsn::new(25), "{driver:?}: nothing was cut");
+        // A refused cut leaves a working log.
+        assert_eq!(wal.append_durable(b"next").unwrap(), Lsn::new(26));
+        wal.truncate_from(Lsn::new(21)).unwrap(); // a whole batch goes
+        assert_eq!(wal.append_durable(b"21 again").unwrap(), Lsn::new(21));
+        wal.close().unwrap();
+    }
+}
+
+#[test]
+fn truncation_waits_out_concurrent_appends() {
+    for driver in drivers() {
+        let log = temp_log();
+        let wal = std::sync::Arc::new(Wal::open(&log.dir, small(driver)).unwrap());
+        for l in 1..=100 {
+            wal.append(&payload(l)).unwrap();
+        }
+        let appender = {
+            let wal = std::sync::Arc::clone(&wal);
+            std::thread::spawn(move || {
+                (0..200)
+                    .map(|_| wal.append_durable(b"concurrent").unwrap())
+                    .collect::<Vec<_>>()
+            })
+        };
+        crate::common::eventually("the appender is under way", || wal.last_lsn().get() > 110);
+        wal.truncate_from(Lsn::new(50)).unwrap();
+        let lsns: Vec<u64> = appender.join().unwrap().iter().map(|l| l.get()).collect();
+        // Appends made while the cut ran waited for it and continued from 50: the
+        // LSNs handed out fall back once, at most.
+        let drops = lsns.windows(2).filter(|w| w[1] < w[0]).count();
+        assert!(drops <= 1, "{driver:?}: {lsns:?}");
+        let all = read_all(&wal);
+        let last = wal.last_lsn().get();
+        let want_last = if drops == 1 {
+            *lsns.last().unwrap()
+        } else {
+            49
+        };
+        assert_eq!(last, want_last, "{driver:?}");
+        assert_eq!(all.len() as u64, last, "{driver:?}: dense");
+        assert!(all[..49].iter().all(|(l, p)| *p == payload(*l)));
+        assert!(all[49..].iter().all(|(_, p)| p == b"concurrent"));
+        drop(wal);
+        let wal = Wal::open(&log.dir, small(driver)).unwrap();
+        assert_eq!(wal.last_lsn(), Lsn::new(last));
+    }
+}
+
+/// Power goes at the n-th file operation of a truncation, for every n until one
+/// completes: the reopened log is the old one (when the cut had not returned) or the
+/// cut one, dense, with the old payloads below the cut.
+#[test]
+fn a_power_cut_anywhere_in_a_truncation_leaves_the_old_log_or_the_cut_one() {
+    let options = |sim: &SimFs| {
+        Options::default()
+            .driver(Driver::Portable)
+            .segment_bytes(16 << 10)
+            .record_bytes_max(4 << 10)
+            .simulated(sim)
+    };
+    // Where the second segment starts: a cut there zeroes a segment's header.
+    let second_first = {
+        let sim = SimFs::new(0);
+        let wal = Wal::open("/wal", options(&sim)).unwrap();
+        for l in 1..=100 {
+            wal.append(&payload(l)).unwrap();
+        }
+        wal.close().unwrap();
+        let reader = LogReader::open_simulated(&sim, "/wal").unwrap();
+        reader.scan().segments[1].first_lsn.unwrap()
+    };
+    for cut in [1, 7, second_first, 90] {
+        let mut finished_by_recovery = 0;
+        // Several seeds per power-cut point: what survives of the unsynced writes (a
+        // zeroing torn part way) is the seed's choice.
+        for seed in 0..16 {
+            let mut n = 1;
+            loop {
+                let sim = SimFs::new(seed * 1000 + n);
+                let wal = Wal::open("/wal", options(&sim)).unwrap();
+                for l in 1..=100 {
+                    wal.append(&payload(l)).unwrap();
+                }
+                wal.sync().unwrap();
+                sim.cut_power_after(n);
+                let done = wal.truncate_from(Lsn::new(cut));
+                let powered = sim.is_powered();
+                sim.restart();
+                drop(wal);
+                let at = format!("cut {cut}, seed {seed}, power gone at op {n}");
+                let wal = Wal::open("/wal", options(&sim)).unwrap_or_else(|e| panic!("{at}: {e}"));
+                let last = wal.last_lsn().get();
+                if wal.recovery_report().truncation_finished == Some(Lsn::new(cut)) {
+                    finished_by_recovery += 1;
+                    assert_eq!(last, cut - 1, "{at}: recovery finished the cut");
+                }
+                if done.is_ok() {
+                    assert_eq!(last, cut - 1, "{at}: an acknowledged cut holds");
+                } else {
+                    assert!(last == 100 || last == cut - 1, "{at}: ends at {last}");
+                }
+                let got = read_all(&wal);
+                assert_eq!(
+                    got,
+                    (1..=last).map(|l| (l, payload(l))).collect::<Vec<_>>(),
+                    "{at}"
+                );
+                if powered {
+                    assert!(done.is_ok(), "{at}: {done:?}");
+                    assert!(n > 5, "the truncation made several file operations");
+                    break;
+                }
+                n += 1;
+            }
+        }
+        assert!(
+            finished_by_recovery > 0,
+            "cut {cut}: some power cuts fell after the intent was durable"
+        );
+    }
+}
