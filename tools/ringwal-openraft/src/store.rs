@@ -137,9 +137,19 @@ where
     }
 
     /// Entries at LSNs `from..to` (which hold indexes from `index` on).
-    fn read_wal(&self, from: u64, to: u64, index: u64, out: &mut Vec<C::Entry>) -> Result<(), Error> {
+    fn read_wal(
+        &self,
+        from: u64,
+        to: u64,
+        index: u64,
+        out: &mut Vec<C::Entry>,
+    ) -> Result<(), Error> {
         let mut want = (from, index);
-        for record in self.wal.read_from(Lsn::new(from))?.take((to - from) as usize) {
+        for record in self
+            .wal
+            .read_from(Lsn::new(from))?
+            .take((to - from) as usize)
+        {
             let record = record?;
             let lsn = record.lsn().get();
             let at = entry_index(record.payload(), lsn)?;

@@ -1,6 +1,13 @@
 //! openraft's own storage test suite (`openraft::testing::Suite`) against
 //! `RaftLogStore`, on each driver this machine can run.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 #[path = "../examples/kv/mod.rs"]
 mod kv;
 

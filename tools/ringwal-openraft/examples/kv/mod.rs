@@ -125,7 +125,10 @@ impl RaftStateMachine<TypeConfig> for KvStateMachine {
     ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>), StorageError<NodeId>>
     {
         let inner = self.inner();
-        Ok((inner.state.last_applied, inner.state.last_membership.clone()))
+        Ok((
+            inner.state.last_applied,
+            inner.state.last_membership.clone(),
+        ))
     }
 
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError<NodeId>>
@@ -226,7 +229,8 @@ impl Connection {
             .await
             .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
         let (read, mut write) = stream.into_split();
-        let mut line = serde_json::to_vec(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let mut line =
+            serde_json::to_vec(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         line.push(b'\n');
         write
             .write_all(&line)
