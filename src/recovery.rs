@@ -545,7 +545,7 @@ pub(crate) fn recover(
             let cut_end = info.valid_end + info.torn_bytes;
             if cut_end > from && (info.torn_bytes > 0 || info.records == 0 && info.header.is_some())
             {
-                zero_range(fs, &info.path, from, cut_end)?;
+                cut_torn_tail(fs, dir, info, (from, cut_end), scan.checkpoint)?;
                 tracing::warn!(
                     segment = info.sequence,
                     offset = from,
@@ -624,11 +624,30 @@ fn rewrite_range(fs: &Fs, path: &Path, from: u64, to: u64) -> Result<()> {
     Ok(())
 }
 
-/// Overwrites `[from, to)` of a file with zeros and syncs it.
-fn zero_range(fs: &Fs, path: &Path, from: u64, to: u64) -> Result<()> {
-    let file = fs
-        .open(path, Mode::ReadWrite)
-        .map_err(|e| Error::io(IoOp::Open, path, e))?;
-    crate::io::fs::write_zeros(&file, from, to).map_err(|e| Error::io(IoOp::Truncate, path, e))?;
-    file.sync_data().map_err(|e| Error::io(IoOp::Sync, path, e))
+/// Zeroes a torn tail, `[from, to)` of the tail segment. The torn bytes may hold valid
+/// frames (an unfinished batch): if a crash tore the zeroing, zeros in front of them
+/// would read as damage before valid data. So the cut is made a truncation whose intent
+/// is durable first, and a crash in the middle is finished by the next open the same
+/// way (see `crate::truncation`). Without an LSN to name (no header) or below the
+/// checkpoint (a log changed from outside) the bytes are zeroed alone.
+fn cut_torn_tail(
+    fs: &Fs,
+    dir: &Path,
+    info: &SegmentInfo,
+    (from, to): (u64, u64),
+    checkpoint: u64,
+) -> Result<()> {
+    let cut_lsn = match (info.last_lsn, info.header) {
+        (Some(last), _) => Some(last + 1),
+        (None, Some(h)) => Some(h.first_lsn),
+        (None, None) => None,
+    };
+    match cut_lsn.filter(|lsn| *lsn > checkpoint) {
+        Some(lsn) => {
+            crate::truncation::write_intent(fs, dir, lsn)?;
+            crate::truncation::zero_segment(fs, &info.path, from, to)?;
+            crate::truncation::clear_intent(fs, dir)
+        }
+        None => crate::truncation::zero_segment(fs, &info.path, from, to),
+    }
 }

@@ -161,25 +161,7 @@ fn cut_offset(cur: &mut Cursor, sequence: u64, first_lsn: u64, from: u64) -> Res
 /// Carries out a located cut (step 3). Repeating it is harmless.
 pub(crate) fn execute(fs: &Fs, dir: &Path, plan: &Plan) -> Result<()> {
     if let Some(k) = &plan.kept {
-        let zero = |from: u64, to: u64| -> Result<()> {
-            let file = fs
-                .open(&k.path, Mode::ReadWrite)
-                .map_err(|e| Error::io(IoOp::Open, &k.path, e))?;
-            crate::io::fs::write_zeros(&file, from, to)
-                .map_err(|e| Error::io(IoOp::Truncate, &k.path, e))?;
-            file.sync_data()
-                .map_err(|e| Error::io(IoOp::Sync, &k.path, e))
-        };
-        let body_from = k.cut_at.max(SEGMENT_HEADER_BYTES);
-        if k.dirty_end > body_from {
-            zero(body_from, k.dirty_end)?;
-        }
-        // The header goes last, in a write and sync of its own: while it is intact a
-        // repeat of the cut finds this segment again, and once it is gone every frame
-        // behind it already is.
-        if k.cut_at == 0 {
-            zero(0, SEGMENT_HEADER_BYTES)?;
-        }
+        zero_segment(fs, &k.path, k.cut_at, k.dirty_end)?;
     }
     for path in plan.removed.iter().rev() {
         match fs.remove_file(path) {
@@ -196,6 +178,30 @@ pub(crate) fn execute(fs: &Fs, dir: &Path, plan: &Plan) -> Result<()> {
         segments_removed = plan.removed.len(),
         "log truncated"
     );
+    Ok(())
+}
+
+/// Zeroes `[cut_at, dirty_end)` of a segment and syncs it. The frames go first; when
+/// the cut takes the header too (`cut_at` 0), it goes last, in a write and sync of its
+/// own: while it is intact a repeat of the cut finds this segment again, and once it is
+/// gone every frame behind it already is. (Zeroing both in one write, a torn write
+/// could keep frames behind a zeroed header: a corrupt log.)
+pub(crate) fn zero_segment(fs: &Fs, path: &Path, cut_at: u64, dirty_end: u64) -> Result<()> {
+    let zero = |from: u64, to: u64| -> Result<()> {
+        let file = fs
+            .open(path, Mode::ReadWrite)
+            .map_err(|e| Error::io(IoOp::Open, path, e))?;
+        crate::io::fs::write_zeros(&file, from, to)
+            .map_err(|e| Error::io(IoOp::Truncate, path, e))?;
+        file.sync_data().map_err(|e| Error::io(IoOp::Sync, path, e))
+    };
+    let body_from = cut_at.max(SEGMENT_HEADER_BYTES);
+    if dirty_end > body_from {
+        zero(body_from, dirty_end)?;
+    }
+    if cut_at == 0 {
+        zero(0, SEGMENT_HEADER_BYTES)?;
+    }
     Ok(())
 }
 

@@ -29,6 +29,7 @@ mod lsn_gap_between_segments_is_corruption;
 mod lsns_continue_after_checkpoint_retires_everything;
 mod mid_log_bit_flip_is_corruption;
 mod one_flush_across_many_segments_writes_each_in_place;
+mod power_cut_while_recovery_cuts_a_torn_tail;
 mod reopen_after_drop_without_close;
 mod rotation_across_many_segments;
 mod rotation_under_load_with_chains_in_flight;
