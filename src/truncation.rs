@@ -245,7 +245,13 @@ pub(crate) fn finish_pending(fs: &Fs, dir: &Path, checkpoint: u64) -> Result<Opt
             )),
         ));
     }
-    let plan = locate(fs, dir, from)?;
+    // The writer refuses such a cut before it records the intent: one on disk is damage.
+    let plan = locate(fs, dir, from).map_err(|e| match e {
+        Error::InvalidArgument { reason, .. } => {
+            Error::corrupt(0, 0, CorruptReason::Truncation(reason))
+        }
+        other => other,
+    })?;
     execute(fs, dir, &plan)?;
     clear_intent(fs, dir)?;
     tracing::warn!(from, "recovery finished a truncation a crash interrupted");

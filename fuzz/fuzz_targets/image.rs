@@ -3,8 +3,9 @@
 //! Input layout: byte 0 holds flags (bits 0-1: segment count - 1; bit 2: write a
 //! CHECKPOINT from the next 8 bytes' LSN; bit 3: give each segment a valid header so
 //! the fuzzer reaches the frame chain; bit 4: build the data area from frames encoded
-//! out of the input, then damage it, so the chain itself is exercised). The rest is
-//! split evenly among the segments.
+//! out of the input, then damage it, so the chain itself is exercised; bit 5: write a
+//! TRUNCATE intent — an interrupted `truncate_from` — from the next 8 bytes' LSN). The
+//! rest is split evenly among the segments.
 
 use std::path::Path;
 
@@ -59,6 +60,12 @@ pub fn write_image(dir: &Path, data: &[u8]) -> Option<()> {
         let lsn = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
         rest = &rest[8..];
         std::fs::write(dir.join("CHECKPOINT"), checkpoint::encode(lsn % 4096)).ok()?;
+    }
+    if flags & 32 != 0 {
+        let lsn = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+        rest = &rest[8..];
+        let intent = checkpoint::encode_marker(checkpoint::TRUNCATE_MAGIC, lsn % 4096 + 1);
+        std::fs::write(dir.join(names::TRUNCATE_FILE), intent).ok()?;
     }
     let part_len = rest.len().div_ceil(segments).max(1);
     let mut first_lsn = 1;

@@ -36,10 +36,18 @@ pub struct Wal {
     driver: Driver,
     report: RecoveryReport,
     retention: Retention,
-    /// Serialises checkpoints; holds the persisted checkpoint LSN.
-    checkpoint: Mutex<u64>,
+    /// Serialises checkpoints and truncations.
+    checkpoint: Mutex<Checkpoint>,
     writer: Option<JoinHandle<()>>,
     lock: DirLock,
+}
+
+/// The checkpoint as persisted, and the highest one a write was attempted for (a
+/// failed write may still have left it on disk).
+#[derive(Debug, Clone, Copy)]
+struct Checkpoint {
+    persisted: u64,
+    attempted: u64,
 }
 
 /// A pending `sync_async` request.
@@ -195,7 +203,10 @@ impl Wal {
             driver: kind,
             report,
             retention,
-            checkpoint: Mutex::new(recovered.checkpoint),
+            checkpoint: Mutex::new(Checkpoint {
+                persisted: recovered.checkpoint,
+                attempted: recovered.checkpoint,
+            }),
             writer: Some(handle),
             lock,
         })
@@ -321,7 +332,12 @@ impl Wal {
 
     /// The persisted checkpoint: replay after a restart starts above it.
     pub fn checkpoint_lsn(&self) -> Lsn {
-        Lsn::new(*self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()))
+        Lsn::new(
+            self.checkpoint
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .persisted,
+        )
     }
 
     /// Reads records from `lsn` up to what had been written when this is called.
@@ -349,19 +365,21 @@ impl Wal {
                 reason: format!("LSN {lsn} is beyond the last record {last}"),
             });
         }
-        let mut persisted = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
-        if lsn > *persisted {
+        let mut cp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+        if lsn > cp.persisted {
             if self.shared.watermark.get(Level::Synced) < lsn {
                 self.shared.staging.request_sync(lsn);
                 self.shared.watermark.wait(lsn, Level::Synced, None)?;
             }
+            // A write that fails part way may still leave this checkpoint on disk.
+            cp.attempted = cp.attempted.max(lsn);
             retention::write_checkpoint(&self.options.fs, &self.dir, lsn)?;
-            *persisted = lsn;
+            cp.persisted = lsn;
             self.shared.staging.seal_if_covered(lsn);
         }
         // Everything the persisted checkpoint covers. Segments leave the catalog only
         // once retired: after a failure the next checkpoint call tries them again.
-        let lsn = *persisted;
+        let lsn = cp.persisted;
         let retire: Vec<u64> = self
             .shared
             .staging
@@ -393,14 +411,15 @@ impl Wal {
     /// cut was decided poisons the log; reopening finishes the cut.
     pub fn truncate_from(&self, lsn: Lsn) -> Result<()> {
         let from = lsn.get();
-        // Serialised with checkpoints: a cut must stay above the persisted checkpoint.
-        let persisted = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
-        if from <= *persisted {
+        // Serialised with checkpoints: a cut must stay above every checkpoint that may
+        // be on disk, including one whose write failed part way.
+        let cp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+        if from <= cp.attempted {
             return Err(Error::InvalidArgument {
                 what: "truncation",
                 reason: format!(
                     "LSN {from} is at or below the checkpoint {}: those records are retired",
-                    *persisted
+                    cp.attempted
                 ),
             });
         }

@@ -111,6 +111,9 @@ struct Model {
     acked: u64,
     /// Highest checkpoint the log acknowledged.
     checkpoint: u64,
+    /// Highest checkpoint asked for since the log was opened, acknowledged or not (a
+    /// failed one may be on disk: cuts must stay above it).
+    checkpoint_asked: u64,
     /// Batches of more than one record: recovery keeps all of one or none.
     batches: Vec<(u64, u64)>,
     /// A truncation that did not return: the log may or may not be cut here.
@@ -319,7 +322,8 @@ impl Run {
     /// Cuts the log back: mostly a short suffix (as a consensus log does), sometimes
     /// far, sometimes inside a batch (which must be refused).
     fn truncate(&mut self, wal: &Wal) -> Result<Result<(), Error>, String> {
-        let (floor, last) = (wal.checkpoint_lsn().get(), self.model.last());
+        let floor = wal.checkpoint_lsn().get().max(self.model.checkpoint_asked);
+        let last = self.model.last();
         if last <= floor {
             return Ok(Ok(()));
         }
@@ -440,6 +444,7 @@ impl Run {
             return Ok(());
         }
         let lsn = self.rng.u64(from + 1..=last);
+        self.model.checkpoint_asked = self.model.checkpoint_asked.max(lsn);
         wal.checkpoint(Lsn::new(lsn))?;
         self.note(|| format!("checkpoint {lsn}"));
         // A checkpoint syncs up to its LSN before it is persisted.
@@ -580,6 +585,7 @@ impl Run {
         model.payloads.truncate(last as usize);
         model.acked = last;
         model.checkpoint = checkpoint;
+        model.checkpoint_asked = checkpoint;
         model.batches.retain(|(_, b)| *b <= last);
         Ok(())
     }

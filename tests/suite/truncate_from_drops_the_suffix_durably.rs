@@ -229,3 +229,44 @@ fn a_power_cut_anywhere_in_a_truncation_leaves_the_old_log_or_the_cut_one() {
         );
     }
 }
+
+/// A checkpoint whose write failed after its rename may still reach the disk (any
+/// later directory sync carries it): a cut must stay above it too. Found by the seeded
+/// simulator (seed 4348): the cut went below such a checkpoint, the power went while
+/// it ran, and recovery refused the intent as "would remove records at or below the
+/// checkpoint".
+#[test]
+fn a_cut_stays_above_a_checkpoint_whose_write_failed() {
+    use ringwal::sim::{SimError, SimFault, SimOp};
+    let sim = SimFs::new(4348);
+    let options = Options::default()
+        .segment_bytes(16 << 10)
+        .record_bytes_max(4 << 10)
+        .simulated(&sim);
+    let wal = Wal::open("/wal", options.clone()).unwrap();
+    for l in 1..=20 {
+        wal.append_durable(&payload(l)).unwrap();
+    }
+    // The checkpoint file's directory sync fails: CHECKPOINT already names 16 in the
+    // live directory.
+    sim.fail(SimFault {
+        op: SimOp::SyncDir,
+        nth: 1,
+        error: SimError::Eio,
+    });
+    assert!(wal.checkpoint(Lsn::new(16)).is_err());
+    assert_eq!(wal.checkpoint_lsn(), Lsn::new(0), "not acknowledged");
+    assert!(
+        matches!(
+            wal.truncate_from(Lsn::new(14)),
+            Err(Error::InvalidArgument { .. })
+        ),
+        "a cut below a checkpoint that may be on disk"
+    );
+    wal.truncate_from(Lsn::new(17)).unwrap();
+    sim.restart();
+    drop(wal);
+    let wal = Wal::open("/wal", options).unwrap();
+    assert_eq!(wal.last_lsn(), Lsn::new(16));
+    assert!(wal.checkpoint_lsn() <= Lsn::new(16));
+}
