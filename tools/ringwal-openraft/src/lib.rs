@@ -10,8 +10,8 @@
 //!   once the last of them is synced.
 //! * The vote, the committed log id and the purge point live in a second, small ringwal
 //!   log (`DIR/meta`): every change appends the whole state, the last record wins.
-//!   `save_vote` returns once it is durable (after every earlier append);
-//!   `save_committed` waits for the entry it names, not for itself.
+//!   `save_vote` and `save_committed` return once durable (the vote after every earlier
+//!   append; the committed id once the entry it names is durable).
 //! * `truncate` (a conflicting, uncommitted suffix) is `Wal::truncate_from`: durable
 //!   when it returns, completed by recovery if a crash interrupts it.
 //! * `purge` persists the purge point, then checkpoints the entry log, whose segments

@@ -36,17 +36,13 @@ impl<NID: NodeId> MetaLog<NID> {
         Ok(MetaLog { wal, state })
     }
 
-    /// Appends `next` as the new state. With `durable`, returns once it is synced;
-    /// otherwise once it is staged (a later durable save, or the writer's next sync,
-    /// makes it durable; the state it replaces stays valid meanwhile).
-    pub fn save(&mut self, next: Meta<NID>, durable: bool) -> Result<(), Error> {
+    /// Appends `next` as the new state and returns once it is synced (the meta log's
+    /// own sync: the entry log is not waited for).
+    pub fn save(&mut self, next: Meta<NID>) -> Result<(), Error> {
         let record = encode_meta(&next)?;
-        let lsn = self.wal.append(&record)?;
-        if durable {
-            self.wal.wait_durable(lsn)?;
-        }
+        let lsn = self.wal.append_durable(&record)?;
         self.state = next;
-        if durable && lsn.get() - self.wal.checkpoint_lsn().get() > CHECKPOINT_EVERY {
+        if lsn.get() - self.wal.checkpoint_lsn().get() > CHECKPOINT_EVERY {
             // Everything before this record is superseded by it.
             self.wal.checkpoint(Lsn::new(lsn.get() - 1))?;
         }

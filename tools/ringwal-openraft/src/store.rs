@@ -312,7 +312,7 @@ where
             purged: Some(log_id.clone()),
             ..self.meta.state.clone()
         };
-        self.meta.save(next, true)?;
+        self.meta.save(next)?;
         if let Some(lsn) = index.runs.purge_upto(log_id.index) {
             shared.wal.checkpoint(Lsn::new(lsn))?;
         }
@@ -342,9 +342,7 @@ where
             committed: Some(committed),
             ..self.meta.state.clone()
         };
-        // Not waited for: a committed id that is lost in a crash is replaced by the
-        // older one, which openraft handles (it learns the commit point again).
-        self.meta.save(next, false)
+        self.meta.save(next)
     }
 }
 
@@ -407,7 +405,7 @@ where
             vote: Some(vote.clone()),
             ..self.meta.state.clone()
         };
-        self.meta.save(next, true).map_err(write_vote)
+        self.meta.save(next).map_err(write_vote)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<C::NodeId>>, StorageError<C::NodeId>> {

@@ -206,3 +206,27 @@ fn options_that_cannot_keep_raft_durable_are_refused() {
         Err(ringwal_openraft::Error::Options(_))
     ));
 }
+
+/// Every vote and committed id appends a record to the meta log; its checkpoints
+/// retire the old ones, so it stays a few segments however many votes there were.
+#[tokio::test]
+async fn the_meta_log_stays_small_over_many_saves() {
+    let sim = SimFs::new(9);
+    let options = small(Driver::Portable).simulated(&sim);
+    let mut store = Store::open("/raft", options.clone()).unwrap();
+    store.blocking_append(entries(1, 0..=0)).await.unwrap();
+    for term in 1..=10_000 {
+        store.save_vote(&Vote::new(term, 0)).await.unwrap();
+        store.save_committed(Some(log_id(1, 0))).await.unwrap();
+    }
+    drop(store);
+    let meta_segments = sim
+        .paths()
+        .iter()
+        .filter(|p| p.starts_with("/raft/meta") && p.extension().is_some_and(|e| e == "wal"))
+        .count();
+    assert!(meta_segments <= 3, "{meta_segments} meta segments");
+    let mut store = Store::open("/raft", options).unwrap();
+    assert_eq!(store.read_vote().await.unwrap(), Some(Vote::new(10_000, 0)));
+    assert_eq!(store.read_committed().await.unwrap(), Some(log_id(1, 0)));
+}
