@@ -41,6 +41,8 @@ pub(crate) struct Kept {
     pub cut_at: u64,
     /// The end of the segment's non-zero bytes: what the cut zeroes ends here.
     pub dirty_end: u64,
+    /// The segment file's size.
+    pub file_bytes: u64,
 }
 
 /// What a cut at `from` does to the files.
@@ -117,6 +119,7 @@ pub(crate) fn locate(fs: &Fs, dir: &Path, from: u64) -> Result<Plan> {
             first_lsn,
             cut_at,
             dirty_end,
+            file_bytes: cur.len,
         }),
         removed,
     })
@@ -246,12 +249,19 @@ pub(crate) fn finish_pending(fs: &Fs, dir: &Path, checkpoint: u64) -> Result<Opt
         ));
     }
     // The writer refuses such a cut before it records the intent: one on disk is damage.
-    let plan = locate(fs, dir, from).map_err(|e| match e {
+    let mut plan = locate(fs, dir, from).map_err(|e| match e {
         Error::InvalidArgument { reason, .. } => {
             Error::corrupt(0, 0, CorruptReason::Truncation(reason))
         }
         other => other,
     })?;
+    // The zeros read back may be only in memory: a failed sync of the interrupted cut's
+    // zeroing marks its pages clean without writing them, and the disk still holds the
+    // records it was cutting. So the whole rest of the segment is zeroed again, not
+    // just what reads back as non-zero.
+    if let Some(k) = plan.kept.as_mut() {
+        k.dirty_end = k.file_bytes.max(k.dirty_end);
+    }
     execute(fs, dir, &plan)?;
     clear_intent(fs, dir)?;
     tracing::warn!(from, "recovery finished a truncation a crash interrupted");
