@@ -407,8 +407,9 @@ impl Wal {
     /// nothing is removed), and not inside a batch made by `append_batch`. Appends
     /// made meanwhile by other threads wait and then continue from `lsn`; an LSN at or
     /// above it names a record appended after the cut, so a `wait_durable` on a
-    /// removed LSN waits for the record that takes its place. An I/O failure once the
-    /// cut was decided poisons the log; reopening finishes the cut.
+    /// removed LSN waits for the record that takes its place; a `read_from` iterator
+    /// made before the cut may fail or read records appended after it. An I/O failure
+    /// once the cut was decided poisons the log; reopening finishes the cut.
     pub fn truncate_from(&self, lsn: Lsn) -> Result<()> {
         let from = lsn.get();
         // Serialised with checkpoints: a cut must stay above every checkpoint that may
