@@ -21,6 +21,7 @@
 //!   which stops the node. Nothing is reported persisted that is not.
 //!
 //! ```no_run
+//! # use std::io::Cursor;
 //! # use ringwal_openraft::RaftLogStore;
 //! # openraft::declare_raft_types!(pub Config);
 //! let store = RaftLogStore::<Config>::open("data/raft", ringwal::Options::default())?;
