@@ -313,15 +313,10 @@ impl Staging {
         let mut st = self.lock();
         st.truncate = Some(from);
         st.truncated = None;
-        self.arrivals.fetch_add(1, Ordering::Release);
-        let wake = std::mem::take(&mut st.writer_asleep);
-        let in_driver = std::mem::take(&mut st.writer_in_driver);
-        if wake {
-            self.work.notify_one();
-        }
-        if in_driver && let Some(waker) = &self.waker {
-            waker.wake();
-        }
+        self.arrived(st);
+        // Only this caller takes the answer, so it waits for it even if the writer
+        // gave it between the two locks.
+        let mut st = self.lock();
         loop {
             if let Some(answer) = st.truncated.take() {
                 return answer;
