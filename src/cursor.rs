@@ -119,16 +119,18 @@ impl Cursor {
     /// Looks for any valid frame of `sequence` at or after `from` (aligned positions),
     /// and for the end of non-zero bytes there. Returns (offset of the first valid
     /// frame, end of the last non-zero 8-byte word; `None` when all zero).
-    /// Only frames whose LSN is at least `lsn_min` (and not absurdly beyond it) are
+    /// Only frames whose LSN lies in `lsns` (and not absurdly beyond its start) are
     /// candidates: anything written after the end of the chain carries a later LSN, and
-    /// the filter keeps a scan over garbage from checksumming at every position.
+    /// the filter keeps a scan over garbage from checksumming at every position. (The
+    /// end bound leaves out the records a pending truncation is removing.)
     pub fn find_valid_after(
         &mut self,
         from: u64,
         sequence: u64,
         record_bytes_max: u64,
-        lsn_min: u64,
+        lsns: std::ops::Range<u64>,
     ) -> Result<(Option<u64>, Option<u64>)> {
+        let lsn_min = lsns.start;
         let align = FRAME_ALIGN;
         let mut at = from - from % align;
         let mut dirty_end = None;
@@ -160,6 +162,7 @@ impl Cursor {
             let lsn = read_u64(head, 8).unwrap_or(0);
             let len = u64::from(read_u32(head, 4).unwrap_or(0) & !frame::BATCH_CONTINUES);
             let plausible = at >= from
+                && lsn < lsns.end
                 && lsn >= lsn_min.max(1)
                 && lsn - lsn_min.max(1) < LSN_WINDOW
                 && len <= record_bytes_max

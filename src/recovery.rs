@@ -69,6 +69,10 @@ pub struct Scan {
     pub records: u64,
     /// The end of the log, if any segment exists.
     pub tail: Option<Tail>,
+    /// A truncation a crash interrupted: the first LSN it removes. The scan reads the
+    /// log as it will be once the next open finishes the cut (records from this LSN on
+    /// are left out, their bytes counted as torn).
+    pub truncation_pending: Option<u64>,
 }
 
 /// What opening a log found and repaired.
@@ -140,7 +144,7 @@ fn scan_frames(
     cur: &mut Cursor,
     sequence: u64,
     first_lsn: u64,
-    record_bytes_max: u64,
+    (record_bytes_max, lsn_end): (u64, u64),
 ) -> Result<FrameRun> {
     let mut run = FrameRun {
         first: None,
@@ -154,7 +158,8 @@ fn scan_frames(
     let mut at = SEGMENT_HEADER_BYTES;
     let mut expected = first_lsn;
     let mut pending = 0u64;
-    loop {
+    // A pending truncation removes everything from `lsn_end` on: the chain ends there.
+    while expected < lsn_end {
         match cur.frame_at(at, sequence, record_bytes_max)? {
             Found::Frame(d) if d.lsn == expected => {
                 at += d.frame_len as u64;
@@ -195,6 +200,10 @@ pub fn scan(dir: &Path, record_bytes_max: u64) -> Result<Scan> {
 
 pub(crate) fn scan_in(fs: &Fs, dir: &Path, record_bytes_max: u64) -> Result<Scan> {
     let checkpoint = read_checkpoint_in(fs, dir)?;
+    // Recovery finishes a pending truncation before it scans; a read-only scan sees
+    // the log as the truncation will leave it.
+    let truncation_pending = crate::truncation::pending(fs, dir)?;
+    let lsn_end = truncation_pending.unwrap_or(u64::MAX);
     let files = list_segments(fs, dir)?;
     for pair in files.windows(2) {
         if let [(a, _), (b, _)] = pair
@@ -235,6 +244,7 @@ pub(crate) fn scan_in(fs: &Fs, dir: &Path, record_bytes_max: u64) -> Result<Scan
         last_lsn: 0,
         records: 0,
         tail: None,
+        truncation_pending,
     };
     let mut expected: Option<u64> = None;
     for ((seq, path, mut cur, state), next_first) in opened.into_iter().zip(next_firsts) {
@@ -262,7 +272,7 @@ pub(crate) fn scan_in(fs: &Fs, dir: &Path, record_bytes_max: u64) -> Result<Scan
                     &state,
                     tail,
                     expected,
-                    (record_bytes_max, lsn_min),
+                    (record_bytes_max, lsn_min..lsn_end),
                 )?;
                 None
             }
@@ -275,12 +285,18 @@ pub(crate) fn scan_in(fs: &Fs, dir: &Path, record_bytes_max: u64) -> Result<Scan
                     };
                     return Err(Error::corrupt(seq, 0, reason));
                 }
-                scan_live(&mut cur, &mut info, *h, next_first, record_bytes_max)?
+                scan_live(
+                    &mut cur,
+                    &mut info,
+                    *h,
+                    next_first,
+                    (record_bytes_max, lsn_end),
+                )?
             }
             (None, _) => {
                 let lsn_min = expected.unwrap_or(checkpoint + 1);
                 info.torn_bytes =
-                    check_blank_start(&mut cur, seq, &state, (record_bytes_max, lsn_min))?;
+                    check_blank_start(&mut cur, seq, &state, (record_bytes_max, lsn_min..lsn_end))?;
                 Some(Tail {
                     segment: seq,
                     offset: 0,
@@ -313,16 +329,16 @@ fn scan_live(
     info: &mut SegmentInfo,
     header: SegmentHeader,
     next_first: Option<u64>,
-    record_bytes_max: u64,
+    (record_bytes_max, lsn_end): (u64, u64),
 ) -> Result<Option<Tail>> {
     let seq = info.sequence;
-    let run = scan_frames(cur, seq, header.first_lsn, record_bytes_max)?;
+    let run = scan_frames(cur, seq, header.first_lsn, (record_bytes_max, lsn_end))?;
     info.first_lsn = run.first;
     info.last_lsn = run.last;
     info.records = run.records;
     info.valid_end = run.valid_end;
     let last = run.last.unwrap_or(header.first_lsn - 1);
-    if next_first == Some(last + 1) && run.records > 0 {
+    if next_first == Some(last + 1) && run.records > 0 && last + 1 < lsn_end {
         // Sealed: the next segment carries on.
         if run.open_batch {
             return Err(Error::corrupt(
@@ -335,7 +351,8 @@ fn scan_live(
     }
     // The log ends here: nothing after the stop may validate.
     let lsn_min = run.last.map_or(header.first_lsn, |last| last + 1);
-    let (valid, dirty_end) = cur.find_valid_after(run.stop, seq, record_bytes_max, lsn_min)?;
+    let (valid, dirty_end) =
+        cur.find_valid_after(run.stop, seq, record_bytes_max, lsn_min..lsn_end)?;
     if let Some(at) = valid {
         let reason = match run.stop_reason {
             Some(r @ CorruptReason::LsnOutOfOrder { .. }) => r,
@@ -362,10 +379,10 @@ fn check_blank_start(
     cur: &mut Cursor,
     seq: u64,
     state: &HeaderState,
-    (record_bytes_max, lsn_min): (u64, u64),
+    (record_bytes_max, lsns): (u64, std::ops::Range<u64>),
 ) -> Result<u64> {
     let (valid, dirty_end) =
-        cur.find_valid_after(SEGMENT_HEADER_BYTES, seq, record_bytes_max, lsn_min)?;
+        cur.find_valid_after(SEGMENT_HEADER_BYTES, seq, record_bytes_max, lsns)?;
     if valid.is_some() {
         let reason = match state {
             HeaderState::Invalid(r) => r.clone(),
@@ -384,10 +401,10 @@ fn check_beyond_end(
     state: &HeaderState,
     tail: &Tail,
     expected: Option<u64>,
-    (record_bytes_max, lsn_min): (u64, u64),
+    (record_bytes_max, lsns): (u64, std::ops::Range<u64>),
 ) -> Result<u64> {
     let (valid, dirty_end) =
-        cur.find_valid_after(SEGMENT_HEADER_BYTES, seq, record_bytes_max, lsn_min)?;
+        cur.find_valid_after(SEGMENT_HEADER_BYTES, seq, record_bytes_max, lsns)?;
     if let Some(at) = valid {
         // Data after the end: name the place the chain broke. That is this segment's
         // own header when it is bad, or when the log ended cleanly (nothing torn) just

@@ -149,7 +149,8 @@ fn cut_offset(cur: &mut Cursor, sequence: u64, first_lsn: u64, from: u64) -> Res
         // The chain ends before the cut. Zeroing from here is only safe when nothing
         // valid follows (a torn or clean end): damage with records after it is
         // corruption, and recovery never deletes a valid record.
-        let (valid, _) = cur.find_valid_after(at, sequence, RECORD_BYTES_MAX, expected)?;
+        let (valid, _) =
+            cur.find_valid_after(at, sequence, RECORD_BYTES_MAX, expected..u64::MAX)?;
         if let Some(valid_frame_at) = valid {
             return Err(Error::corrupt(
                 sequence,

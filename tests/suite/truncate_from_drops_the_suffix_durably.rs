@@ -313,3 +313,47 @@ fn a_cut_whose_zeroing_failed_to_sync_is_finished_on_disk() {
         "no old record behind the new ones"
     );
 }
+
+/// A read-only scan (`LogReader`, the CLI) of a log whose truncation a crash
+/// interrupted reads it as the next open will leave it: the intent's records left out,
+/// a torn zeroing taken for a torn tail rather than corruption.
+#[test]
+fn a_reader_sees_a_log_as_its_pending_truncation_leaves_it() {
+    let options = |sim: &SimFs| {
+        Options::default()
+            .segment_bytes(16 << 10)
+            .record_bytes_max(4 << 10)
+            .simulated(sim)
+    };
+    let mut pending_seen = 0;
+    for seed in 0..24 {
+        // Op 6 is the zeroing write (after the intent's five), op 7 its sync.
+        for n in [6, 7] {
+            let sim = SimFs::new(seed);
+            let wal = Wal::open("/wal", options(&sim)).unwrap();
+            for l in 1..=40 {
+                wal.append(&payload(l)).unwrap();
+            }
+            wal.sync().unwrap();
+            sim.cut_power_after(n);
+            assert!(wal.truncate_from(Lsn::new(25)).is_err());
+            sim.restart();
+            drop(wal);
+            let reader = LogReader::open_simulated(&sim, "/wal")
+                .unwrap_or_else(|e| panic!("seed {seed}, op {n}: {e}"));
+            let scan = reader.scan();
+            assert_eq!(scan.truncation_pending, Some(25), "seed {seed}, op {n}");
+            assert_eq!(scan.last_lsn, 24, "seed {seed}, op {n}");
+            let read: Vec<u64> = reader
+                .read_from(Lsn::new(1))
+                .unwrap()
+                .map(|r| r.unwrap().lsn().get())
+                .collect();
+            assert_eq!(read, (1..=24).collect::<Vec<_>>());
+            pending_seen += 1;
+            let wal = Wal::open("/wal", options(&sim)).unwrap();
+            assert_eq!(wal.last_lsn(), Lsn::new(24), "seed {seed}, op {n}");
+        }
+    }
+    assert_eq!(pending_seen, 48);
+}

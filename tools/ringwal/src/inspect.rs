@@ -64,6 +64,8 @@ pub struct Report {
     pub bytes: u64,
     /// Whether a writer holds the log.
     pub writer_active: bool,
+    /// A truncation a crash interrupted (its first LSN): the next open finishes it.
+    pub truncation_pending: Option<u64>,
     /// The tail.
     pub tail: TailReport,
 }
@@ -99,6 +101,7 @@ pub fn build(dir: &Path) -> Result<Report, Failure> {
         checkpoint: None,
         bytes: 0,
         writer_active: false,
+        truncation_pending: None,
         tail: tail_report(&examined.health),
     };
     if let Some(reader) = &examined.reader {
@@ -107,6 +110,7 @@ pub fn build(dir: &Path) -> Result<Report, Failure> {
         report.records = Some(scan.records);
         report.last_lsn = Some(scan.last_lsn);
         report.checkpoint = Some(scan.checkpoint);
+        report.truncation_pending = scan.truncation_pending;
         for s in &scan.segments {
             let state = if s.beyond_end {
                 if s.torn_bytes > 0 { "torn" } else { "spare" }
@@ -241,6 +245,12 @@ fn print_table(r: &Report) {
             ""
         }
     );
+    if let Some(from) = r.truncation_pending {
+        println!(
+            "truncation pending: records from LSN {from} on are being removed (a truncate_from \
+             a crash interrupted; the next open finishes it)"
+        );
+    }
     let t = &r.tail;
     match t.state {
         "clean" => println!("tail: clean"),

@@ -105,3 +105,31 @@ fn archived_segments_are_listed() {
     assert_eq!(archived[0]["first_lsn"], 1);
     assert_eq!(report["checkpoint"], 250);
 }
+
+#[test]
+fn a_pending_truncation_is_shown_and_its_records_left_out() {
+    use ringwal::format::{checkpoint, names};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build_log(tmp.path(), 300);
+    // What a crash leaves after `truncate_from(200)` recorded its intent.
+    let intent = checkpoint::encode_marker(checkpoint::TRUNCATE_MAGIC, 200);
+    std::fs::write(dir.join(names::TRUNCATE_FILE), intent).unwrap();
+    let report = inspect_json(&dir);
+    assert_eq!(report["truncation_pending"], 200, "{report}");
+    assert_eq!(report["last_lsn"], 199);
+    ringwal()
+        .arg("inspect")
+        .arg(&dir)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "truncation pending: records from LSN 200",
+        ));
+    // The next open finishes the cut.
+    let wal = Wal::open(&dir, options()).unwrap();
+    assert_eq!(wal.last_lsn(), Lsn::new(199));
+    assert_eq!(
+        wal.recovery_report().truncation_finished,
+        Some(Lsn::new(200))
+    );
+}
