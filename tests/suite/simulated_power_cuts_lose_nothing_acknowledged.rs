@@ -7,7 +7,8 @@
 //! acknowledged, dense, with its payload, and no batch in part.
 //!
 //! `RINGWAL_SIM_CRASH_POINTS=N` runs at least N crash points (default 10,000) for a
-//! longer soak; `RINGWAL_SIM_SEED=S` replays one seed with a trace of every step.
+//! longer soak, `RINGWAL_SIM_FIRST_SEED=S` starts it at another seed (default 1);
+//! `RINGWAL_SIM_SEED=S` replays one seed with a trace of every step.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,7 @@ use super::sim_workload::{Run, Tally};
 
 const POINTS_ENV: &str = "RINGWAL_SIM_CRASH_POINTS";
 const SEED_ENV: &str = "RINGWAL_SIM_SEED";
+const FIRST_SEED_ENV: &str = "RINGWAL_SIM_FIRST_SEED";
 const POINTS_DEFAULT: u64 = 10_000;
 const POINTS_PER_SEED: u64 = 25;
 const FIRST_SEED: u64 = 1;
@@ -66,7 +68,8 @@ fn simulated_power_cuts_lose_nothing_acknowledged() {
         return;
     }
     let target = env_u64(POINTS_ENV).unwrap_or(POINTS_DEFAULT);
-    let next_seed = Arc::new(AtomicU64::new(FIRST_SEED));
+    let first = env_u64(FIRST_SEED_ENV).unwrap_or(FIRST_SEED);
+    let next_seed = Arc::new(AtomicU64::new(first));
     let points = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicBool::new(false));
     let total = Arc::new(Mutex::new((Tally::default(), 0u64, Vec::new())));
