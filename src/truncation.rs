@@ -78,15 +78,21 @@ pub(crate) fn locate(fs: &Fs, dir: &Path, from: u64) -> Result<Plan> {
         .iter()
         .rposition(|(_, _, first)| first.is_some_and(|f| f <= from));
     let Some(kept_at) = kept_at else {
-        // No record below the cut. Every segment from the first with a header on lies
-        // above it (blank ones after it included, or they would leave a gap); headless
-        // segments before it (a header whose zeroing was cut short) are the scan's.
-        let first_headed = segments
-            .iter()
-            .position(|(_, _, first)| first.is_some())
-            .unwrap_or(segments.len());
+        // No segment with a header holds a record below the cut: every segment goes,
+        // from the first that holds a valid frame below the cut on (none of them
+        // normally: a headless segment is a header whose zeroing a crash cut short).
+        // Those up to it are damage the scan reports, never deleted here.
+        let mut keep = 0;
+        for (i, (seq, path, _)) in segments.iter().enumerate() {
+            let mut cur = Cursor::open(fs, path)?;
+            let (below, _) =
+                cur.find_valid_after(SEGMENT_HEADER_BYTES, *seq, RECORD_BYTES_MAX, 1..from)?;
+            if below.is_some() {
+                keep = i + 1;
+            }
+        }
         let removed = segments
-            .split_off(first_headed)
+            .split_off(keep)
             .into_iter()
             .map(|(_, path, _)| path)
             .collect();
@@ -146,11 +152,11 @@ fn cut_offset(cur: &mut Cursor, sequence: u64, first_lsn: u64, from: u64) -> Res
         )));
     }
     if expected < from {
-        // The chain ends before the cut. Zeroing from here is only safe when nothing
-        // valid follows (a torn or clean end): damage with records after it is
-        // corruption, and recovery never deletes a valid record.
-        let (valid, _) =
-            cur.find_valid_after(at, sequence, RECORD_BYTES_MAX, expected..u64::MAX)?;
+        // The chain ends before the cut. Zeroing from here is only safe when no valid
+        // record below the cut follows (a torn or clean end): damage with such records
+        // after it is corruption, and recovery never deletes a valid record. Records
+        // from the cut on prove nothing: the cut removes them anyway.
+        let (valid, _) = cur.find_valid_after(at, sequence, RECORD_BYTES_MAX, expected..from)?;
         if let Some(valid_frame_at) = valid {
             return Err(Error::corrupt(
                 sequence,

@@ -357,3 +357,48 @@ fn a_reader_sees_a_log_as_its_pending_truncation_leaves_it() {
     }
     assert_eq!(pending_seen, 48);
 }
+
+/// An interrupted cut over damage that the cut itself removes opens the way a reader
+/// reads it (found by the `recover_and_reopen` fuzz target once its images could carry
+/// an intent): valid frames from the cut on prove nothing about damage before them,
+/// and a headless segment holding only such frames goes with the cut.
+#[test]
+fn an_interrupted_cut_over_damage_it_removes_opens_as_the_reader_reads_it() {
+    use ringwal::format::{checkpoint, names};
+
+    use crate::disk::{flip_bit, frames, segment_path, zero_range};
+    let intent = |dir: &std::path::Path, from: u64| {
+        let bytes = checkpoint::encode_marker(checkpoint::TRUNCATE_MAGIC, from);
+        std::fs::write(dir.join(names::TRUNCATE_FILE), bytes).unwrap();
+    };
+    let reader_last = |dir: &std::path::Path| LogReader::open(dir).unwrap().scan().last_lsn;
+    for driver in drivers() {
+        // Record 4 damaged, records 5.. intact, the cut from 5.
+        let log = temp_log();
+        let wal = Wal::open(&log.dir, small(driver)).unwrap();
+        for l in 1..=10 {
+            wal.append(&payload(l)).unwrap();
+        }
+        wal.close().unwrap();
+        let seg = segment_path(&log.dir, 1);
+        flip_bit(&seg, frames(&seg)[3].offset + 20, 0);
+        intent(&log.dir, 5);
+        assert_eq!(reader_last(&log.dir), 3);
+        let wal = Wal::open(&log.dir, small(driver)).unwrap();
+        assert_eq!(wal.last_lsn(), Lsn::new(3), "{driver:?}");
+
+        // The only segment's header gone, its frames all at or above a cut from 1.
+        let log = temp_log();
+        let wal = Wal::open(&log.dir, small(driver)).unwrap();
+        for l in 1..=10 {
+            wal.append(&payload(l)).unwrap();
+        }
+        wal.close().unwrap();
+        zero_range(&segment_path(&log.dir, 1), 0, 64);
+        intent(&log.dir, 1);
+        assert_eq!(reader_last(&log.dir), 0);
+        let wal = Wal::open(&log.dir, small(driver)).unwrap();
+        assert_eq!(wal.last_lsn(), Lsn::new(0), "{driver:?}");
+        assert_eq!(wal.append_durable(b"first").unwrap(), Lsn::new(1));
+    }
+}
