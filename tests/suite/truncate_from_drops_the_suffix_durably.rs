@@ -4,12 +4,21 @@
 //! the last record. On both drivers; then a power cut at every file operation of a
 //! truncation (simulator) leaves the old log or the cut one, never a mix.
 
-use ringwal::sim::SimFs;
+use ringwal::sim::{SimError, SimFault, SimFs, SimOp};
 use ringwal::{Driver, Error, LogReader, Lsn, Options, Wal};
 
 use crate::common::{drivers, payload, small, temp_log};
 
 const RECORDS: u64 = 2000;
+
+/// Small segments on a simulated filesystem (the portable driver runs it).
+fn on_sim(sim: &SimFs) -> Options {
+    Options::default()
+        .driver(Driver::Portable)
+        .segment_bytes(16 << 10)
+        .record_bytes_max(4 << 10)
+        .simulated(sim)
+}
 
 /// What a record appended after the cut holds.
 fn replacement(lsn: u64) -> Vec<u8> {
@@ -161,13 +170,7 @@ fn truncation_waits_out_concurrent_appends() {
 /// cut one, dense, with the old payloads below the cut.
 #[test]
 fn a_power_cut_anywhere_in_a_truncation_leaves_the_old_log_or_the_cut_one() {
-    let options = |sim: &SimFs| {
-        Options::default()
-            .driver(Driver::Portable)
-            .segment_bytes(16 << 10)
-            .record_bytes_max(4 << 10)
-            .simulated(sim)
-    };
+    let options = on_sim;
     // Where the second segment starts: a cut there zeroes a segment's header.
     let second_first = {
         let sim = SimFs::new(0);
@@ -237,12 +240,8 @@ fn a_power_cut_anywhere_in_a_truncation_leaves_the_old_log_or_the_cut_one() {
 /// checkpoint".
 #[test]
 fn a_cut_stays_above_a_checkpoint_whose_write_failed() {
-    use ringwal::sim::{SimError, SimFault, SimOp};
     let sim = SimFs::new(4348);
-    let options = Options::default()
-        .segment_bytes(16 << 10)
-        .record_bytes_max(4 << 10)
-        .simulated(&sim);
+    let options = on_sim(&sim);
     let wal = Wal::open("/wal", options.clone()).unwrap();
     for l in 1..=20 {
         wal.append_durable(&payload(l)).unwrap();
@@ -277,12 +276,8 @@ fn a_cut_stays_above_a_checkpoint_whose_write_failed() {
 /// behind the new ones. Found by the seeded simulator (seed 6086).
 #[test]
 fn a_cut_whose_zeroing_failed_to_sync_is_finished_on_disk() {
-    use ringwal::sim::{SimError, SimFault, SimOp};
     let sim = SimFs::new(6086);
-    let options = Options::default()
-        .segment_bytes(16 << 10)
-        .record_bytes_max(4 << 10)
-        .simulated(&sim);
+    let options = on_sim(&sim);
     let wal = Wal::open("/wal", options.clone()).unwrap();
     for l in 1..=10 {
         wal.append_durable(&payload(l)).unwrap();
@@ -319,12 +314,7 @@ fn a_cut_whose_zeroing_failed_to_sync_is_finished_on_disk() {
 /// a torn zeroing taken for a torn tail rather than corruption.
 #[test]
 fn a_reader_sees_a_log_as_its_pending_truncation_leaves_it() {
-    let options = |sim: &SimFs| {
-        Options::default()
-            .segment_bytes(16 << 10)
-            .record_bytes_max(4 << 10)
-            .simulated(sim)
-    };
+    let options = on_sim;
     let mut pending_seen = 0;
     for seed in 0..24 {
         // Op 6 is the zeroing write (after the intent's five), op 7 its sync.
