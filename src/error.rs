@@ -142,6 +142,13 @@ pub enum Error {
         /// The error the kernel reported.
         source: io::Error,
     },
+    /// ringwal found its own state inconsistent (a bug, not bad input or a failing
+    /// disk). The log is poisoned rather than acknowledging anything it cannot vouch
+    /// for; please report it with the message.
+    Internal {
+        /// What was found inconsistent, with the values involved.
+        what: String,
+    },
 }
 
 /// Why a place on disk is judged corrupt.
@@ -275,6 +282,7 @@ impl fmt::Display for Error {
                  the first readable LSN is {first_available}"
             ),
             Error::Closed => f.write_str("the log is closed"),
+            Error::Internal { what } => write!(f, "internal inconsistency (a ringwal bug): {what}"),
             Error::Completion {
                 op,
                 segment,
@@ -305,6 +313,10 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+
+    pub(crate) fn internal(what: impl Into<String>) -> Self {
+        Error::Internal { what: what.into() }
     }
 
     pub(crate) fn corrupt(segment: u64, offset: u64, reason: CorruptReason) -> Self {

@@ -23,7 +23,8 @@ pub const SEGMENT_BYTES_MAX: u64 = 1 << 40;
 /// The smallest staging buffer a log may use.
 pub const STAGING_BYTES_MIN: u64 = 4096;
 
-/// The largest staging buffer (it is allocated up front, twice).
+/// The largest staging buffer (allocated up front, once per buffer the driver keeps;
+/// see `STAGING_MEMORY_BYTES_MAX`).
 pub const STAGING_BYTES_MAX: u64 = 1 << 30;
 
 /// Most records one `append_batch` call may carry.
@@ -32,6 +33,23 @@ pub const BATCH_RECORDS_MAX: usize = 1 << 20;
 /// The largest LSN or segment sequence the log accepts from disk: far beyond any real
 /// log, low enough that `+ 1` arithmetic on it can never overflow.
 pub const LSN_MAX: u64 = 1 << 62;
+
+/// Most segments one flush (one staging buffer) may span. Staging starts a new
+/// buffer rather than a further segment once a buffer reaches this many: it bounds the
+/// ring entries and fixed-file slots a flush needs whatever the segment, record and
+/// batch sizes (a batch that fills most of a small segment rotates on every append).
+pub const FLUSH_SEGMENTS_MAX: usize = 16;
+
+/// Driver operations one flush may need: a sync of the segment a previous flush left
+/// unsynced, then a write and a sync per segment it spans.
+pub const FLUSH_OPS_MAX: usize = 2 * FLUSH_SEGMENTS_MAX + 1;
+
+/// Most flushes (io_uring chains) a log may keep in flight.
+pub const CHAINS_IN_FLIGHT_MAX: u32 = 64;
+
+/// Most bytes of staging buffers a log may allocate: `staging_bytes_max` times the
+/// buffers the driver keeps (`chains_in_flight_max + 1`).
+pub const STAGING_MEMORY_BYTES_MAX: u64 = 8 << 30;
 
 /// Reads during recovery and scans are done in chunks of this many bytes.
 pub const READ_CHUNK_BYTES: usize = 1 << 20;
@@ -43,6 +61,8 @@ const _: () = assert!(SEGMENT_BYTES_MIN > SEGMENT_HEADER_BYTES + FRAME_HEADER_BY
 const _: () = assert!(STAGING_BYTES_MIN >= FRAME_HEADER_BYTES + FRAME_ALIGN);
 const _: () = assert!(RECORD_BYTES_MAX < (1 << 31));
 const _: () = assert!(READ_CHUNK_BYTES as u64 >= SEGMENT_HEADER_BYTES);
+const _: () = assert!(FLUSH_SEGMENTS_MAX >= 2);
+const _: () = assert!(STAGING_MEMORY_BYTES_MAX >= 2 * STAGING_BYTES_MAX);
 
 /// Bytes a frame with `payload_bytes` of payload occupies on disk, padding included.
 pub const fn frame_bytes(payload_bytes: u64) -> u64 {

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::limits::{
-    RECORD_BYTES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, SEGMENT_HEADER_BYTES,
-    STAGING_BYTES_MAX, STAGING_BYTES_MIN, frame_bytes,
+    CHAINS_IN_FLIGHT_MAX, RECORD_BYTES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN,
+    SEGMENT_HEADER_BYTES, STAGING_BYTES_MAX, STAGING_BYTES_MIN, STAGING_MEMORY_BYTES_MAX,
+    frame_bytes,
 };
 
 /// Which I/O driver writes the log.
@@ -123,7 +124,11 @@ impl Options {
     }
 
     /// Bytes that may wait in staging before appenders block (default 4 MiB). The log
-    /// holds at most two such buffers: one filling, one being written.
+    /// allocates `chains_in_flight_max + 1` buffers of this size up front (one filling,
+    /// the others being written; the portable driver keeps 2), and refuses options
+    /// whose product exceeds `limits::STAGING_MEMORY_BYTES_MAX` (8 GiB). A buffer also
+    /// spans at most `limits::FLUSH_SEGMENTS_MAX` segments: with segments much smaller
+    /// than the buffer, appenders wait for the writer sooner.
     pub fn staging_bytes_max(mut self, bytes: u64) -> Self {
         self.staging_bytes_max = bytes;
         self
@@ -177,7 +182,8 @@ impl Options {
         self
     }
 
-    /// Most write→fsync chains in flight at once (default 1; io_uring driver only).
+    /// Most write→fsync chains in flight at once (default 1, at most
+    /// `limits::CHAINS_IN_FLIGHT_MAX` = 64; io_uring driver only).
     /// On the 2-core VM this was measured on, 16 durable appenders ran fastest with one
     /// chain in flight (see perf/README.md): a second chain carries fewer records and its
     /// fsync queues behind the first. Raise it where the device overlaps flushes.
@@ -218,6 +224,16 @@ impl Options {
         self.segment_bytes
     }
 
+    /// The configured largest payload.
+    pub fn get_record_bytes_max(&self) -> u64 {
+        self.record_bytes_max
+    }
+
+    /// The configured staging buffer size.
+    pub fn get_staging_bytes_max(&self) -> u64 {
+        self.staging_bytes_max
+    }
+
     /// The configured durability.
     pub fn get_durability(&self) -> Durability {
         self.durability
@@ -225,8 +241,14 @@ impl Options {
 
     /// Rejects values that cannot work, naming the field.
     pub fn validate(&self) -> Result<()> {
-        let bad =
-            |field: &'static str, reason: String| Err(Error::InvalidOptions { field, reason });
+        self.validate_sizes()?;
+        self.validate_staging()?;
+        self.validate_policies()?;
+        self.validate_ring()
+    }
+
+    /// Segment and record sizes.
+    fn validate_sizes(&self) -> Result<()> {
         if !(SEGMENT_BYTES_MIN..=SEGMENT_BYTES_MAX).contains(&self.segment_bytes) {
             return bad(
                 "segment_bytes",
@@ -256,6 +278,11 @@ impl Options {
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// The staging buffer: its size, what it must hold, and the memory of all of them.
+    fn validate_staging(&self) -> Result<()> {
         if !(STAGING_BYTES_MIN..=STAGING_BYTES_MAX).contains(&self.staging_bytes_max) {
             return bad(
                 "staging_bytes_max",
@@ -266,6 +293,7 @@ impl Options {
             );
         }
         // A rotation puts a segment header into staging ahead of the record.
+        let frame_max = frame_bytes(self.record_bytes_max);
         if frame_max + SEGMENT_HEADER_BYTES > self.staging_bytes_max {
             return bad(
                 "staging_bytes_max",
@@ -276,6 +304,22 @@ impl Options {
                 ),
             );
         }
+        let buffers = u64::from(self.chains_in_flight_max.clamp(1, CHAINS_IN_FLIGHT_MAX)) + 1;
+        if self.staging_bytes_max.saturating_mul(buffers) > STAGING_MEMORY_BYTES_MAX {
+            return bad(
+                "staging_bytes_max",
+                format!(
+                    "{buffers} buffers (chains_in_flight_max + 1) of {} bytes exceed the \
+                     {STAGING_MEMORY_BYTES_MAX} bytes of staging a log may allocate",
+                    self.staging_bytes_max
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Durability and archiving.
+    fn validate_policies(&self) -> Result<()> {
         if let Durability::Periodic(every) = self.durability
             && every.is_zero()
         {
@@ -287,6 +331,12 @@ impl Options {
                 "archive limits must be non-zero when archiving is on".into(),
             );
         }
+        Ok(())
+    }
+
+    /// io_uring sizes. The ring itself grows to hold a whole flush's chain and every
+    /// completion the chains in flight can produce (see `io::uring`).
+    fn validate_ring(&self) -> Result<()> {
         if !(1..=4096).contains(&self.ring_entries) || !self.ring_entries.is_power_of_two() {
             return bad(
                 "ring_entries",
@@ -296,16 +346,19 @@ impl Options {
                 ),
             );
         }
-        if self.chains_in_flight_max == 0 || self.chains_in_flight_max > self.ring_entries / 2 {
+        if !(1..=CHAINS_IN_FLIGHT_MAX).contains(&self.chains_in_flight_max) {
             return bad(
                 "chains_in_flight_max",
                 format!(
-                    "must be in 1..={} (half the ring), got {}",
-                    self.ring_entries / 2,
+                    "must be in 1..={CHAINS_IN_FLIGHT_MAX}, got {}",
                     self.chains_in_flight_max
                 ),
             );
         }
         Ok(())
     }
+}
+
+fn bad(field: &'static str, reason: String) -> Result<()> {
+    Err(Error::InvalidOptions { field, reason })
 }

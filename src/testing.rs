@@ -34,6 +34,10 @@ pub struct FaultPlan {
     /// io_uring driver only: report the Nth write as short (half done), which breaks its
     /// linked chain the way a real short write does; the driver must resume it.
     pub short_write_nth: Option<u64>,
+    /// io_uring driver only: report every write from the Nth on as having written
+    /// nothing, as a device that makes no progress would; the driver must fail, not
+    /// resubmit forever.
+    pub zero_write_from_nth: Option<u64>,
     /// Fail the Nth segment creation (counting the one made at open, if any) while it
     /// preallocates, as a full disk would at a rotation.
     pub fail_segment_create_nth: Option<u64>,
@@ -70,6 +74,14 @@ impl FaultPlan {
     pub(crate) fn segment_create_error(&self, nth: u64) -> Option<io::Error> {
         (self.fail_segment_create_nth == Some(nth))
             .then(|| self.kind.unwrap_or(FaultKind::Eio).to_error())
+    }
+
+    /// Report every write from the Nth on as writing nothing (io_uring driver).
+    pub fn zero_writes_from(nth: u64) -> Self {
+        FaultPlan {
+            zero_write_from_nth: Some(nth),
+            ..FaultPlan::default()
+        }
     }
 
     /// Report the Nth write as short (io_uring driver).
@@ -114,6 +126,16 @@ impl FaultState {
     /// Whether the write just counted by `before_write` is to be reported short.
     pub fn short_now(&self) -> bool {
         !self.fired && self.plan.short_write_nth == Some(self.writes)
+    }
+
+    /// Whether the write just counted by `before_write` is to be reported as writing
+    /// nothing.
+    pub fn zero_now(&self) -> bool {
+        !self.fired
+            && self
+                .plan
+                .zero_write_from_nth
+                .is_some_and(|n| self.writes >= n)
     }
 
     pub fn before_sync(&mut self) -> Option<io::Error> {

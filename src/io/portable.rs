@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::fs::FileIo;
-use super::{Completed, DriverCounters, Flush, IoDriver, Op, Wake};
-use crate::error::Result;
+use super::{Buffer, Completed, DriverCounters, Flush, IoDriver, Op, Wake};
+use crate::error::{Error, Result};
 use crate::options::Driver;
 
 #[derive(Debug)]
@@ -31,8 +31,13 @@ impl IoDriver for PortableDriver {
         1
     }
 
-    fn buffers(&mut self, count: usize, capacity: usize) -> Vec<Vec<u8>> {
-        (0..count).map(|_| Vec::with_capacity(capacity)).collect()
+    fn buffers(&mut self, count: usize, capacity: usize) -> Vec<Buffer> {
+        (0..count)
+            .map(|_| Buffer {
+                bytes: Vec::with_capacity(capacity),
+                registered: None,
+            })
+            .collect()
     }
 
     fn waker(&self) -> Option<Arc<dyn Wake>> {
@@ -44,21 +49,28 @@ impl IoDriver for PortableDriver {
             self.done.is_none(),
             "portable driver holds one flush at a time"
         );
-        let mut sync_started = None;
+        // Same span as the io_uring driver: the whole flush, writes included.
+        let started = Instant::now();
         for op in &flush.ops {
             match op {
                 Op::Write(run) => {
-                    let bytes = flush.buf.get(run.bytes.clone()).unwrap_or_default();
-                    debug_assert_eq!(bytes.len(), run.bytes.len());
+                    let Some(bytes) = flush.buf.bytes.get(run.bytes.clone()) else {
+                        return Err(Error::internal(format!(
+                            "a write of bytes {:?} of a {}-byte flush buffer",
+                            run.bytes,
+                            flush.buf.bytes.len()
+                        )));
+                    };
                     self.io.write_at(&run.segment, bytes, run.offset)?;
                 }
-                Op::Sync(segment) => {
-                    sync_started.get_or_insert_with(Instant::now);
-                    self.io.sync(segment)?;
-                }
+                Op::Sync(segment) => self.io.sync(segment)?,
             }
         }
-        let sync_ns = sync_started.map_or(0, |t| t.elapsed().as_nanos() as u64);
+        let sync_ns = if flush.syncs() > 0 {
+            started.elapsed().as_nanos() as u64
+        } else {
+            0
+        };
         self.done = Some(Completed { flush, sync_ns });
         Ok(())
     }

@@ -2,8 +2,15 @@
 //!
 //! * Segment files sit in the ring's fixed-file table (sparse registration, slots
 //!   updated in place on rotation and reused once no operation in flight uses them).
+//!   A flush names at most `FLUSH_SEGMENTS_MAX + 1` segments (staging bounds it) and the
+//!   table holds at least one more, so a flush that finds too few free slots waits for
+//!   the chains ahead of it to retire instead of failing.
 //! * Staging buffers are registered and written with `WriteFixed` (plain `Write` if the
-//!   kernel refuses the registration, e.g. under a small RLIMIT_MEMLOCK).
+//!   kernel refuses the registration, e.g. under a small RLIMIT_MEMLOCK); each buffer
+//!   carries its registration index.
+//! * The submission queue holds a whole chain and the completion queue every entry the
+//!   chains in flight can produce (sizes asserted at open), so completions never
+//!   overflow; `EBUSY`/`EAGAIN` from `io_uring_enter` mean "reap, then retry".
 //! * Each flush is one chain `write(s) → fsync(DATASYNC)` linked with IOSQE_IO_LINK, in
 //!   the order the writer gave (at a rotation: the old segment's write and sync, then the
 //!   new one's), so a sync runs only after the writes before it completed.
@@ -11,8 +18,9 @@
 //!   strictly in submission order, so the durable watermark never passes a chain that
 //!   has not completed in full, nor one behind it.
 //! * A short write breaks its chain (the kernel completes the rest with -ECANCELED): the
-//!   remainder and everything after it are resubmitted. Any other negative result is
-//!   fatal and names the opcode, the segment and the offset.
+//!   remainder and everything after it are resubmitted. A write that completes having
+//!   written nothing is an error (`WriteZero`), as is any negative result: it names
+//!   the opcode, the segment and the offset.
 //! * An eventfd polled by the ring lets an appender wake the writer while it waits for
 //!   completions, so new work is submitted while earlier chains are still in flight.
 //!
@@ -26,19 +34,37 @@ use std::time::Instant;
 
 use io_uring::{IoUring, Probe, opcode, squeue, types};
 
-use super::{Completed, DriverCounters, Flush, IoDriver, Op, SegmentFile, Wake};
+use super::{Buffer, Completed, DriverCounters, Flush, IoDriver, Op, SegmentFile, Wake};
 use crate::error::{Error, IoOp, Result};
-use crate::limits::SEGMENT_HEADER_BYTES;
+use crate::limits::{CHAINS_IN_FLIGHT_MAX, FLUSH_OPS_MAX, FLUSH_SEGMENTS_MAX};
 use crate::options::{Driver, Options};
 
 /// `user_data` of the eventfd poll; chain operations use `chain << 16 | op`.
 const POLL_TAG: u64 = u64::MAX;
 /// Operations one chain may hold (the low 16 bits of `user_data`).
-const CHAIN_OPS_MAX: usize = 1 << 15;
-/// The most entries a ring may be sized to.
+const CHAIN_OPS_MAX: usize = FLUSH_OPS_MAX;
+/// The most submission entries a ring may be sized to (`ring_entries` is validated
+/// against it).
 const RING_ENTRIES_MAX: u32 = 4096;
+/// Completion entries the chains in flight can produce at once, plus the poll's.
+const CQ_ENTRIES_NEEDED_MAX: usize = CHAINS_IN_FLIGHT_MAX as usize * CHAIN_OPS_MAX + 1;
+/// The kernel's limit on completion-queue entries (IORING_MAX_CQ_ENTRIES).
+const KERNEL_CQ_ENTRIES_MAX: usize = 2 * 32768;
+/// Segments one flush may name (the one a previous flush left unsynced, plus those it
+/// spans).
+const FLUSH_SLOTS_MAX: usize = FLUSH_SEGMENTS_MAX + 1;
+/// The most fixed-file slots registered: far below RLIMIT_NOFILE's usual 1,024, which
+/// bounds a sparse table (and each slot keeps its file open until re-pointed).
+const SLOTS_MAX: usize = 128;
+/// Times `io_uring_enter` may answer EBUSY/EAGAIN in a row, reaping in between, before
+/// that counts as a failure of the ring.
+const ENTER_RETRIES_MAX: u32 = 10_000;
 
 const _: () = assert!(CHAIN_OPS_MAX < (1 << 16));
+const _: () = assert!(CHAIN_OPS_MAX < RING_ENTRIES_MAX as usize);
+const _: () = assert!(CQ_ENTRIES_NEEDED_MAX <= KERNEL_CQ_ENTRIES_MAX);
+// A flush that finds no chain in flight always finds its slots free.
+const _: () = assert!(SLOTS_MAX > FLUSH_SLOTS_MAX);
 
 /// Wakes the writer out of `io_uring_enter`: the ring keeps a poll armed on this fd.
 #[derive(Debug)]
@@ -89,12 +115,21 @@ impl Chain {
     }
 }
 
+/// A registered buffer: where its memory is, and how much of it.
+#[derive(Debug, Clone, Copy)]
+struct Registered {
+    addr: usize,
+    capacity: usize,
+}
+
 pub(crate) struct UringDriver {
     ring: IoUring,
     slots: Vec<Slot>,
-    /// Registered buffers as (address, capacity), by buffer index.
-    registered: Vec<(usize, usize)>,
+    /// Registered buffers, by buffer index.
+    registered: Vec<Registered>,
     chains: VecDeque<Chain>,
+    /// Chains retired while `submit` waited for fixed-file slots, for the next `reap`.
+    ready: Vec<Completed>,
     next_chain: u64,
     depth: usize,
     wake: Arc<EventWake>,
@@ -117,29 +152,47 @@ impl std::fmt::Debug for UringDriver {
     }
 }
 
+/// Ring sizes for a depth: (submission entries, completion entries, fixed-file slots).
+fn ring_sizes(options: &Options, depth: usize) -> std::result::Result<(u32, u32, u32), String> {
+    if depth == 0 || depth > CHAINS_IN_FLIGHT_MAX as usize {
+        return Err(format!(
+            "chains_in_flight_max {depth} is outside 1..={CHAINS_IN_FLIGHT_MAX}"
+        ));
+    }
+    // The submission queue takes a whole chain at once (plus the poll).
+    let sq = options
+        .ring_entries
+        .max((CHAIN_OPS_MAX as u32 + 1).next_power_of_two());
+    if sq > RING_ENTRIES_MAX {
+        return Err(format!("ring_entries {sq} exceeds {RING_ENTRIES_MAX}"));
+    }
+    // Every entry of every chain in flight may complete before the writer reaps.
+    let cq_needed = (depth * CHAIN_OPS_MAX + 1).next_power_of_two();
+    let cq = cq_needed.max(2 * sq as usize);
+    debug_assert!(cq <= KERNEL_CQ_ENTRIES_MAX);
+    let slots = (depth * FLUSH_SLOTS_MAX + 1).clamp(FLUSH_SLOTS_MAX + 1, SLOTS_MAX);
+    Ok((sq, cq as u32, slots as u32))
+}
+
 impl UringDriver {
     /// Sets up the ring, or says why it cannot run here.
     pub fn open(options: &Options) -> std::result::Result<Self, String> {
         let depth = options.chains_in_flight_max as usize;
-        // Worst case ops in one flush: a write and a sync per segment the staging
-        // buffer can span, plus older unsynced segments; plus the eventfd poll.
-        let spans = options.staging_bytes_max / (options.segment_bytes - SEGMENT_HEADER_BYTES) + 2;
-        let per_chain = 4 * spans + 1;
-        let entries = u64::from(options.ring_entries).max(per_chain.next_power_of_two());
-        if entries > u64::from(RING_ENTRIES_MAX) || per_chain as usize > CHAIN_OPS_MAX {
-            return Err(format!(
-                "a flush may need {per_chain} ring entries; more than the {RING_ENTRIES_MAX} allowed \
-                 (raise segment_bytes or lower staging_bytes_max)"
-            ));
-        }
+        let (sq, cq, slot_count) = ring_sizes(options, depth)?;
         let mut builder = IoUring::builder();
         if options.sqpoll {
             builder.setup_sqpoll(options.sqpoll_idle_ms);
         }
-        let ring = builder
-            .setup_cqsize(entries as u32 * 2)
-            .build(entries as u32)
+        let mut ring = builder
+            .setup_cqsize(cq)
+            .build(sq)
             .map_err(|e| format!("io_uring_setup failed: {e}"))?;
+        let cq_given = ring.completion().capacity();
+        if (cq_given as u32) < cq {
+            return Err(format!(
+                "the kernel gave a completion queue of {cq_given} entries; {cq} needed"
+            ));
+        }
         let mut probe = Probe::new();
         ring.submitter()
             .register_probe(&mut probe)
@@ -153,8 +206,6 @@ impl UringDriver {
         if let Some((_, name)) = needed.iter().find(|(code, _)| !probe.is_supported(*code)) {
             return Err(format!("the kernel's io_uring lacks {name}"));
         }
-        // Every segment the chains in flight can name, plus the next one.
-        let slot_count = (depth as u64 * spans + 2).min(u64::from(RING_ENTRIES_MAX)) as u32;
         ring.submitter()
             .register_files_sparse(slot_count)
             .map_err(|e| format!("sparse fixed-file registration failed: {e}"))?;
@@ -168,6 +219,7 @@ impl UringDriver {
             slots: (0..slot_count).map(|_| Slot::default()).collect(),
             registered: Vec::new(),
             chains: VecDeque::new(),
+            ready: Vec::new(),
             next_chain: 0,
             depth,
             wake: Arc::new(EventWake { fd }),
@@ -179,8 +231,9 @@ impl UringDriver {
         })
     }
 
-    /// The fixed-file slot holding `segment`, registering it in a free slot if needed.
-    fn slot_for(&mut self, segment: &Arc<SegmentFile>) -> Result<u32> {
+    /// The fixed-file slot holding `segment`, registering it in a free slot if needed;
+    /// `None` when every slot is in use by operations in flight.
+    fn slot_for(&mut self, segment: &Arc<SegmentFile>) -> Result<Option<u32>> {
         // The same open file, not the same sequence: after a cut of the log a segment
         // number is made again as a new file, and the old slot holds the removed one.
         if let Some(i) = self
@@ -188,7 +241,7 @@ impl UringDriver {
             .iter()
             .position(|s| s.file.as_ref().is_some_and(|f| Arc::ptr_eq(f, segment)))
         {
-            return Ok(i as u32);
+            return Ok(Some(i as u32));
         }
         // An empty slot, else the idle slot holding the oldest segment.
         let free = self
@@ -204,12 +257,7 @@ impl UringDriver {
                     .map(|(i, _)| i)
             });
         let Some(i) = free else {
-            return Err(Error::Completion {
-                op: IoOp::Driver,
-                segment: segment.sequence,
-                offset: 0,
-                source: io::Error::other("no free fixed-file slot"),
-            });
+            return Ok(None);
         };
         let Some(file) = segment.file.os_file() else {
             return Err(Error::Unsupported {
@@ -223,64 +271,108 @@ impl UringDriver {
         if let Some(slot) = self.slots.get_mut(i) {
             slot.file = Some(Arc::clone(segment));
         }
-        Ok(i as u32)
+        Ok(Some(i as u32))
     }
 
-    fn buffer_index(&self, buf: &[u8], capacity: usize) -> Option<u16> {
-        let addr = buf.as_ptr() as usize;
-        self.registered
-            .iter()
-            .position(|&(a, cap)| a == addr && cap == capacity)
-            .and_then(|i| u16::try_from(i).ok())
+    /// Pins a slot for each op of `flush` (so no later op, and no other chain, can
+    /// re-point it while an entry naming it may still be submitted or resubmitted);
+    /// `None`, with nothing pinned, when the table has too few free slots right now.
+    fn try_slots(&mut self, flush: &Flush) -> Result<Option<Vec<OpState>>> {
+        let mut ops: Vec<OpState> = Vec::with_capacity(flush.ops.len());
+        for op in &flush.ops {
+            let segment = match op {
+                Op::Write(run) => &run.segment,
+                Op::Sync(segment) => segment,
+            };
+            let slot = match self.slot_for(segment) {
+                Ok(Some(slot)) => slot,
+                other => {
+                    for state in &ops {
+                        self.pin(state.slot, false);
+                    }
+                    return other.map(|_| None);
+                }
+            };
+            self.pin(slot, true);
+            ops.push(OpState {
+                slot,
+                ..OpState::default()
+            });
+        }
+        Ok(Some(ops))
+    }
+
+    /// The registration index of `buf`, checked against the memory registered under
+    /// it (a buffer that reallocated would point outside it: write it unregistered).
+    fn fixed_index(&self, buf: &Buffer) -> Option<u16> {
+        let index = buf.registered?;
+        let reg = self.registered.get(usize::from(index))?;
+        let addr = buf.bytes.as_ptr() as usize;
+        let inside = addr == reg.addr && buf.bytes.len() <= reg.capacity;
+        debug_assert!(inside, "registered buffer {index} moved or grew");
+        inside.then_some(index)
+    }
+
+    /// The submission entry for op `i` of `chain`, from what it has left to do.
+    fn entry(chain: &Chain, i: usize, fixed: Option<u16>) -> Result<squeue::Entry> {
+        let (Some(op), Some(state)) = (chain.flush.ops.get(i), chain.ops.get(i)) else {
+            return Err(Error::internal(format!(
+                "chain {} has no op {i} ({} ops)",
+                chain.id,
+                chain.ops.len()
+            )));
+        };
+        let fd = types::Fixed(state.slot);
+        let entry = match op {
+            Op::Write(run) => {
+                let rest = chain
+                    .flush
+                    .buf
+                    .bytes
+                    .get(run.bytes.clone())
+                    .and_then(|bytes| bytes.get(state.written..))
+                    .filter(|rest| !rest.is_empty())
+                    .ok_or_else(|| {
+                        Error::internal(format!(
+                            "a write of bytes {:?} (from {}) of a {}-byte flush buffer",
+                            run.bytes,
+                            state.written,
+                            chain.flush.buf.bytes.len()
+                        ))
+                    })?;
+                let offset = run.offset + state.written as u64;
+                let len = u32::try_from(rest.len())
+                    .map_err(|_| Error::internal(format!("a {}-byte write", rest.len())))?;
+                match fixed {
+                    Some(buf_index) => opcode::WriteFixed::new(fd, rest.as_ptr(), len, buf_index)
+                        .offset(offset)
+                        .build(),
+                    None => opcode::Write::new(fd, rest.as_ptr(), len)
+                        .offset(offset)
+                        .build(),
+                }
+            }
+            Op::Sync(_) => opcode::Fsync::new(fd)
+                .flags(types::FsyncFlags::DATASYNC)
+                .build(),
+        };
+        let linked = if i + 1 < chain.ops.len() {
+            entry.flags(squeue::Flags::IO_LINK)
+        } else {
+            entry
+        };
+        Ok(linked.user_data((chain.id << 16) | i as u64))
     }
 
     /// Pushes the chain's ops from `from` on, linked, and submits them.
     fn push_chain(&mut self, index: usize, from: usize) -> Result<()> {
         let Some(chain) = self.chains.get(index) else {
-            return Ok(());
+            return Err(Error::internal(format!("no chain at {index} to push")));
         };
-        let fixed = self.buffer_index(&chain.flush.buf, chain.flush.buf.capacity());
-        let count = chain.ops.len();
-        let mut entries = Vec::with_capacity(count - from);
-        for (i, (op, state)) in chain
-            .flush
-            .ops
-            .iter()
-            .zip(&chain.ops)
-            .enumerate()
-            .skip(from)
-        {
-            let user_data = (chain.id << 16) | i as u64;
-            let fd = types::Fixed(state.slot);
-            let entry = match op {
-                Op::Write(run) => {
-                    let bytes = chain.flush.buf.get(run.bytes.clone()).unwrap_or_default();
-                    let rest = bytes.get(state.written..).unwrap_or_default();
-                    let offset = run.offset + state.written as u64;
-                    let len = rest.len() as u32;
-                    match fixed {
-                        Some(buf_index) => {
-                            opcode::WriteFixed::new(fd, rest.as_ptr(), len, buf_index)
-                                .offset(offset)
-                                .build()
-                        }
-                        None => opcode::Write::new(fd, rest.as_ptr(), len)
-                            .offset(offset)
-                            .build(),
-                    }
-                }
-                Op::Sync(_) => opcode::Fsync::new(fd)
-                    .flags(types::FsyncFlags::DATASYNC)
-                    .build(),
-            };
-            let entry = if i + 1 < count {
-                entry.flags(squeue::Flags::IO_LINK)
-            } else {
-                entry
-            };
-            entries.push(entry.user_data(user_data));
-        }
-        let pushed = entries.len() as u32;
+        let fixed = self.fixed_index(&chain.flush.buf);
+        let entries = (from..chain.ops.len())
+            .map(|i| Self::entry(chain, i, fixed))
+            .collect::<Result<Vec<_>>>()?;
         let fixed_writes = if fixed.is_some() {
             chain
                 .flush
@@ -297,23 +389,24 @@ impl UringDriver {
             sq.capacity() - sq.len()
         };
         if room < entries.len() {
+            // Submitting empties the queue, which holds a whole chain (see `open`).
             self.enter(0)?;
         }
         // SAFETY: every entry points into `chain.flush.buf` (writes) or names a fixed
         // file slot. The chain, and with it the buffer, stays in `self.chains` until
         // every one of its entries has completed (`reap` and `Drop` wait for that), and
-        // the buffer is never touched meanwhile; registered buffers are only used when
-        // the address and capacity match a registration whose memory the writer keeps
+        // the buffer is never touched meanwhile; a registered index is only used when
+        // the buffer lies inside that registration, whose memory the writer keeps
         // alive for the driver's whole life. The slots hold an `Arc` of their file.
         let pushed_ok = unsafe { self.ring.submission().push_multiple(&entries) };
         if pushed_ok.is_err() {
-            return Err(Error::Completion {
-                op: IoOp::Driver,
-                segment: 0,
-                offset: 0,
-                source: io::Error::other("submission queue full"),
-            });
+            return Err(Error::internal(format!(
+                "a chain of {} entries did not fit the submission queue of {}",
+                entries.len(),
+                self.ring.submission().capacity()
+            )));
         }
+        let pushed = entries.len() as u32;
         if let Some(chain) = self.chains.get_mut(index) {
             chain.outstanding += pushed;
         }
@@ -322,15 +415,31 @@ impl UringDriver {
         self.enter(0)
     }
 
-    /// Submits what is queued and waits for `want` completions.
+    /// Submits what is queued and waits for `want` completions. `EBUSY` (completions
+    /// not yet reaped) and `EAGAIN` (the kernel is short of memory for requests) are
+    /// not failures: reap what has completed and try again, a bounded number of times.
     fn enter(&mut self, want: usize) -> Result<()> {
+        let mut busy = 0u32;
         loop {
             self.counters.ring_enters += 1;
             match self.ring.submit_and_wait(want) {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // The completion queue is full: reap first, then submit again.
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(()),
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN))
+                        && busy < ENTER_RETRIES_MAX =>
+                {
+                    busy += 1;
+                    let before = self.completions;
+                    self.drain_cq();
+                    if self.completions == before {
+                        std::thread::yield_now();
+                    }
+                    if want > 0 && self.completions > before {
+                        // What the caller waited for may just have been reaped.
+                        return Ok(());
+                    }
+                }
                 Err(e) => return Err(Error::io(IoOp::Driver, "io_uring_enter", e)),
             }
         }
@@ -350,11 +459,7 @@ impl UringDriver {
             self.enter(0)?;
             // SAFETY: as above.
             unsafe { self.ring.submission().push(&entry) }.map_err(|_| {
-                Error::io(
-                    IoOp::Driver,
-                    "io_uring",
-                    io::Error::other("submission queue full"),
-                )
+                Error::internal("the submission queue has no room for the wake-up poll")
             })?;
         }
         self.counters.ring_sqes += 1;
@@ -380,78 +485,88 @@ impl UringDriver {
         }
     }
 
+    /// The result a test's fault plan makes of a completion: an error, a short write
+    /// (half of what was left) or a write of nothing. Without the feature: as it is.
+    #[cfg(feature = "fault-injection")]
+    fn injected(&mut self, op: IoOp, result: i32, left: usize) -> i32 {
+        let Some(faults) = self.faults.as_mut().filter(|_| result >= 0) else {
+            return result;
+        };
+        let injected = match op {
+            IoOp::Write => faults.before_write(),
+            _ => faults.before_sync(),
+        };
+        match injected {
+            Some(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+            None if op == IoOp::Write && faults.zero_now() => 0,
+            None if op == IoOp::Write && faults.short_now() => (left / 2) as i32,
+            None => result,
+        }
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    fn injected(&mut self, _op: IoOp, result: i32, _left: usize) -> i32 {
+        result
+    }
+
     fn complete_op(&mut self, chain_id: u64, op: usize, result: i32) {
-        let Some(chain) = self.chains.iter_mut().find(|c| c.id == chain_id) else {
+        let Some(index) = self.chains.iter().position(|c| c.id == chain_id) else {
             debug_assert!(false, "completion for unknown chain {chain_id}");
             return;
         };
-        chain.outstanding = chain.outstanding.saturating_sub(1);
         self.completions += 1;
         let seen = self.completions;
-        let (Some(state), Some(flush_op)) = (chain.ops.get_mut(op), chain.flush.ops.get(op)) else {
+        let Some((io_op, segment, offset, left)) = self.chains.get(index).and_then(|chain| {
+            let state = chain.ops.get(op)?;
+            Some(match chain.flush.ops.get(op)? {
+                Op::Write(run) => (
+                    IoOp::Write,
+                    run.segment.sequence,
+                    run.offset + state.written as u64,
+                    run.bytes.len() - state.written,
+                ),
+                Op::Sync(segment) => (IoOp::Sync, segment.sequence, 0, 0),
+            })
+        }) else {
             return;
         };
-        let (io_op, segment, offset, want) = match flush_op {
-            Op::Write(run) => (
-                IoOp::Write,
-                run.segment.sequence,
-                run.offset + state.written as u64,
-                run.bytes.len(),
-            ),
-            Op::Sync(segment) => (IoOp::Sync, segment.sequence, 0, 0),
+        let result = self.injected(io_op, result, left);
+        let Some(chain) = self.chains.get_mut(index) else {
+            return;
         };
-        #[allow(unused_mut)]
-        let mut result = result;
-        #[cfg(feature = "fault-injection")]
-        let mut short = false;
-        #[cfg(feature = "fault-injection")]
-        if result >= 0
-            && let Some(faults) = self.faults.as_mut()
-        {
-            let injected = match io_op {
-                IoOp::Write => faults.before_write(),
-                _ => faults.before_sync(),
-            };
-            if let Some(e) = injected {
-                result = -e.raw_os_error().unwrap_or(libc::EIO);
-            } else if io_op == IoOp::Write && faults.short_now() {
-                short = true;
-            }
-        }
+        chain.outstanding = chain.outstanding.saturating_sub(1);
         if result == -libc::ECANCELED && (chain.broken || chain.error.is_some()) {
             // Cut off behind a short write (resumed below) or an error (reported).
             return;
         }
-        if result < 0 {
-            chain.error.get_or_insert((
-                seen,
-                Error::Completion {
-                    op: io_op,
-                    segment,
-                    offset,
-                    source: io::Error::from_raw_os_error(-result),
-                },
-            ));
+        let failure = match (io_op, result) {
+            (_, r) if r < 0 => Some(io::Error::from_raw_os_error(-r)),
+            // A write that made no progress would be resubmitted forever.
+            (IoOp::Write, 0) if left > 0 => Some(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "the write completed having written nothing",
+            )),
+            _ => None,
+        };
+        if let Some(source) = failure {
+            let error = Error::Completion {
+                op: io_op,
+                segment,
+                offset,
+                source,
+            };
+            chain.error.get_or_insert((seen, error));
             return;
         }
-        match io_op {
-            IoOp::Write => {
-                #[cfg(feature = "fault-injection")]
-                let n = if short {
-                    (want - state.written) / 2
-                } else {
-                    result as usize
-                };
-                #[cfg(not(feature = "fault-injection"))]
-                let n = result as usize;
-                state.written += n;
-                if state.written < want {
-                    chain.broken = true;
-                } else {
-                    state.complete = true;
-                }
-            }
-            _ => state.complete = true,
+        let Some(state) = chain.ops.get_mut(op) else {
+            return;
+        };
+        if io_op == IoOp::Write && (result as usize) < left {
+            state.written += result as usize;
+            chain.broken = true;
+        } else {
+            state.written += left;
+            state.complete = true;
         }
     }
 
@@ -504,98 +619,12 @@ impl UringDriver {
         }
         true
     }
-}
 
-impl IoDriver for UringDriver {
-    fn kind(&self) -> Driver {
-        Driver::IoUring
-    }
-
-    fn depth(&self) -> usize {
-        self.depth
-    }
-
-    fn buffers(&mut self, count: usize, capacity: usize) -> Vec<Vec<u8>> {
-        let buffers: Vec<Vec<u8>> = (0..count).map(|_| Vec::with_capacity(capacity)).collect();
-        let iovecs: Vec<libc::iovec> = buffers
-            .iter()
-            .map(|b| libc::iovec {
-                iov_base: b.as_ptr() as *mut libc::c_void,
-                iov_len: b.capacity(),
-            })
-            .collect();
-        // SAFETY: each iovec covers the whole allocation of one buffer. The writer keeps
-        // every buffer alive (and never reallocates one: staging never grows past its
-        // capacity) for as long as this driver, and so the ring, lives: `LogWriter`
-        // drops the driver before its spare buffers, and the staging buffer outlives
-        // the writer thread.
-        match unsafe { self.ring.submitter().register_buffers(&iovecs) } {
-            Ok(()) => {
-                self.registered = buffers
-                    .iter()
-                    .map(|b| (b.as_ptr() as usize, b.capacity()))
-                    .collect();
-            }
-            Err(e) => {
-                static WARNED: std::sync::Once = std::sync::Once::new();
-                WARNED.call_once(|| {
-                    tracing::warn!(error = %e, "io_uring refused registered buffers (RLIMIT_MEMLOCK?); using plain writes");
-                });
-            }
-        }
-        buffers
-    }
-
-    fn waker(&self) -> Option<Arc<dyn Wake>> {
-        Some(Arc::clone(&self.wake) as Arc<dyn Wake>)
-    }
-
-    fn submit(&mut self, flush: Flush) -> Result<()> {
-        debug_assert!(self.chains.len() < self.depth);
-        // Each op's slot is pinned (`users`) as soon as it is chosen and until the chain
-        // is retired, so no later op of this flush, and no other chain, can re-point
-        // it while an entry naming it may still be submitted or resubmitted.
-        let mut ops = Vec::with_capacity(flush.ops.len());
-        for op in &flush.ops {
-            let segment = match op {
-                Op::Write(run) => &run.segment,
-                Op::Sync(segment) => segment,
-            };
-            match self.slot_for(segment) {
-                Ok(slot) => {
-                    self.pin(slot, true);
-                    ops.push(OpState {
-                        slot,
-                        ..OpState::default()
-                    });
-                }
-                Err(e) => {
-                    for state in &ops {
-                        self.pin(state.slot, false);
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        let id = self.next_chain;
-        self.next_chain += 1;
-        self.chains.push_back(Chain {
-            id,
-            flush,
-            ops,
-            outstanding: 0,
-            broken: false,
-            error: None,
-            submitted: Instant::now(),
-        });
-        self.counters.chains_in_flight_peak = self
-            .counters
-            .chains_in_flight_peak
-            .max(self.chains.len() as u64);
-        self.push_chain(self.chains.len() - 1, 0)
-    }
-
-    fn reap(&mut self, done: &mut Vec<Completed>, wait: bool) -> Result<()> {
+    /// Handles completions (with `wait`, after blocking for at least one, or for a
+    /// wake-up) and moves the chains that completed in full, oldest first and only
+    /// from the front, to `ready`. The first error of any chain is returned once no
+    /// entry is in flight.
+    fn progress(&mut self, wait: bool) -> Result<()> {
         if wait && !self.chains.is_empty() {
             self.arm_poll()?;
             self.enter(1)?;
@@ -615,26 +644,132 @@ impl IoDriver for UringDriver {
         }
         self.resume_broken()?;
         while self.chains.front().is_some_and(Chain::done) {
-            if let Some(chain) = self.chains.pop_front() {
-                for state in &chain.ops {
-                    self.pin(state.slot, false);
+            let Some(chain) = self.chains.pop_front() else {
+                break;
+            };
+            for state in &chain.ops {
+                self.pin(state.slot, false);
+            }
+            let sync_ns = if chain.flush.syncs() > 0 {
+                chain.submitted.elapsed().as_nanos() as u64
+            } else {
+                0
+            };
+            self.ready.push(Completed {
+                flush: chain.flush,
+                sync_ns,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl IoDriver for UringDriver {
+    fn kind(&self) -> Driver {
+        Driver::IoUring
+    }
+
+    fn depth(&self) -> usize {
+        self.depth
+    }
+
+    fn buffers(&mut self, count: usize, capacity: usize) -> Vec<Buffer> {
+        let mut buffers: Vec<Buffer> = (0..count)
+            .map(|_| Buffer {
+                bytes: Vec::with_capacity(capacity),
+                registered: None,
+            })
+            .collect();
+        let iovecs: Vec<libc::iovec> = buffers
+            .iter()
+            .map(|b| libc::iovec {
+                iov_base: b.bytes.as_ptr() as *mut libc::c_void,
+                iov_len: b.bytes.capacity(),
+            })
+            .collect();
+        // SAFETY: each iovec covers the whole allocation of one buffer. The writer keeps
+        // every buffer alive (and never reallocates one: staging never grows past its
+        // capacity) for as long as this driver, and so the ring, lives: `LogWriter`
+        // drops the driver before its spare buffers, and the staging buffer outlives
+        // the writer thread.
+        match unsafe { self.ring.submitter().register_buffers(&iovecs) } {
+            Ok(()) => {
+                self.registered = buffers
+                    .iter()
+                    .map(|b| Registered {
+                        addr: b.bytes.as_ptr() as usize,
+                        capacity: b.bytes.capacity(),
+                    })
+                    .collect();
+                for (i, buffer) in buffers.iter_mut().enumerate() {
+                    buffer.registered = u16::try_from(i).ok();
                 }
-                let sync_ns = if chain.flush.syncs() > 0 {
-                    chain.submitted.elapsed().as_nanos() as u64
-                } else {
-                    0
-                };
-                done.push(Completed {
-                    flush: chain.flush,
-                    sync_ns,
+            }
+            Err(e) => {
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| {
+                    tracing::warn!(error = %e, "io_uring refused registered buffers (RLIMIT_MEMLOCK?); using plain writes");
                 });
             }
         }
+        buffers
+    }
+
+    fn waker(&self) -> Option<Arc<dyn Wake>> {
+        Some(Arc::clone(&self.wake) as Arc<dyn Wake>)
+    }
+
+    fn submit(&mut self, flush: Flush) -> Result<()> {
+        debug_assert!(self.in_flight() < self.depth);
+        if flush.ops.len() > CHAIN_OPS_MAX {
+            return Err(Error::internal(format!(
+                "a flush of {} ops; at most {CHAIN_OPS_MAX} fit a chain",
+                flush.ops.len()
+            )));
+        }
+        let ops = loop {
+            if let Some(ops) = self.try_slots(&flush)? {
+                break ops;
+            }
+            // Too few free slots: the chains ahead hold them. Wait for one to retire
+            // (its flush goes to `ready` for the next `reap`).
+            if self.chains.is_empty() {
+                return Err(Error::internal(format!(
+                    "a flush needs more than the {} fixed-file slots",
+                    self.slots.len()
+                )));
+            }
+            let before = self.chains.len();
+            while self.chains.len() == before {
+                self.progress(true)?;
+            }
+        };
+        let id = self.next_chain;
+        self.next_chain += 1;
+        self.chains.push_back(Chain {
+            id,
+            flush,
+            ops,
+            outstanding: 0,
+            broken: false,
+            error: None,
+            submitted: Instant::now(),
+        });
+        self.counters.chains_in_flight_peak = self
+            .counters
+            .chains_in_flight_peak
+            .max(self.chains.len() as u64);
+        self.push_chain(self.chains.len() - 1, 0)
+    }
+
+    fn reap(&mut self, done: &mut Vec<Completed>, wait: bool) -> Result<()> {
+        self.progress(wait && self.ready.is_empty())?;
+        done.append(&mut self.ready);
         Ok(())
     }
 
     fn in_flight(&self) -> usize {
-        self.chains.len()
+        self.chains.len() + self.ready.len()
     }
 
     fn counters(&self) -> DriverCounters {
@@ -657,5 +792,33 @@ impl Drop for UringDriver {
         if !self.quiesce() {
             self.leak_chains();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 11, item 9: for every accepted depth and ring size, the submission queue
+    /// takes a whole chain, the completion queue every entry the chains in flight can
+    /// produce, and the fixed-file table a flush's segments plus one.
+    #[test]
+    fn ring_sizes_fit_every_accepted_depth() {
+        for depth in 1..=CHAINS_IN_FLIGHT_MAX {
+            for power in 0..=12 {
+                let options = Options::default()
+                    .chains_in_flight_max(depth)
+                    .ring_entries(1 << power);
+                options.validate().unwrap();
+                let (sq, cq, slots) = ring_sizes(&options, depth as usize).unwrap();
+                assert!(sq as usize > CHAIN_OPS_MAX, "sq {sq}");
+                assert!(sq.is_power_of_two() && sq <= RING_ENTRIES_MAX);
+                assert!(cq as usize > depth as usize * CHAIN_OPS_MAX, "cq {cq}");
+                assert!(cq >= sq && cq as usize <= KERNEL_CQ_ENTRIES_MAX);
+                assert!(slots as usize > FLUSH_SLOTS_MAX && slots as usize <= SLOTS_MAX);
+            }
+        }
+        assert!(ring_sizes(&Options::default(), 0).is_err());
+        assert!(ring_sizes(&Options::default(), CHAINS_IN_FLIGHT_MAX as usize + 1).is_err());
     }
 }

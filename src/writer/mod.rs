@@ -151,7 +151,10 @@ impl Wal {
         let mut driver = driver;
         let depth = driver.depth();
         let mut buffers = driver.buffers(depth + 1, limit);
-        let staging_buf = buffers.pop().unwrap_or_else(|| Vec::with_capacity(limit));
+        let staging_buf = buffers.pop().unwrap_or_else(|| io::Buffer {
+            bytes: Vec::with_capacity(limit),
+            registered: None,
+        });
         let start = Start {
             next_lsn: recovered.next_lsn,
             sequence: active.sequence,

@@ -19,8 +19,8 @@ const IDLE_WRITER_SPIN: Duration = Duration::from_micros(50);
 use crate::error::{Error, Result};
 use crate::format::frame::{self, FrameSpec};
 use crate::format::header::SegmentHeader;
-use crate::io::Wake;
-use crate::limits::{SEGMENT_HEADER_BYTES, frame_bytes};
+use crate::io::{Buffer, Wake};
+use crate::limits::{FLUSH_SEGMENTS_MAX, SEGMENT_HEADER_BYTES, frame_bytes};
 
 /// A stretch of the staging buffer that goes into one segment, starting at `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,8 @@ pub(crate) struct SegmentMeta {
 #[derive(Debug)]
 pub(crate) struct State {
     pub buf: Vec<u8>,
+    /// The driver's registration index of `buf` (see `io::Buffer`).
+    pub buf_registered: Option<u16>,
     pub runs: Vec<StagedRun>,
     /// Records in `buf`.
     pub records: u64,
@@ -131,16 +133,17 @@ impl State {
 
 impl Staging {
     pub fn new(
-        buf: Vec<u8>,
+        buf: Buffer,
         limit: usize,
         segment_bytes: u64,
         start: Start,
         waker: Option<Arc<dyn Wake>>,
     ) -> Self {
-        debug_assert!(buf.capacity() >= limit);
+        debug_assert!(buf.bytes.capacity() >= limit);
         Staging {
             state: Mutex::new(State {
-                buf,
+                buf: buf.bytes,
+                buf_registered: buf.registered,
                 runs: Vec::new(),
                 records: 0,
                 next_lsn: start.next_lsn,
@@ -180,7 +183,17 @@ impl Staging {
             .iter()
             .map(|r| frame_bytes(r.payload.len() as u64))
             .sum();
-        let payload_bytes: u64 = records.iter().map(|r| r.payload.len() as u64).sum();
+        self.check_batch_fits(frames)?;
+        let st = self.lock();
+        let mut st = self.wait_for_room(st, frames, block)?;
+        let (first, last) = Self::stage(&mut st, records, frames, self.segment_bytes);
+        self.arrived(st);
+        Ok((first, last))
+    }
+
+    /// Refuses a batch that could never be staged: it must fit one segment and one
+    /// staging buffer, each with a segment header.
+    fn check_batch_fits(&self, frames: u64) -> Result<()> {
         if frames + SEGMENT_HEADER_BYTES > self.segment_bytes {
             return Err(Error::InvalidArgument {
                 what: "batch",
@@ -199,7 +212,17 @@ impl Staging {
                 ),
             });
         }
-        let mut st = self.lock();
+        Ok(())
+    }
+
+    /// Waits (or, without `block`, refuses with `WouldBlock`) until the buffer has room
+    /// for `frames` more bytes — and for one more segment, if they open one.
+    fn wait_for_room<'s>(
+        &'s self,
+        mut st: MutexGuard<'s, State>,
+        frames: u64,
+        block: bool,
+    ) -> Result<MutexGuard<'s, State>> {
         loop {
             if let Some(cause) = &st.poison {
                 return Err(Error::Poisoned {
@@ -211,8 +234,12 @@ impl Staging {
             }
             let rotate = st.offset == 0 || st.offset + frames > self.segment_bytes;
             let need = frames + if rotate { SEGMENT_HEADER_BYTES } else { 0 };
-            if st.buf.len() as u64 + need <= self.limit as u64 && st.truncate.is_none() {
-                break;
+            // A buffer spans at most FLUSH_SEGMENTS_MAX segments (see limits.rs); an
+            // empty buffer has no run, so there is always room once it is taken.
+            let segments_full = rotate && st.runs.len() >= FLUSH_SEGMENTS_MAX;
+            let bytes_fit = st.buf.len() as u64 + need <= self.limit as u64;
+            if bytes_fit && !segments_full && st.truncate.is_none() {
+                return Ok(st);
             }
             if !block {
                 return Err(Error::WouldBlock);
@@ -221,12 +248,22 @@ impl Staging {
             st = self.space.wait(st).unwrap_or_else(|p| p.into_inner());
             st.space_waiters -= 1;
         }
-        if st.offset + frames > self.segment_bytes {
-            Self::seal_and_advance(&mut st);
+    }
+
+    /// Frames `records` into the buffer with dense LSNs, in the current segment or, if
+    /// they do not fit, at the start of the next. Returns the first and last LSN.
+    fn stage(
+        st: &mut State,
+        records: &[Prepared<'_>],
+        frames: u64,
+        segment_bytes: u64,
+    ) -> (u64, u64) {
+        if st.offset + frames > segment_bytes {
+            Self::seal_and_advance(st);
         }
         let first = st.next_lsn;
         if st.offset == 0 {
-            Self::start_segment(&mut st, first, self.segment_bytes);
+            Self::start_segment(st, first, segment_bytes);
         } else if st.runs.is_empty() {
             let run = StagedRun {
                 sequence: st.sequence,
@@ -247,14 +284,14 @@ impl Staging {
             };
             frame::encode_into(&spec, &mut st.buf);
         }
+        let payload_bytes: u64 = records.iter().map(|r| r.payload.len() as u64).sum();
         let last = first + count as u64 - 1;
         st.next_lsn = last + 1;
         st.offset += frames;
         st.records += count as u64;
         st.appends += count as u64;
         st.append_bytes += payload_bytes;
-        self.arrived(st);
-        Ok((first, last))
+        (first, last)
     }
 
     /// Closes the current segment to new frames: the next frame opens the next one.
@@ -456,16 +493,19 @@ impl Staging {
     pub fn swap_out(
         &self,
         st: &mut MutexGuard<'_, State>,
-        spare: Vec<u8>,
+        spare: Buffer,
         runs: &mut Vec<StagedRun>,
-    ) -> (Vec<u8>, u64, u64) {
+    ) -> (Buffer, u64, u64) {
         let records = std::mem::take(&mut st.records);
         let lsn_end = st.next_lsn - 1;
         std::mem::swap(runs, &mut st.runs);
         st.runs.clear();
-        let mut spare = spare;
-        spare.clear();
-        let full = std::mem::replace(&mut st.buf, spare);
+        let mut bytes = spare.bytes;
+        bytes.clear();
+        let full = Buffer {
+            bytes: std::mem::replace(&mut st.buf, bytes),
+            registered: std::mem::replace(&mut st.buf_registered, spare.registered),
+        };
         if st.space_waiters > 0 {
             self.space.notify_all();
         }

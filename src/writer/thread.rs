@@ -11,7 +11,7 @@ use super::staging::{Resume, StagedRun, Staging};
 use super::watermark::{Level, Watermark};
 use crate::error::{Error, Result};
 use crate::io::fs::check_segment_intact;
-use crate::io::{Completed, Flush, Fs, IoDriver, Op, Run, SegmentFile};
+use crate::io::{Buffer, Completed, Flush, Fs, IoDriver, Op, Run, SegmentFile};
 use crate::options::Durability;
 use crate::stats::FlushStats;
 
@@ -35,7 +35,7 @@ pub(crate) struct LogWriter {
     pub active: Arc<SegmentFile>,
     /// Segments written since their last sync, oldest first.
     pub unsynced: Vec<Arc<SegmentFile>>,
-    pub spares: Vec<Vec<u8>>,
+    pub spares: Vec<Buffer>,
     pub runs: Vec<StagedRun>,
     pub done: Vec<Completed>,
     pub last_sync: Instant,
@@ -45,6 +45,18 @@ pub(crate) struct LogWriter {
     pub sync_submitted_end: u64,
     /// When the segments were last checked for removal or truncation.
     pub last_intact_check: Instant,
+}
+
+/// What one turn of the writer's loop took from staging and was asked to do.
+struct Work {
+    /// The buffer taken, its record count and last LSN.
+    taken: Option<(Buffer, u64, u64)>,
+    closing: bool,
+    truncate: Option<u64>,
+    /// A caller asked for a sync (or a cut, which starts from a synced log).
+    sync_asked: bool,
+    /// This flush syncs what it writes.
+    want_sync: bool,
 }
 
 /// How often completed flushes check that their segment is still in place (and at every
@@ -130,75 +142,87 @@ impl LogWriter {
                 self.reap(true)?;
                 continue;
             }
-            let covered = self
-                .sync_submitted_end
-                .max(self.shared.watermark.get(Level::Synced));
-            let mut st = if self.driver.in_flight() > 0 {
-                let st = self.shared.staging.lock();
-                if !st.has_work(covered) || (st.closing && st.buf.is_empty()) {
-                    drop(st);
-                    self.reap(true)?;
-                    continue;
-                }
-                st
-            } else {
-                self.shared
-                    .staging
-                    .wait_for_work(covered, self.periodic_deadline())
+            let Some(work) = self.take_work()? else {
+                continue;
             };
-            let closing = st.closing;
-            let truncate = st.truncate;
-            // A cut starts from a log with everything written and synced.
-            let sync_asked = st.sync_target > covered || truncate.is_some();
-            let taken = if st.buf.is_empty() {
-                None
-            } else {
-                let spare = self.spares.pop().unwrap_or_default();
-                Some(self.shared.staging.swap_out(&mut st, spare, &mut self.runs))
-            };
-            drop(st);
-
-            let want_sync = closing
-                || sync_asked
-                || match self.shared.durability {
-                    Durability::Fsync => true,
-                    Durability::Flush => false,
-                    Durability::Periodic(every) => self.last_sync.elapsed() >= every,
-                };
+            let rotates = self.runs_rotate(work.taken.is_some());
             // A rotation syncs the segment it leaves (see `build_flush`), so it needs
             // the same ordering as an explicit sync.
-            let rotates = self.runs_rotate(taken.is_some());
-            let older_unsynced = (want_sync || rotates) && !self.unsynced.is_empty();
+            let older_unsynced = (work.want_sync || rotates) && !self.unsynced.is_empty();
             if older_unsynced && self.driver.in_flight() > 0 {
                 // A sync of segments written by flushes still in flight would not be
                 // ordered after those writes: let them finish first.
                 self.drain()?;
             }
-            let flush = self.build_flush(taken, want_sync)?;
-            if flush.ops.is_empty() {
-                if self.driver.in_flight() > 0 {
-                    if truncate.is_some() {
-                        self.drain()?;
-                    }
-                    continue;
-                }
-                // Nothing written is unsynced: whatever was asked for is already durable.
-                let written = self.shared.watermark.get(Level::Written);
-                if sync_asked {
-                    self.shared.watermark.advance(written, Some(written));
-                }
-                if let Some(from) = truncate {
-                    self.truncate(from)?;
-                    continue;
-                }
-                if closing {
-                    return Ok(());
+            let flush = self.build_flush(work.taken, work.want_sync)?;
+            if !flush.ops.is_empty() {
+                debug_assert!(self.driver.in_flight() < self.driver.depth());
+                self.driver.submit(flush)?;
+                continue;
+            }
+            if self.driver.in_flight() > 0 {
+                if work.truncate.is_some() {
+                    self.drain()?;
                 }
                 continue;
             }
-            debug_assert!(self.driver.in_flight() < self.driver.depth());
-            self.driver.submit(flush)?;
+            // Nothing written is unsynced: whatever was asked for is already durable.
+            let written = self.shared.watermark.get(Level::Written);
+            if work.sync_asked {
+                self.shared.watermark.advance(written, Some(written));
+            }
+            if let Some(from) = work.truncate {
+                self.truncate(from)?;
+            } else if work.closing {
+                return Ok(());
+            }
         }
+    }
+
+    /// Waits for something to do (or, with flushes in flight, reaps instead and returns
+    /// `None`), then takes what is staged and says what was asked for.
+    fn take_work(&mut self) -> Result<Option<Work>> {
+        let covered = self
+            .sync_submitted_end
+            .max(self.shared.watermark.get(Level::Synced));
+        let mut st = if self.driver.in_flight() > 0 {
+            let st = self.shared.staging.lock();
+            if !st.has_work(covered) || (st.closing && st.buf.is_empty()) {
+                drop(st);
+                self.reap(true)?;
+                return Ok(None);
+            }
+            st
+        } else {
+            self.shared
+                .staging
+                .wait_for_work(covered, self.periodic_deadline())
+        };
+        let closing = st.closing;
+        let truncate = st.truncate;
+        // A cut starts from a log with everything written and synced.
+        let sync_asked = st.sync_target > covered || truncate.is_some();
+        let taken = if st.buf.is_empty() {
+            None
+        } else {
+            let spare = self.spares.pop().unwrap_or_default();
+            Some(self.shared.staging.swap_out(&mut st, spare, &mut self.runs))
+        };
+        drop(st);
+        let want_sync = closing
+            || sync_asked
+            || match self.shared.durability {
+                Durability::Fsync => true,
+                Durability::Flush => false,
+                Durability::Periodic(every) => self.last_sync.elapsed() >= every,
+            };
+        Ok(Some(Work {
+            taken,
+            closing,
+            truncate,
+            sync_asked,
+            want_sync,
+        }))
     }
 
     /// Cuts the log from `from` (see `crate::truncation`), with nothing staged, in
@@ -264,11 +288,7 @@ impl LogWriter {
     /// where a run says so. With `want_sync`, each segment is synced after its last
     /// write, and older unsynced segments before anything else, so a later segment's
     /// records never become durable ahead of an earlier one's.
-    fn build_flush(
-        &mut self,
-        taken: Option<(Vec<u8>, u64, u64)>,
-        want_sync: bool,
-    ) -> Result<Flush> {
+    fn build_flush(&mut self, taken: Option<(Buffer, u64, u64)>, want_sync: bool) -> Result<Flush> {
         let mut ops = Vec::new();
         if want_sync {
             ops.extend(self.unsynced.drain(..).map(Op::Sync));
@@ -276,13 +296,15 @@ impl LogWriter {
         let (buf, records, lsn_end) = taken.unwrap_or_default();
         // Without a buffer taken from staging, `self.runs` still holds the last flush's
         // runs: there is nothing to write.
-        let staged_runs = if buf.is_empty() {
+        let staged_runs = if buf.bytes.is_empty() {
             Vec::new()
         } else {
             std::mem::take(&mut self.runs)
         };
         for (i, staged) in staged_runs.iter().enumerate() {
-            let end = staged_runs.get(i + 1).map_or(buf.len(), |next| next.start);
+            let end = staged_runs
+                .get(i + 1)
+                .map_or(buf.bytes.len(), |next| next.start);
             if staged.sequence != self.active.sequence {
                 // Leaving a segment always syncs it first, whatever the durability: its
                 // records must never depend on a later segment's sync, and `unsynced`
@@ -334,10 +356,9 @@ impl LogWriter {
     fn rotate(&mut self, sequence: u64) -> Result<()> {
         let expected = self.active.sequence + 1;
         if sequence != expected {
-            return Err(Error::InvalidArgument {
-                what: "segment sequence",
-                reason: format!("staging moved to segment {sequence}, writer expected {expected}"),
-            });
+            return Err(Error::internal(format!(
+                "staging moved to segment {sequence}, the writer expected {expected}"
+            )));
         }
         let next = self.preparer.take(sequence)?;
         self.active = Arc::new(next);
@@ -385,8 +406,8 @@ impl LogWriter {
                 self.last_sync = Instant::now();
             }
             let mut buf = flush.buf;
-            buf.clear();
-            if buf.capacity() > 0 {
+            buf.bytes.clear();
+            if buf.bytes.capacity() > 0 {
                 self.spares.push(buf);
             }
         }

@@ -51,6 +51,16 @@ fn bad_options(driver: Driver) -> Vec<(&'static str, Options, &'static str)> {
             "record_bytes_max",
         ),
         (
+            "more chains in flight than the driver bounds",
+            base().chains_in_flight_max(65),
+            "chains_in_flight_max",
+        ),
+        (
+            "staging buffers whose total passes the memory bound",
+            base().chains_in_flight_max(16).staging_bytes_max(1 << 30),
+            "staging_bytes_max",
+        ),
+        (
             "record_bytes_max past the format's limit",
             base().record_bytes_max(1 << 31),
             "record_bytes_max",

@@ -10,6 +10,7 @@
 )]
 
 mod batch_is_all_or_nothing_after_crash;
+mod bulk_ingest_into_small_segments_never_poisons;
 mod checkpoint_archives_and_prunes;
 mod checkpoint_beyond_the_last_record_reads_empty;
 mod common;
@@ -18,6 +19,7 @@ mod disk;
 mod concurrent_durable_appends_all_recovered;
 mod durability_levels;
 mod enospc_on_a_full_ext4_loses_nothing;
+mod every_accepted_option_combination_works;
 mod failed_retirement_is_retried_without_a_gap;
 mod failed_sync_reopened_in_the_same_boot_rewrites_the_tail;
 mod fault_injection_poisons;
@@ -45,3 +47,4 @@ mod truncate_from_drops_the_suffix_durably;
 mod try_append_would_block_at_staging_limit;
 mod uring_short_write_is_resumed;
 mod uring_submits_through_the_ring;
+mod uring_write_of_nothing_is_an_error;
