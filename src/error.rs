@@ -142,6 +142,14 @@ pub enum Error {
         /// The error the kernel reported.
         source: io::Error,
     },
+    /// The log was cut (`Wal::truncate_from`) below what a tail had already yielded:
+    /// those records are gone, and the follower must resynchronise.
+    CutBelowTail {
+        /// The first LSN the cut removed.
+        cut: Lsn,
+        /// The tail's position (the next LSN it would have yielded).
+        position: Lsn,
+    },
     /// ringwal found its own state inconsistent (a bug, not bad input or a failing
     /// disk). The log is poisoned rather than acknowledging anything it cannot vouch
     /// for; please report it with the message.
@@ -282,6 +290,10 @@ impl fmt::Display for Error {
                  the first readable LSN is {first_available}"
             ),
             Error::Closed => f.write_str("the log is closed"),
+            Error::CutBelowTail { cut, position } => write!(
+                f,
+                "the log was cut from LSN {cut}, below this tail's position {position}"
+            ),
             Error::Internal { what } => write!(f, "internal inconsistency (a ringwal bug): {what}"),
             Error::Completion {
                 op,

@@ -42,8 +42,10 @@ mod retention;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod stats;
+mod tail;
 #[cfg(feature = "fault-injection")]
 pub mod testing;
+mod timer;
 mod truncation;
 mod writer;
 
@@ -52,9 +54,10 @@ pub use lock::LogLock;
 pub use lsn::Lsn;
 pub use options::{Driver, Durability, Options, Preallocate, RecoveryMode};
 pub use reader::{LogReader, Record, RecordIter};
-pub use recovery::{RecoveryReport, Scan, SegmentInfo, Tail};
+pub use recovery::{RecoveryReport, Scan, SegmentInfo};
 pub use stats::{Percentiles, Stats};
-pub use writer::{SyncTicket, Wal};
+pub use tail::Tail;
+pub use writer::{AppendAsync, Durable, SyncTicket, Wal};
 
 const _: fn() = || {
     fn assert_send_sync<T: Send + Sync>() {}

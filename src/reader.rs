@@ -21,6 +21,10 @@ pub struct Record {
 }
 
 impl Record {
+    pub(crate) fn new(lsn: Lsn, payload: Vec<u8>) -> Self {
+        Record { lsn, payload }
+    }
+
     /// The record's LSN.
     pub fn lsn(&self) -> Lsn {
         self.lsn
@@ -290,6 +294,33 @@ impl LogReader {
     /// Whether a writer holds the log open right now.
     pub fn writer_active(&self) -> bool {
         crate::lock::DirLock::is_held(&self.fs, &self.dir)
+    }
+
+    /// Follows the log from `lsn` as another process writes it: a [`crate::Tail`] that
+    /// polls the files (backing off to 20 ms) and yields each record (a batch whole)
+    /// once its bytes validate there. Across processes the writer's sync is invisible,
+    /// so this tail follows what is *written* to the files, like
+    /// [`crate::Tail::written`]: a power cut may take back records it yielded. A
+    /// record retired before the tail reached it is `Error::BelowCheckpoint`. Cuts of
+    /// the log (`truncate_from`) are not seen from another process.
+    ///
+    /// ```
+    /// # fn main() -> ringwal::Result<()> {
+    /// # let tmp = tempfile::tempdir().map_err(|e| ringwal::Error::Unsupported { reason: e.to_string() })?;
+    /// # let dir = tmp.path().join("wal");
+    /// let wal = ringwal::Wal::open(&dir, ringwal::Options::default())?;
+    /// wal.append_durable(b"seen from afar")?;
+    /// let reader = ringwal::LogReader::open(&dir)?; // e.g. in another process
+    /// let mut tail = reader.tail(1.into())?;
+    /// let record = tail.next_timeout(std::time::Duration::from_secs(5))?.expect("written");
+    /// assert_eq!(record.payload(), b"seen from afar");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn tail(&self, lsn: Lsn) -> Result<crate::Tail> {
+        let mut tail = crate::Tail::files(self.fs.clone(), self.dir.clone(), lsn.get());
+        tail.check_start()?;
+        Ok(tail)
     }
 
     /// Records from `lsn` to the last whole record found by the scan.

@@ -91,6 +91,9 @@ pub struct Stats {
     pub short_write_resumes: u64,
     /// Most flushes (io_uring: linked chains) seen in flight at once.
     pub chains_in_flight_peak: u64,
+    /// Async waiters (`durable` futures, `SyncTicket`s being awaited, tails) whose
+    /// wakers are registered with the watermark right now.
+    pub wakers_registered: u64,
 }
 
 /// The writer thread's side of the statistics.

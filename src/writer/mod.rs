@@ -1,6 +1,7 @@
 //! The `Wal` handle: appends go into staging on the caller's thread; one log-writer
 //! thread turns what is staged into writes and syncs; waiters block on the watermark.
 
+pub(crate) mod futures;
 pub(crate) mod segments;
 pub(crate) mod staging;
 pub(crate) mod thread;
@@ -10,7 +11,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::Lsn;
 use crate::error::{Error, IoOp, Result};
@@ -22,6 +23,7 @@ use crate::reader::RecordIter;
 use crate::recovery::{self, RecoveryReport};
 use crate::retention::{self, Retention};
 use crate::stats::{FlushStats, Stats};
+pub use futures::{AppendAsync, Durable, SyncTicket};
 use segments::{Preparer, SegmentSpec};
 use staging::{Prepared, Staging, Start};
 use thread::{LogWriter, Shared};
@@ -38,8 +40,9 @@ pub struct Wal {
     retention: Retention,
     /// Serialises checkpoints and truncations.
     checkpoint: Mutex<Checkpoint>,
-    writer: Option<JoinHandle<()>>,
-    lock: DirLock,
+    /// The writer thread and the directory lock until the log is closed, then the
+    /// outcome of that close (`None`: clean), for later `close` calls.
+    running: Mutex<Running>,
 }
 
 /// The checkpoint as persisted, and the highest one a write was attempted for (a
@@ -48,40 +51,6 @@ pub struct Wal {
 struct Checkpoint {
     persisted: u64,
     attempted: u64,
-}
-
-/// A pending `sync_async` request.
-#[derive(Debug, Clone)]
-pub struct SyncTicket {
-    shared: Arc<Shared>,
-    target: u64,
-}
-
-impl SyncTicket {
-    /// The LSN this ticket waits for.
-    pub fn lsn(&self) -> Lsn {
-        Lsn::new(self.target)
-    }
-
-    /// Blocks until everything up to the ticket's LSN is synced.
-    pub fn wait(&self) -> Result<Lsn> {
-        self.shared
-            .watermark
-            .wait(self.target, Level::Synced, None)?;
-        Ok(Lsn::new(self.target))
-    }
-
-    /// Like `wait`, giving up after `timeout`: `Ok(false)` if it did not complete.
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.shared
-            .watermark
-            .wait(self.target, Level::Synced, Some(Instant::now() + timeout))
-    }
-
-    /// Whether the sync has completed.
-    pub fn is_done(&self) -> bool {
-        self.shared.watermark.get(Level::Synced) >= self.target
-    }
 }
 
 fn remove_leftover_tmp_files(fs: &Fs, dir: &Path) -> Result<()> {
@@ -210,8 +179,10 @@ impl Wal {
                 persisted: recovered.checkpoint,
                 attempted: recovered.checkpoint,
             }),
-            writer: Some(handle),
-            lock,
+            running: Mutex::new(Running::Open {
+                writer: handle,
+                lock,
+            }),
         })
     }
 
@@ -312,10 +283,7 @@ impl Wal {
         if self.shared.watermark.get(Level::Synced) < target {
             self.shared.staging.request_sync(target);
         }
-        Ok(SyncTicket {
-            shared: Arc::clone(&self.shared),
-            target,
-        })
+        Ok(SyncTicket::new(Arc::clone(&self.shared), target))
     }
 
     /// Highest LSN known to be on disk (synced); 0 before anything is.
@@ -466,6 +434,7 @@ impl Wal {
             fixed_writes: f.driver.fixed_writes,
             short_write_resumes: f.driver.short_write_resumes,
             chains_in_flight_peak: f.driver.chains_in_flight_peak.max(u64::from(f.flushes > 0)),
+            wakers_registered: self.shared.watermark.wakers_registered() as u64,
         }
     }
 
@@ -490,32 +459,65 @@ impl Wal {
     }
 
     /// Writes and syncs everything staged, stops the writer thread and releases the
-    /// directory. Returns the poisoning error if the log was poisoned.
-    pub fn close(mut self) -> Result<()> {
-        self.shutdown()
-    }
-
-    fn shutdown(&mut self) -> Result<()> {
-        let Some(handle) = self.writer.take() else {
-            return Ok(());
-        };
-        self.shared.staging.shut(None);
-        if handle.join().is_err() {
-            tracing::error!("ringwal writer thread panicked");
-        }
-        match self.shared.watermark.poison_cause() {
-            Some(cause) => Err(Error::Poisoned { cause }),
-            None => {
-                self.lock.mark_clean();
-                Ok(())
+    /// directory. Returns the poisoning error if the log was poisoned (then the final
+    /// sync did not happen, and what it would have covered is not acknowledged).
+    ///
+    /// Takes `&self`, so a server holding the log in an `Arc` can close it from any
+    /// clone while others still append: their later calls fail with `Error::Closed`
+    /// (records staged before the close are written and synced by it). Idempotent:
+    /// every later `close` returns what the first one did.
+    ///
+    /// ```
+    /// # fn main() -> ringwal::Result<()> {
+    /// # let tmp = tempfile::tempdir().map_err(|e| ringwal::Error::Unsupported { reason: e.to_string() })?;
+    /// let wal = std::sync::Arc::new(ringwal::Wal::open(tmp.path().join("wal"), ringwal::Options::default())?);
+    /// let other = std::sync::Arc::clone(&wal);
+    /// other.append(b"last words")?;
+    /// wal.close()?; // syncs "last words"
+    /// assert!(matches!(other.append(b"too late"), Err(ringwal::Error::Closed)));
+    /// assert!(other.close().is_ok()); // the same outcome again
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn close(&self) -> Result<()> {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let outcome = match std::mem::replace(&mut *running, Running::Closed(None)) {
+            Running::Closed(outcome) => outcome,
+            Running::Open { writer, lock } => {
+                self.shared.staging.shut(None);
+                if writer.join().is_err() {
+                    tracing::error!("ringwal writer thread panicked");
+                }
+                let outcome = self.shared.watermark.poison_cause();
+                if outcome.is_none() {
+                    lock.mark_clean();
+                }
+                // Dropping the lock releases the directory.
+                drop(lock);
+                outcome
             }
+        };
+        *running = Running::Closed(outcome.clone());
+        match outcome {
+            Some(cause) => Err(Error::Poisoned { cause }),
+            None => Ok(()),
         }
     }
 }
 
+/// Whether the log still runs.
+#[derive(Debug)]
+enum Running {
+    Open {
+        writer: JoinHandle<()>,
+        lock: DirLock,
+    },
+    Closed(Option<Arc<Error>>),
+}
+
 impl Drop for Wal {
     fn drop(&mut self) {
-        if let Err(error) = self.shutdown() {
+        if let Err(error) = self.close() {
             tracing::warn!(%error, "ringwal closed on drop with an error");
         }
     }

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// How long an idle writer spins for new work before it sleeps: the next append of a
@@ -68,6 +69,9 @@ pub(crate) struct State {
     pub writer_in_driver: bool,
     /// Appenders asleep on `space`.
     pub space_waiters: u32,
+    /// Async appenders waiting for room (`Wal::append_async`), by registration id.
+    pub space_wakers: BTreeMap<u64, Waker>,
+    pub next_waker_id: u64,
     pub appends: u64,
     pub append_bytes: u64,
 }
@@ -158,6 +162,8 @@ impl Staging {
                 writer_asleep: false,
                 writer_in_driver: false,
                 space_waiters: 0,
+                space_wakers: BTreeMap::new(),
+                next_waker_id: 0,
                 appends: 0,
                 append_bytes: 0,
             }),
@@ -215,8 +221,27 @@ impl Staging {
         Ok(())
     }
 
-    /// Waits (or, without `block`, refuses with `WouldBlock`) until the buffer has room
-    /// for `frames` more bytes — and for one more segment, if they open one.
+    /// Whether the buffer has room for `frames` more bytes — and for one more segment,
+    /// if they open one; an error once the log is poisoned or closing.
+    fn has_room(&self, st: &State, frames: u64) -> Result<bool> {
+        if let Some(cause) = &st.poison {
+            return Err(Error::Poisoned {
+                cause: Arc::clone(cause),
+            });
+        }
+        if st.closing {
+            return Err(Error::Closed);
+        }
+        let rotate = st.offset == 0 || st.offset + frames > self.segment_bytes;
+        let need = frames + if rotate { SEGMENT_HEADER_BYTES } else { 0 };
+        // A buffer spans at most FLUSH_SEGMENTS_MAX segments (see limits.rs); an empty
+        // buffer has no run, so there is always room once it is taken.
+        let segments_full = rotate && st.runs.len() >= FLUSH_SEGMENTS_MAX;
+        let bytes_fit = st.buf.len() as u64 + need <= self.limit as u64;
+        Ok(bytes_fit && !segments_full && st.truncate.is_none())
+    }
+
+    /// Waits (or, without `block`, refuses with `WouldBlock`) until `has_room`.
     fn wait_for_room<'s>(
         &'s self,
         mut st: MutexGuard<'s, State>,
@@ -224,21 +249,7 @@ impl Staging {
         block: bool,
     ) -> Result<MutexGuard<'s, State>> {
         loop {
-            if let Some(cause) = &st.poison {
-                return Err(Error::Poisoned {
-                    cause: Arc::clone(cause),
-                });
-            }
-            if st.closing {
-                return Err(Error::Closed);
-            }
-            let rotate = st.offset == 0 || st.offset + frames > self.segment_bytes;
-            let need = frames + if rotate { SEGMENT_HEADER_BYTES } else { 0 };
-            // A buffer spans at most FLUSH_SEGMENTS_MAX segments (see limits.rs); an
-            // empty buffer has no run, so there is always room once it is taken.
-            let segments_full = rotate && st.runs.len() >= FLUSH_SEGMENTS_MAX;
-            let bytes_fit = st.buf.len() as u64 + need <= self.limit as u64;
-            if bytes_fit && !segments_full && st.truncate.is_none() {
+            if self.has_room(&st, frames)? {
                 return Ok(st);
             }
             if !block {
@@ -248,6 +259,59 @@ impl Staging {
             st = self.space.wait(st).unwrap_or_else(|p| p.into_inner());
             st.space_waiters -= 1;
         }
+    }
+
+    /// The async face of `append`: stages `records` if there is room, else registers
+    /// the task's waker (under `key`, kept by the caller between polls) to be woken
+    /// when the writer takes the buffer.
+    pub fn poll_append(
+        &self,
+        records: &[Prepared<'_>],
+        key: &mut Option<u64>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(u64, u64)>> {
+        let frames: u64 = records
+            .iter()
+            .map(|r| frame_bytes(r.payload.len() as u64))
+            .sum();
+        if let Err(e) = self.check_batch_fits(frames) {
+            return Poll::Ready(Err(e));
+        }
+        let mut st = self.lock();
+        let room = self.has_room(&st, frames);
+        if !matches!(room, Ok(false))
+            && let Some(id) = key.take()
+        {
+            st.space_wakers.remove(&id);
+        }
+        match room {
+            Err(e) => Poll::Ready(Err(e)),
+            Ok(true) => {
+                let lsns = Self::stage(&mut st, records, frames, self.segment_bytes);
+                self.arrived(st);
+                Poll::Ready(Ok(lsns))
+            }
+            Ok(false) => {
+                let id = *key.get_or_insert_with(|| {
+                    st.next_waker_id += 1;
+                    st.next_waker_id
+                });
+                st.space_wakers.insert(id, cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Forgets an async appender's registration (its future was dropped).
+    pub fn cancel_append(&self, key: &mut Option<u64>) {
+        if let Some(id) = key.take() {
+            self.lock().space_wakers.remove(&id);
+        }
+    }
+
+    /// Wakes every async appender; they poll again and re-register if still short.
+    fn wake_space_wakers(st: &mut State) -> Vec<Waker> {
+        std::mem::take(&mut st.space_wakers).into_values().collect()
     }
 
     /// Frames `records` into the buffer with dense LSNs, in the current segment or, if
@@ -395,8 +459,10 @@ impl Staging {
         }
         st.truncate = None;
         st.truncated = Some(answer);
+        let wakers = Self::wake_space_wakers(&mut st);
         drop(st);
         self.space.notify_all();
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// Asks the writer to sync everything up to `lsn`.
@@ -430,7 +496,9 @@ impl Staging {
         }
         self.arrivals.fetch_add(1, Ordering::Release);
         let in_driver = std::mem::take(&mut st.writer_in_driver);
+        let wakers = Self::wake_space_wakers(&mut st);
         drop(st);
+        wakers.into_iter().for_each(Waker::wake);
         self.work.notify_all();
         self.space.notify_all();
         if in_driver && let Some(waker) = &self.waker {
@@ -509,6 +577,9 @@ impl Staging {
         if st.space_waiters > 0 {
             self.space.notify_all();
         }
+        Self::wake_space_wakers(st)
+            .into_iter()
+            .for_each(Waker::wake);
         (full, records, lsn_end)
     }
 }

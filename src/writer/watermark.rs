@@ -7,9 +7,15 @@
 //! flushes in flight, a watermark step covers some waiters and not others, and a
 //! broadcast would wake (and put back to sleep) all of them each time — on a 2-core VM
 //! the context switches, not the disk, would then set the pace.
+//!
+//! Async waiters (futures, tails) wait the same way: each registers its `Waker` under
+//! its own LSN, ordered by LSN, and a step wakes exactly the ones it covers. A future
+//! dropped before it resolves takes its registration with it.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -38,7 +44,47 @@ struct Marks {
     closed: bool,
     /// Parked waiters; the writer unparks each one whose LSN its step covers.
     sleepers: Vec<Sleeper>,
+    /// Async waiters on the written and the synced watermark, by (LSN, id).
+    wakers_written: BTreeMap<(u64, u64), Waker>,
+    wakers_synced: BTreeMap<(u64, u64), Waker>,
     next_id: u64,
+    /// Cuts of the log (`truncate_from`), newest last: (cut number, first LSN removed).
+    /// A tail compares its position with the cuts made since it last looked.
+    cuts: Vec<(u64, u64)>,
+    cuts_made: u64,
+}
+
+/// Cuts remembered for tails; a tail that missed more than this many is told it may
+/// have been cut below (it cannot tell).
+const CUTS_KEPT: usize = 64;
+
+impl Marks {
+    fn wakers(&mut self, level: Level) -> &mut BTreeMap<(u64, u64), Waker> {
+        match level {
+            Level::Written => &mut self.wakers_written,
+            Level::Synced => &mut self.wakers_synced,
+        }
+    }
+}
+
+/// One async wait for `lsn` at `level`: poll it with `Watermark::poll_wait`, and
+/// `Watermark::cancel` it when it is dropped unresolved.
+#[derive(Debug)]
+pub(crate) struct AsyncWait {
+    pub lsn: u64,
+    pub level: Level,
+    /// The registration key, once registered.
+    key: Option<(u64, u64)>,
+}
+
+impl AsyncWait {
+    pub fn new(lsn: u64, level: Level) -> Self {
+        AsyncWait {
+            lsn,
+            level,
+            key: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -92,7 +138,10 @@ impl Watermark {
             debug_assert!(synced <= self.written.load(Ordering::Acquire));
             self.synced.fetch_max(synced, Ordering::AcqRel);
         }
+        let wakers = self.covered_wakers(&mut guard);
         if guard.sleepers.is_empty() {
+            drop(guard);
+            wakers.into_iter().for_each(Waker::wake);
             return;
         }
         let mut wake = Vec::new();
@@ -107,22 +156,141 @@ impl Watermark {
         for thread in wake {
             thread.unpark();
         }
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Takes the async waiters whose LSN the watermarks now cover.
+    fn covered_wakers(&self, guard: &mut Marks) -> Vec<Waker> {
+        let mut out = Vec::new();
+        for level in [Level::Written, Level::Synced] {
+            let mark = self.get(level);
+            let wakers = guard.wakers(level);
+            while let Some(entry) = wakers.first_entry() {
+                if entry.key().0 > mark {
+                    break;
+                }
+                out.push(entry.remove());
+            }
+        }
+        out
+    }
+
+    /// Polls an async wait: ready once the watermark covers its LSN (or with the
+    /// poison or close error); otherwise registers `cx`'s waker under its LSN.
+    pub fn poll_wait(&self, wait: &mut AsyncWait, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.get(wait.level) >= wait.lsn {
+            self.cancel(wait);
+            return Poll::Ready(Ok(()));
+        }
+        let mut guard = self.lock();
+        // Checked again under the lock: `advance` publishes, then wakes under it.
+        if self.get(wait.level) >= wait.lsn {
+            if let Some(key) = wait.key.take() {
+                guard.wakers(wait.level).remove(&key);
+            }
+            return Poll::Ready(Ok(()));
+        }
+        let failed = match (&guard.poison, guard.closed) {
+            (Some(cause), _) => Some(Error::Poisoned {
+                cause: Arc::clone(cause),
+            }),
+            (None, true) => Some(Error::Closed),
+            (None, false) => None,
+        };
+        if let Some(error) = failed {
+            if let Some(key) = wait.key.take() {
+                guard.wakers(wait.level).remove(&key);
+            }
+            return Poll::Ready(Err(error));
+        }
+        let key = match wait.key {
+            Some(key) => key,
+            None => {
+                let key = (wait.lsn, guard.next_id);
+                guard.next_id += 1;
+                wait.key = Some(key);
+                key
+            }
+        };
+        let wakers = guard.wakers(wait.level);
+        match wakers.get_mut(&key) {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            Some(waker) => waker.clone_from(cx.waker()),
+            None => {
+                wakers.insert(key, cx.waker().clone());
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Drops an async wait's registration, if it has one.
+    pub fn cancel(&self, wait: &mut AsyncWait) {
+        if let Some(key) = wait.key.take() {
+            self.lock().wakers(wait.level).remove(&key);
+        }
+    }
+
+    /// Async waiters registered now (for statistics and tests).
+    pub fn wakers_registered(&self) -> usize {
+        let guard = self.lock();
+        guard.wakers_written.len() + guard.wakers_synced.len()
+    }
+
+    /// The cuts made so far (a tail's starting point for `cut_since`).
+    pub fn cuts_made(&self) -> u64 {
+        self.lock().cuts_made
+    }
+
+    /// The lowest LSN cut since the tail saw `seen` cuts, and the number made now.
+    /// `Some(0)` when cuts it missed were forgotten (it must assume the worst).
+    pub fn cut_since(&self, seen: u64) -> (Option<u64>, u64) {
+        let guard = self.lock();
+        if guard.cuts_made == seen {
+            return (None, seen);
+        }
+        let oldest_kept = guard.cuts.first().map_or(guard.cuts_made, |(n, _)| *n);
+        let lowest = if seen + 1 < oldest_kept {
+            Some(0)
+        } else {
+            guard
+                .cuts
+                .iter()
+                .filter(|(n, _)| *n > seen)
+                .map(|(_, lsn)| *lsn)
+                .min()
+        };
+        (lowest, guard.cuts_made)
     }
 
     /// Moves both watermarks back to `lsn` after a cut of the log: the LSNs above it
     /// name records appended from now on. Waiters above it keep waiting for those.
+    /// Tails are told of the cut (and woken to notice it).
     pub fn reset(&self, lsn: u64) {
-        let _guard = self.lock();
+        let mut guard = self.lock();
         self.written.store(lsn, Ordering::Release);
         self.synced.store(lsn, Ordering::Release);
+        guard.cuts_made += 1;
+        let made = guard.cuts_made;
+        guard.cuts.push((made, lsn + 1));
+        if guard.cuts.len() > CUTS_KEPT {
+            guard.cuts.remove(0);
+        }
+        // Waiters above the cut keep waiting for the records that replace the removed
+        // ones (each re-registers when woken), but a tail must look at the cut now.
+        self.wake_all(guard);
     }
 
     fn wake_all(&self, mut guard: MutexGuard<'_, Marks>) {
         let sleepers = std::mem::take(&mut guard.sleepers);
+        let wakers: Vec<Waker> = std::mem::take(&mut guard.wakers_written)
+            .into_values()
+            .chain(std::mem::take(&mut guard.wakers_synced).into_values())
+            .collect();
         drop(guard);
         for s in sleepers {
             s.thread.unpark();
         }
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// Stops all waiting: every waiter gets `Poisoned` with this cause.
@@ -161,6 +329,56 @@ impl Watermark {
         self.wait_ns_avg
             .store(avg - avg / 8 + took / 8, Ordering::Relaxed);
         result
+    }
+
+    /// A tail's blocking wait: returns once `level` reaches `lsn` or the log was cut
+    /// since `cuts_seen` (`Ok(true)`), or `deadline` passed (`Ok(false)`); the close
+    /// and poison errors as `wait`.
+    pub fn wait_or_cut(
+        &self,
+        lsn: u64,
+        level: Level,
+        cuts_seen: u64,
+        deadline: Option<Instant>,
+    ) -> Result<bool> {
+        let mut registered = None;
+        loop {
+            let mut guard = self.lock();
+            if self.get(level) >= lsn || guard.cuts_made != cuts_seen {
+                return Ok(true);
+            }
+            if let Some(cause) = &guard.poison {
+                return Err(Error::Poisoned {
+                    cause: Arc::clone(cause),
+                });
+            }
+            if guard.closed {
+                return Err(Error::Closed);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                if let Some(id) = registered {
+                    guard.sleepers.retain(|s| s.id != id);
+                }
+                return Ok(false);
+            }
+            let present = registered.is_some_and(|id| guard.sleepers.iter().any(|s| s.id == id));
+            if !present {
+                let id = guard.next_id;
+                guard.next_id += 1;
+                guard.sleepers.push(Sleeper {
+                    id,
+                    lsn,
+                    level,
+                    thread: std::thread::current(),
+                });
+                registered = Some(id);
+            }
+            drop(guard);
+            match deadline {
+                None => std::thread::park(),
+                Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
+            }
+        }
     }
 
     fn spin(&self, lsn: u64, level: Level, deadline: Option<Instant>) -> bool {

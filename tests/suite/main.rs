@@ -9,12 +9,15 @@
     clippy::panic
 )]
 
+mod async_waiters_block_no_thread;
 mod batch_is_all_or_nothing_after_crash;
 mod bulk_ingest_into_small_segments_never_poisons;
 mod checkpoint_archives_and_prunes;
 mod checkpoint_beyond_the_last_record_reads_empty;
+mod close_through_a_shared_handle;
 mod common;
 mod disk;
+mod poison_wakes_every_pending_future;
 
 mod concurrent_durable_appends_all_recovered;
 mod durability_levels;
@@ -42,6 +45,7 @@ mod sigkill_loses_nothing_acknowledged;
 mod sim_workload;
 mod simulated_power_cuts_lose_nothing_acknowledged;
 mod smaller_record_limit_on_reopen_keeps_big_records;
+mod tail_follows_the_durable_log;
 mod torn_tail_recovers_to_last_whole_record;
 mod truncate_from_drops_the_suffix_durably;
 mod try_append_would_block_at_staging_limit;

@@ -1,0 +1,269 @@
+//! Waiting without a thread: futures for durability (`Wal::durable`, `SyncTicket`) and
+//! for room in staging (`Wal::append_async`). They need no runtime: each registers its
+//! task's `Waker` with the watermark (or staging) under its own LSN and is woken only
+//! when that LSN is covered (or the buffer is taken), by the writer thread. Dropping
+//! one unresolved removes its registration.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::Wal;
+use super::staging::Prepared;
+use super::thread::Shared;
+use super::watermark::{AsyncWait, Level};
+use crate::Lsn;
+use crate::error::{Error, Result};
+use crate::options::Durability;
+
+/// A pending `sync_async` request. Wait for it by blocking (`wait`, `wait_timeout`),
+/// by polling (`is_done`) or by `.await` (it is a `Future`).
+#[derive(Debug)]
+pub struct SyncTicket {
+    shared: Arc<Shared>,
+    target: u64,
+    wait: AsyncWait,
+}
+
+impl Clone for SyncTicket {
+    fn clone(&self) -> Self {
+        // A clone waits on its own: it shares no waker registration.
+        SyncTicket::new(Arc::clone(&self.shared), self.target)
+    }
+}
+
+impl SyncTicket {
+    pub(crate) fn new(shared: Arc<Shared>, target: u64) -> Self {
+        SyncTicket {
+            shared,
+            target,
+            wait: AsyncWait::new(target, Level::Synced),
+        }
+    }
+
+    /// The LSN this ticket waits for.
+    pub fn lsn(&self) -> Lsn {
+        Lsn::new(self.target)
+    }
+
+    /// Blocks until everything up to the ticket's LSN is synced.
+    pub fn wait(&self) -> Result<Lsn> {
+        self.shared
+            .watermark
+            .wait(self.target, Level::Synced, None)?;
+        Ok(Lsn::new(self.target))
+    }
+
+    /// Like `wait`, giving up after `timeout`: `Ok(false)` if it did not complete.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.shared
+            .watermark
+            .wait(self.target, Level::Synced, Some(Instant::now() + timeout))
+    }
+
+    /// Whether the sync has completed.
+    pub fn is_done(&self) -> bool {
+        self.shared.watermark.get(Level::Synced) >= self.target
+    }
+}
+
+/// Resolves once everything up to the ticket's LSN is synced, or with the error that
+/// poisoned the log (or `Closed`).
+///
+/// ```
+/// # fn main() -> ringwal::Result<()> {
+/// # let tmp = tempfile::tempdir().map_err(|e| ringwal::Error::Unsupported { reason: e.to_string() })?;
+/// let wal = ringwal::Wal::open(tmp.path().join("wal"), ringwal::Options::default())?;
+/// wal.append(b"flushed by the ticket")?;
+/// let ticket = wal.sync_async()?;
+/// futures_executor::block_on(ticket)?; // or `.await` inside any executor
+/// assert_eq!(wal.durable_lsn().get(), 1);
+/// # Ok(())
+/// # }
+/// ```
+impl Future for SyncTicket {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        this.shared.watermark.poll_wait(&mut this.wait, cx)
+    }
+}
+
+impl Drop for SyncTicket {
+    fn drop(&mut self) {
+        self.shared.watermark.cancel(&mut self.wait);
+    }
+}
+
+/// The future of [`Wal::durable`]: resolves once its LSN is acknowledged at the log's
+/// durability (synced for `Fsync` and `Periodic`, written for `Flush`).
+#[derive(Debug)]
+#[must_use = "a future does nothing unless polled"]
+pub struct Durable {
+    shared: Arc<Shared>,
+    wait: AsyncWait,
+    /// An error known when the future was made (an LSN never appended).
+    early: Option<Error>,
+}
+
+impl Future for Durable {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        if let Some(error) = this.early.take() {
+            return Poll::Ready(Err(error));
+        }
+        this.shared.watermark.poll_wait(&mut this.wait, cx)
+    }
+}
+
+impl Drop for Durable {
+    fn drop(&mut self) {
+        self.shared.watermark.cancel(&mut self.wait);
+    }
+}
+
+/// The future of [`Wal::append_async`]: resolves to the record's LSN once it is
+/// staged (not yet durable), waiting for room without blocking the executor.
+#[derive(Debug)]
+#[must_use = "a future does nothing unless polled"]
+pub struct AppendAsync<'a> {
+    wal: &'a Wal,
+    record: Prepared<'a>,
+    /// An error known when the future was made (a record over the limit).
+    early: Option<Error>,
+    /// Registration with staging while waiting for room.
+    key: Option<u64>,
+}
+
+impl Future for AppendAsync<'_> {
+    type Output = Result<Lsn>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Lsn>> {
+        let this = self.get_mut();
+        if let Some(error) = this.early.take() {
+            return Poll::Ready(Err(error));
+        }
+        let staging = &this.wal.shared.staging;
+        staging
+            .poll_append(&[this.record], &mut this.key, cx)
+            .map_ok(|(lsn, _)| Lsn::new(lsn))
+    }
+}
+
+impl Drop for AppendAsync<'_> {
+    fn drop(&mut self) {
+        self.wal.shared.staging.cancel_append(&mut self.key);
+    }
+}
+
+impl Wal {
+    /// The level `wait_durable` and `durable` wait for at this log's durability.
+    pub(crate) fn acknowledged_level(&self) -> Level {
+        match self.options.durability {
+            Durability::Flush => Level::Written,
+            _ => Level::Synced,
+        }
+    }
+
+    /// A future that resolves once `lsn` is acknowledged at the configured durability
+    /// (as `wait_durable` would return), or with the error that poisoned the log. It
+    /// owns what it needs (`Send + 'static`): spawn it, or await it in a handler; no
+    /// thread is blocked while it waits.
+    ///
+    /// ```
+    /// # fn main() -> ringwal::Result<()> {
+    /// # let tmp = tempfile::tempdir().map_err(|e| ringwal::Error::Unsupported { reason: e.to_string() })?;
+    /// let wal = ringwal::Wal::open(tmp.path().join("wal"), ringwal::Options::default())?;
+    /// let lsn = wal.append(b"answered once durable")?;
+    /// let durable = wal.durable(lsn); // Send + 'static: can move into a spawned task
+    /// futures_executor::block_on(durable)?;
+    /// assert!(wal.durable_lsn() >= lsn);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn durable(&self, lsn: Lsn) -> Durable {
+        let last = self.last_lsn();
+        let early = (lsn > last).then(|| Error::InvalidArgument {
+            what: "lsn",
+            reason: format!("{lsn} was never appended (last is {last})"),
+        });
+        Durable {
+            shared: Arc::clone(&self.shared),
+            wait: AsyncWait::new(lsn.get(), self.acknowledged_level()),
+            early,
+        }
+    }
+
+    /// `append` for async code: when staging is full it waits for room by yielding to
+    /// the executor (registering the task's waker), never by blocking the thread.
+    /// Resolves to the record's LSN; await [`Wal::durable`] for its durability.
+    ///
+    /// ```
+    /// # fn main() -> ringwal::Result<()> {
+    /// # let tmp = tempfile::tempdir().map_err(|e| ringwal::Error::Unsupported { reason: e.to_string() })?;
+    /// let wal = ringwal::Wal::open(tmp.path().join("wal"), ringwal::Options::default())?;
+    /// let lsn = futures_executor::block_on(async {
+    ///     let lsn = wal.append_async(b"from a task").await?;
+    ///     wal.durable(lsn).await?;
+    ///     Ok::<_, ringwal::Error>(lsn)
+    /// })?;
+    /// assert_eq!(lsn.get(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn append_async<'a>(&'a self, payload: &'a [u8]) -> AppendAsync<'a> {
+        AppendAsync {
+            wal: self,
+            record: Prepared::new(payload),
+            early: self.check_record(payload).err(),
+            key: None,
+        }
+    }
+}
+
+impl Wal {
+    /// Follows the log from `lsn`: a [`crate::Tail`] that yields records in LSN order
+    /// as they become durable (synced), across rotations, blocking (`Iterator`,
+    /// `next_timeout`) or async (`futures_core::Stream`); `.written()` follows the
+    /// written watermark instead. It owns what it needs (`Send + Unpin + 'static`).
+    /// `lsn` may be at most one past the last record. A follower whose next LSN a
+    /// checkpoint retired gets `Error::BelowCheckpoint` naming the first LSN still held
+    /// (here, or from a later `next`), never a skip; a `truncate_from` below what it
+    /// yielded gives it `Error::CutBelowTail`. The iterator ends once the log closed.
+    ///
+    /// ```
+    /// # fn main() -> ringwal::Result<()> {
+    /// # let tmp = tempfile::tempdir().map_err(|e| ringwal::Error::Unsupported { reason: e.to_string() })?;
+    /// let wal = std::sync::Arc::new(ringwal::Wal::open(tmp.path().join("wal"), ringwal::Options::default())?);
+    /// let tail = wal.tail(1.into())?;
+    /// let follower = std::thread::spawn(move || tail.take(3).map(|r| r.map(|r| r.lsn().get())).collect::<Result<Vec<_>, _>>());
+    /// for payload in [b"a", b"b", b"c"] {
+    ///     wal.append_durable(payload)?;
+    /// }
+    /// assert_eq!(follower.join().expect("follower")?, vec![1, 2, 3]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn tail(&self, lsn: Lsn) -> Result<crate::Tail> {
+        let last = self.last_lsn().get();
+        if lsn.get() > last + 1 {
+            return Err(Error::InvalidArgument {
+                what: "lsn",
+                reason: format!("a tail from {lsn} starts past the next LSN {}", last + 1),
+            });
+        }
+        let mut tail = crate::Tail::local(
+            self.options.fs.clone(),
+            self.dir.clone(),
+            Arc::clone(&self.shared),
+            lsn.get(),
+        );
+        tail.check_start()?;
+        Ok(tail)
+    }
+}
