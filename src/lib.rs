@@ -31,6 +31,7 @@
 mod cursor;
 pub mod error;
 pub mod format;
+mod index;
 mod io;
 pub mod limits;
 mod lock;

@@ -252,6 +252,47 @@ impl Iterator for RecordIter {
     }
 }
 
+/// Reads the record `lsn` of segment `place.sequence`, walking frames forward from
+/// `place` (at most an index stride plus the record).
+pub(crate) fn read_at_place(
+    fs: &Fs,
+    dir: &Path,
+    place: crate::index::Place,
+    lsn: u64,
+) -> Result<Record> {
+    let path = dir.join(crate::format::names::segment_file_name(place.sequence));
+    let mut cursor = Cursor::open(fs, &path)?;
+    let mut at = place.offset;
+    let mut next = place.lsn;
+    loop {
+        match cursor.frame_at(at, place.sequence, crate::limits::RECORD_BYTES_MAX)? {
+            Found::Frame(d) if d.lsn == next && next == lsn => {
+                let payload = cursor.payload(at, &d)?;
+                return Ok(Record::new(Lsn::new(lsn), payload));
+            }
+            Found::Frame(d) if d.lsn == next && next < lsn => {
+                at += d.frame_len as u64;
+                next += 1;
+            }
+            Found::Frame(d) => {
+                let reason = CorruptReason::LsnOutOfOrder {
+                    expected: next,
+                    got: d.lsn,
+                };
+                return Err(Error::corrupt(place.sequence, at, reason));
+            }
+            Found::Invalid(reason) => return Err(Error::corrupt(place.sequence, at, reason)),
+            Found::Truncated => {
+                let reason = CorruptReason::LsnOutOfOrder {
+                    expected: next,
+                    got: 0,
+                };
+                return Err(Error::corrupt(place.sequence, at, reason));
+            }
+        }
+    }
+}
+
 /// A read-only view of a log directory, for tools: scans it like recovery does but
 /// changes nothing and takes no lock, so it works beside a running writer.
 #[derive(Debug)]

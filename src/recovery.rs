@@ -461,6 +461,8 @@ pub(crate) struct Recovered {
     pub checkpoint: u64,
     /// A sequence above every segment recovery saw (for a fresh active segment).
     pub next_sequence: u64,
+    /// Where the live records are, sparsely (see `crate::index`).
+    pub index: crate::index::LsnIndex,
 }
 
 /// Scans, then repairs what recovery may repair on its own: zeroes a torn tail and
@@ -600,6 +602,7 @@ pub(crate) fn recover(
     report.last_lsn = Lsn::new(next_lsn - 1);
     let next_sequence = scan.segments.last().map_or(1, |info| info.sequence + 1);
     Ok(Recovered {
+        index: crate::index::LsnIndex::default(),
         next_sequence,
         report,
         active,

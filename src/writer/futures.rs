@@ -267,3 +267,44 @@ impl Wal {
         Ok(tail)
     }
 }
+
+impl Wal {
+    /// The record at `lsn`, read straight from its segment: `Ok(None)` when no record
+    /// with that LSN has been written (yet), `Error::BelowCheckpoint` when a checkpoint
+    /// retired it. O(log n) in the log's size: a sparse index (see `crate::index`: one
+    /// sample per 64 KiB of segment, 16 bytes each) finds a frame at most a stride
+    /// before it, and one bounded read finds the record.
+    ///
+    /// ```
+    /// # fn main() -> ringwal::Result<()> {
+    /// # let tmp = tempfile::tempdir().map_err(|e| ringwal::Error::Unsupported { reason: e.to_string() })?;
+    /// let wal = ringwal::Wal::open(tmp.path().join("wal"), ringwal::Options::default())?;
+    /// let lsn = wal.append_durable(b"look me up")?;
+    /// assert_eq!(wal.get(lsn)?.expect("written").payload(), b"look me up");
+    /// assert!(wal.get(lsn.next())?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn get(&self, lsn: Lsn) -> Result<Option<crate::Record>> {
+        if let Some(cause) = self.shared.watermark.poison_cause() {
+            return Err(Error::Poisoned { cause });
+        }
+        let lsn = lsn.get();
+        if lsn == 0 || lsn > self.shared.watermark.get(Level::Written) {
+            return Ok(None);
+        }
+        let (place, first) = {
+            let st = self.shared.staging.lock();
+            (st.index.locate(lsn), st.index.first_lsn())
+        };
+        let Some(place) = place.filter(|_| first.is_some_and(|f| f <= lsn)) else {
+            let checkpoint = self.checkpoint_lsn();
+            return Err(Error::BelowCheckpoint {
+                requested: Lsn::new(lsn),
+                first_available: Lsn::new(first.unwrap_or(checkpoint.get() + 1)),
+                checkpoint,
+            });
+        };
+        crate::reader::read_at_place(&self.options.fs, &self.dir, place, lsn).map(Some)
+    }
+}

@@ -129,6 +129,7 @@ impl Wal {
             sequence: active.sequence,
             offset,
             segments: catalog,
+            index: recovered.index,
         };
         let shared = Arc::new(Shared {
             staging: Staging::new(
@@ -365,6 +366,7 @@ impl Wal {
         for seq in &retire {
             st.segments.remove(seq);
         }
+        st.index.retire(&retire);
         Ok(())
     }
 

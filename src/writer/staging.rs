@@ -20,6 +20,7 @@ const IDLE_WRITER_SPIN: Duration = Duration::from_micros(50);
 use crate::error::{Error, Result};
 use crate::format::frame::{self, FrameSpec};
 use crate::format::header::SegmentHeader;
+use crate::index::LsnIndex;
 use crate::io::{Buffer, Wake};
 use crate::limits::{FLUSH_SEGMENTS_MAX, SEGMENT_HEADER_BYTES, frame_bytes};
 
@@ -55,6 +56,8 @@ pub(crate) struct State {
     pub offset: u64,
     /// Live segments that have a header, by sequence.
     pub segments: BTreeMap<u64, SegmentMeta>,
+    /// Where each live record's frame is, sparsely (`Wal::get`).
+    pub index: LsnIndex,
     /// Highest LSN a caller asked to have synced.
     pub sync_target: u64,
     /// A cut asked for (`Wal::truncate_from`): appends wait while it is pending.
@@ -122,6 +125,7 @@ pub(crate) struct Start {
     pub sequence: u64,
     pub offset: u64,
     pub segments: BTreeMap<u64, SegmentMeta>,
+    pub index: LsnIndex,
 }
 
 impl State {
@@ -154,6 +158,7 @@ impl Staging {
                 sequence: start.sequence,
                 offset: start.offset,
                 segments: start.segments,
+                index: start.index,
                 sync_target: 0,
                 truncate: None,
                 truncated: None,
@@ -337,6 +342,7 @@ impl Staging {
             st.runs.push(run);
         }
         let sequence = st.sequence;
+        st.index.observe(sequence, first, st.offset);
         let count = records.len();
         for (i, record) in records.iter().enumerate() {
             let spec = FrameSpec {
@@ -456,6 +462,7 @@ impl Staging {
                 );
             }
             st.sync_target = st.sync_target.min(r.from - 1);
+            st.index.cut(r.from);
         }
         st.truncate = None;
         st.truncated = Some(answer);

@@ -84,7 +84,11 @@ fn threads(
                     let slot = acked.get(r.lsn().get() as usize % SLOTS);
                     // The appender may not have stamped its ack yet: count that as 0.
                     let at = slot.map_or(0, |s| s.load(Ordering::Acquire)) as i64;
-                    lags.push(if at == 0 { 0.0 } else { (got - at) as f64 / 1e3 });
+                    lags.push(if at == 0 {
+                        0.0
+                    } else {
+                        (got - at) as f64 / 1e3
+                    });
                 }
                 lags
             }))
@@ -129,7 +133,13 @@ fn threads(
 }
 
 /// T tokio tasks on 2 workers appending and awaiting; records/s.
-fn tasks(dir: &Path, driver: Driver, t: usize, bytes: usize, run_for: Duration) -> Result<f64, BoxError> {
+fn tasks(
+    dir: &Path,
+    driver: Driver,
+    t: usize,
+    bytes: usize,
+    run_for: Duration,
+) -> Result<f64, BoxError> {
     let wal = open(dir, driver)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -184,7 +194,14 @@ fn main() -> Result<(), BoxError> {
     for round in 1..=args.rounds {
         for &driver in &drivers {
             let raw = raw_baseline(&args.dir, args.record_bytes, 1, run_for, true)?.records_per_s();
-            let (th, lag) = threads(&log, driver, args.appenders, args.record_bytes, run_for, true)?;
+            let (th, lag) = threads(
+                &log,
+                driver,
+                args.appenders,
+                args.record_bytes,
+                run_for,
+                true,
+            )?;
             let ta = tasks(&log, driver, args.appenders, args.record_bytes, run_for)?;
             let many = tasks(&log, driver, args.many, args.record_bytes, run_for)?;
             let (lag_us, commit_us) = lag.unwrap_or((0.0, 0.0));

@@ -138,10 +138,9 @@ pub async fn follow(
         if until.is_some_and(|u| report.last >= u.get()) {
             return Ok(report);
         }
-        let next = std::future::poll_fn(|cx| {
-            futures_core::Stream::poll_next(Pin::new(&mut tail), cx)
-        })
-        .await;
+        let next =
+            std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut tail), cx))
+                .await;
         let Some(record) = next else {
             return Ok(report);
         };
@@ -247,7 +246,9 @@ async fn run_client(
                 let len = read.read_u32_le().await?;
                 let mut message = vec![0u8; len.min(REQUEST_BYTES_MAX) as usize];
                 read.read_exact(&mut message).await?;
-                return Err(io::Error::other(String::from_utf8_lossy(&message).into_owned()));
+                return Err(io::Error::other(
+                    String::from_utf8_lossy(&message).into_owned(),
+                ));
             }
         }
     }

@@ -2,7 +2,12 @@
 //! loopback with bounded request counts: every acknowledged request is in the log with
 //! its payload at its LSN after a reopen, and the follower saw every record in order.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -64,8 +69,16 @@ fn server_follower_and_load_on_loopback() {
         .collect::<Result<_, _>>()
         .unwrap();
     for (lsn, payload) in &report.kept {
-        assert_eq!(log.get(lsn), Some(payload), "acknowledged LSN {lsn} not in the log");
-        assert_eq!(seen.get(lsn), Some(payload), "the follower missed LSN {lsn}");
+        assert_eq!(
+            log.get(lsn),
+            Some(payload),
+            "acknowledged LSN {lsn} not in the log"
+        );
+        assert_eq!(
+            seen.get(lsn),
+            Some(payload),
+            "the follower missed LSN {lsn}"
+        );
     }
     wal.close().unwrap();
 }

@@ -171,9 +171,9 @@ where
         if let Some(entry) = lock(&self.pending).get(&lsn) {
             return Ok(Some(entry.get_log_id().clone()));
         }
-        match self.wal.read_from(Lsn::new(lsn))?.next() {
+        // A point lookup through the log's sparse index: O(log n), one bounded read.
+        match self.wal.get(Lsn::new(lsn))? {
             Some(record) => {
-                let record = record?;
                 let entry: C::Entry = decode_entry(record.payload(), lsn)?;
                 Ok(Some(entry.get_log_id().clone()))
             }
