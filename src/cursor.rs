@@ -5,9 +5,12 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoOp, Result};
 use crate::format::frame::{self, Decode, Decoded};
+use crate::format::header::{HeaderState, SegmentHeader};
 use crate::format::{read_u32, read_u64};
 use crate::io::{Fs, Handle, Mode};
-use crate::limits::{FRAME_ALIGN, FRAME_HEADER_BYTES, READ_CHUNK_BYTES, frame_bytes};
+use crate::limits::{
+    FRAME_ALIGN, FRAME_HEADER_BYTES, READ_CHUNK_BYTES, SEGMENT_HEADER_BYTES, frame_bytes,
+};
 
 /// How far past the expected LSN a frame found after damage may claim to be and still
 /// be checked (2^40 records: more than any log holds; random bytes rarely fall inside).
@@ -29,6 +32,29 @@ pub(crate) enum Found {
     /// Fewer than a frame header's bytes remain, or the frame runs past the file end.
     Truncated,
     Invalid(crate::error::CorruptReason),
+}
+
+/// Reads the header of the segment at `path` with one read of at most
+/// `SEGMENT_HEADER_BYTES` and closes the file again: listing a log costs this much
+/// per segment, never a whole read chunk or a descriptor kept open.
+pub(crate) fn read_header(fs: &Fs, path: &Path) -> Result<HeaderState> {
+    let file = fs
+        .open(path, Mode::Read)
+        .map_err(|e| Error::io(IoOp::Open, path, e))?;
+    let len = file.len().map_err(|e| Error::io(IoOp::Read, path, e))?;
+    let mut block = vec![0u8; len.min(SEGMENT_HEADER_BYTES) as usize];
+    let mut got = 0;
+    while let Some(rest) = block.get_mut(got..).filter(|rest| !rest.is_empty()) {
+        let n = file
+            .read_at(rest, got as u64)
+            .map_err(|e| Error::io(IoOp::Read, path, e))?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    block.truncate(got);
+    Ok(SegmentHeader::decode(&block))
 }
 
 impl Cursor {

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use crate::Lsn;
-use crate::cursor::{Cursor, Found};
+use crate::cursor::{Cursor, Found, read_header};
 use crate::error::{CorruptReason, Error, Result};
 use crate::format::header::{HeaderState, SegmentHeader};
 use crate::io::Fs;
@@ -60,20 +60,17 @@ pub struct RecordIter {
 }
 
 /// Segments by sequence with their header's first LSN (segments without a valid
-/// header are skipped: they hold nothing yet).
+/// header are skipped: they hold nothing yet). One small header read per segment, one
+/// file open at a time.
 fn headed_segments(fs: &Fs, dir: &Path) -> Result<Vec<(u64, PathBuf, u64)>> {
     let mut out = Vec::new();
     for (seq, path) in list_segments(fs, dir)? {
-        let mut cursor = match Cursor::open(fs, &path) {
-            Ok(c) => c,
+        match read_header(fs, &path) {
+            Ok(HeaderState::Valid(h)) => out.push((seq, path, h.first_lsn)),
+            Ok(_) => {}
             // Retired between the listing and the open.
-            Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => continue,
+            Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => {}
             Err(e) => return Err(e),
-        };
-        if let HeaderState::Valid(h) =
-            SegmentHeader::decode(cursor.window(0, SEGMENT_HEADER_BYTES as usize)?)
-        {
-            out.push((seq, path, h.first_lsn));
         }
     }
     Ok(out)
