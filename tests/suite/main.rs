@@ -40,6 +40,7 @@ mod sigkill_loses_nothing_acknowledged;
 mod sim_workload;
 mod simulated_power_cuts_lose_nothing_acknowledged;
 mod smaller_record_limit_on_reopen_keeps_big_records;
+mod thousands_of_segments_open_with_bounded_descriptors_and_reads;
 mod torn_tail_recovers_to_last_whole_record;
 mod truncate_from_drops_the_suffix_durably;
 mod try_append_would_block_at_staging_limit;
