@@ -19,6 +19,7 @@ mod concurrent_durable_appends_all_recovered;
 mod durability_levels;
 mod enospc_on_a_full_ext4_loses_nothing;
 mod failed_retirement_is_retried_without_a_gap;
+mod failed_sync_of_an_earlier_segment_is_made_durable_by_the_reopen;
 mod failed_sync_reopened_in_the_same_boot_rewrites_the_tail;
 mod fault_injection_poisons;
 mod forced_fallback_still_stores_and_recovers;
