@@ -75,6 +75,10 @@ pub struct Scan {
     /// log as it will be once the next open finishes the cut (records from this LSN on
     /// are left out, their bytes counted as torn).
     pub truncation_pending: Option<u64>,
+    /// Bytes of frames the scan checksummed: along the chain, and looking for valid
+    /// data after its end. Bounded by a small multiple of the bytes scanned, whatever
+    /// the bytes hold (see `CorruptReason::ScanBudgetExceeded`).
+    pub bytes_checksummed: u64,
 }
 
 /// What opening a log found and repaired.
@@ -221,6 +225,7 @@ pub(crate) fn scan_in(fs: &Fs, dir: &Path, record_bytes_max: u64) -> Result<Scan
             records: 0,
             tail: None,
             truncation_pending,
+            bytes_checksummed: 0,
         },
         expected: None,
         record_bytes_max,
@@ -327,8 +332,9 @@ impl Walk {
             info.header = Some(*h);
         }
         let ended = self.classify(&mut cur, &mut info, &listed.header, next_first)?;
-        drop(cur);
         let out = &mut self.out;
+        out.bytes_checksummed += cur.checked_bytes;
+        drop(cur);
         out.records += info.records;
         if let Some(last) = info.last_lsn {
             out.last_lsn = last;

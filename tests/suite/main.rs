@@ -9,6 +9,7 @@
     clippy::panic
 )]
 
+mod adversarial_frame_headers_after_the_end_cost_linear_work;
 mod batch_is_all_or_nothing_after_crash;
 mod checkpoint_archives_and_prunes;
 mod checkpoint_beyond_the_last_record_reads_empty;
