@@ -119,6 +119,18 @@ fn three_thousand_segments_on_the_simulator_use_a_few_handles_and_small_reads() 
         read <= 8 * log_bytes,
         "read {read} bytes for a log of {log_bytes}"
     );
+
+    // Reading the last record finds its segment from a handful of headers, not by
+    // reading every segment's header.
+    let before = sim.counts();
+    let last: Vec<_> = wal.read_from(Lsn::new(SEGMENTS)).unwrap().collect();
+    assert_eq!(last.len(), 1);
+    let read = sim.counts().read_bytes - before.read_bytes;
+    let headers = read / ringwal::limits::SEGMENT_HEADER_BYTES;
+    assert!(
+        headers <= 32,
+        "read_from the last record read {read} bytes ({headers} headers' worth)"
+    );
 }
 
 /// The child: opens and reads the log in `CHILD_DIR` under the lowered descriptor
