@@ -789,19 +789,19 @@ fn rewrite_range(fs: &Fs, path: &Path, from: u64, to: u64) -> Result<()> {
     let file = fs
         .open(path, Mode::ReadWrite)
         .map_err(|e| Error::io(IoOp::Open, path, e))?;
-    let mut buf = vec![0u8; (to - from).min(crate::limits::READ_CHUNK_BYTES as u64) as usize];
+    let chunk_bytes = (to - from).min(crate::limits::READ_CHUNK_BYTES as u64);
+    let mut buf = Vec::with_capacity(chunk_bytes as usize);
     let mut at = from;
     while at < to {
-        let want = (to - at).min(buf.len() as u64) as usize;
-        let chunk = buf.get_mut(..want).unwrap_or_default();
+        buf.resize((to - at).min(chunk_bytes) as usize, 0);
         let got = file
-            .read_at(chunk, at)
+            .read_at(&mut buf, at)
             .map_err(|e| Error::io(IoOp::Read, path, e))?;
-        let bytes = chunk.get(..got).unwrap_or_default();
-        if bytes.is_empty() {
+        if got == 0 {
             break;
         }
-        file.write_all_at(bytes, at)
+        buf.truncate(got);
+        file.write_all_at(&buf, at)
             .map_err(|e| Error::io(IoOp::Write, path, e))?;
         at += got as u64;
     }
