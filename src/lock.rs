@@ -93,7 +93,11 @@ impl DirLock {
                 let holder = fs
                     .read(&path)
                     .ok()
-                    .map(|s| String::from_utf8_lossy(&s).trim().to_owned())
+                    // The first line names the holder; the next ones are for recovery.
+                    .map(|s| {
+                        let text = String::from_utf8_lossy(&s);
+                        text.lines().next().unwrap_or_default().trim().to_owned()
+                    })
                     .filter(|s| !s.is_empty());
                 return Err(Error::Locked { path, holder });
             }
