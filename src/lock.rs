@@ -20,6 +20,12 @@ const CLEAN_CLOSE_MARK: &str = "closed cleanly";
 /// The line of the lock file that bounds what the holder may leave unsynced.
 const UNSYNCED_KEY: &str = "unsynced_bytes_max ";
 
+/// What of the lock file is read, and the longest program name written into it: the
+/// name (escaped, up to 4 bytes a char plus quotes) and both lines fit well within.
+const LOCK_TEXT_BYTES_MAX: usize = 4096;
+const PROGRAM_CHARS_MAX: usize = 256;
+const _: () = assert!(PROGRAM_CHARS_MAX * 10 + 128 < LOCK_TEXT_BYTES_MAX);
+
 /// How the last writer left the log, as its lock file tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LastClose {
@@ -132,11 +138,15 @@ impl DirLock {
     /// that the "not closed cleanly" state cannot be lost to a failed write-back of this
     /// page while the log runs (see `mark_clean`).
     fn record_holder(&self, unsynced_bytes_max: Option<u64>) -> Result<()> {
-        let mut me = format!(
-            "pid {} ({:?})\n",
-            std::process::id(),
-            std::env::args().next().unwrap_or_default()
-        );
+        // The program name is cut short so the file stays within what
+        // `read_last_close` reads.
+        let program: String = std::env::args()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(PROGRAM_CHARS_MAX)
+            .collect();
+        let mut me = format!("pid {} ({program:?})\n", std::process::id());
         if let Some(bytes) = unsynced_bytes_max {
             me.push_str(&format!("{UNSYNCED_KEY}{bytes}\n"));
         }
@@ -170,8 +180,8 @@ impl DirLock {
 /// How the last writer left the log, from the lock file's content (read before this
 /// holder overwrites it). Anything unreadable counts as unclean with no bound.
 fn read_last_close(file: &Handle) -> LastClose {
-    // The content is a few short lines; more than this is not ours.
-    let mut said = [0u8; 512];
+    // The content is a few short lines (see `record_holder`); more is not ours.
+    let mut said = [0u8; LOCK_TEXT_BYTES_MAX];
     let n = file.read_at(&mut said, 0).unwrap_or(0);
     let text = said
         .get(..n)
