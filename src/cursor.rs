@@ -3,15 +3,30 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoOp, Result};
+use crate::error::{CorruptReason, Error, IoOp, Result};
 use crate::format::frame::{self, Decode, Decoded};
+use crate::format::header::{HeaderState, SegmentHeader};
 use crate::format::{read_u32, read_u64};
 use crate::io::{Fs, Handle, Mode};
-use crate::limits::{FRAME_ALIGN, FRAME_HEADER_BYTES, READ_CHUNK_BYTES, frame_bytes};
+use crate::limits::{
+    FRAME_ALIGN, FRAME_HEADER_BYTES, READ_CHUNK_BYTES, SEGMENT_HEADER_BYTES, frame_bytes,
+};
 
 /// How far past the expected LSN a frame found after damage may claim to be and still
 /// be checked (2^40 records: more than any log holds; random bytes rarely fall inside).
 const LSN_WINDOW: u64 = 1 << 40;
+
+/// The search for valid data after the end of the chain checks a frame at every
+/// plausible word, each over its claimed length: crafted bytes (every other word a
+/// plausible header claiming a long payload) would make it quadratic. So it may
+/// checksum at most `SCAN_CHECK_FACTOR` times the bytes it has reached (the furthest
+/// byte any candidate covered, counted from where it started) plus
+/// `SCAN_CHECK_SLACK_BYTES`. A candidate alone never costs more than its own reach, so
+/// a valid frame right after damage is always found; random bytes rarely pass the LSN
+/// filter at all. Past the budget the scan refuses (`CorruptReason::ScanBudgetExceeded`)
+/// instead of guessing whether valid data lies further on.
+const SCAN_CHECK_FACTOR: u64 = 4;
+const SCAN_CHECK_SLACK_BYTES: u64 = 64 << 10;
 
 #[derive(Debug)]
 pub(crate) struct Cursor {
@@ -20,6 +35,8 @@ pub(crate) struct Cursor {
     pub len: u64,
     buf: Vec<u8>,
     buf_at: u64,
+    /// Bytes of frames checksummed so far (every decode that reached the checksum).
+    pub checked_bytes: u64,
 }
 
 /// What is at one position of a segment.
@@ -28,7 +45,30 @@ pub(crate) enum Found {
     Frame(Decoded),
     /// Fewer than a frame header's bytes remain, or the frame runs past the file end.
     Truncated,
-    Invalid(crate::error::CorruptReason),
+    Invalid(CorruptReason),
+}
+
+/// Reads the header of the segment at `path` with one read of at most
+/// `SEGMENT_HEADER_BYTES` and closes the file again: listing a log costs this much
+/// per segment, never a whole read chunk or a descriptor kept open.
+pub(crate) fn read_header(fs: &Fs, path: &Path) -> Result<HeaderState> {
+    let file = fs
+        .open(path, Mode::Read)
+        .map_err(|e| Error::io(IoOp::Open, path, e))?;
+    let len = file.len().map_err(|e| Error::io(IoOp::Read, path, e))?;
+    let mut block = vec![0u8; len.min(SEGMENT_HEADER_BYTES) as usize];
+    let mut got = 0;
+    while let Some(rest) = block.get_mut(got..).filter(|rest| !rest.is_empty()) {
+        let n = file
+            .read_at(rest, got as u64)
+            .map_err(|e| Error::io(IoOp::Read, path, e))?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    block.truncate(got);
+    Ok(SegmentHeader::decode(&block))
 }
 
 impl Cursor {
@@ -43,6 +83,7 @@ impl Cursor {
             len,
             buf: Vec::new(),
             buf_at: 0,
+            checked_bytes: 0,
         })
     }
 
@@ -71,21 +112,41 @@ impl Cursor {
         }
         let len = self.len;
         let bytes = self.window(at, FRAME_HEADER_BYTES as usize)?;
-        match frame::decode(bytes, sequence, record_bytes_max) {
-            Decode::Frame(d) => Ok(Found::Frame(d)),
-            Decode::Invalid(r) => Ok(Found::Invalid(r)),
+        let decoded = match frame::decode(bytes, sequence, record_bytes_max) {
             Decode::NeedBytes(total) => {
                 if at + total as u64 > len {
                     return Ok(Found::Truncated);
                 }
                 let bytes = self.window(at, total)?;
-                Ok(match frame::decode(bytes, sequence, record_bytes_max) {
-                    Decode::Frame(d) => Found::Frame(d),
-                    Decode::Invalid(r) => Found::Invalid(r),
-                    Decode::NeedBytes(_) => Found::Truncated,
-                })
+                frame::decode(bytes, sequence, record_bytes_max)
             }
-        }
+            other => other,
+        };
+        Ok(match decoded {
+            Decode::Frame(d) => {
+                self.checked_bytes += d.frame_len as u64;
+                Found::Frame(d)
+            }
+            Decode::Invalid(r) => {
+                if let CorruptReason::Checksum { .. } = r {
+                    self.checked_bytes += frame_bytes(self.claimed_len(at));
+                }
+                Found::Invalid(r)
+            }
+            Decode::NeedBytes(_) => Found::Truncated,
+        })
+    }
+
+    /// The payload length the frame header at `at` claims (0 if unreadable); called
+    /// right after a decode at `at`, so the header is in the buffer.
+    fn claimed_len(&self, at: u64) -> u64 {
+        let from = at.saturating_sub(self.buf_at) as usize;
+        let field = self
+            .buf
+            .get(from..)
+            .and_then(|b| read_u32(b, 4))
+            .unwrap_or(0);
+        u64::from(field & !frame::BATCH_CONTINUES)
     }
 
     /// The payload of a frame decoded at `at`.
@@ -135,6 +196,9 @@ impl Cursor {
         let mut at = from - from % align;
         let mut dirty_end = None;
         let file_len = self.len;
+        // The budget counts from here: what this search checksummed, and how far it
+        // reached from `from`.
+        let (checked_before, mut reach) = (self.checked_bytes, from);
         while at < file_len {
             // Skip zeros a buffer at a time (a preallocated segment is mostly zeros);
             // only a non-zero word can start a frame worth decoding.
@@ -167,8 +231,20 @@ impl Cursor {
                 && lsn - lsn_min.max(1) < LSN_WINDOW
                 && len <= record_bytes_max
                 && at + frame_bytes(len) <= file_len;
-            if plausible && let Found::Frame(_) = self.frame_at(at, sequence, record_bytes_max)? {
-                return Ok((Some(at), dirty_end));
+            if plausible {
+                reach = reach.max(at + frame_bytes(len));
+                let checked = self.checked_bytes - checked_before;
+                let allowed = SCAN_CHECK_FACTOR * (reach - from) + SCAN_CHECK_SLACK_BYTES;
+                if checked + frame_bytes(len) > allowed {
+                    let reason = CorruptReason::ScanBudgetExceeded {
+                        offset: at,
+                        bytes_checked: checked,
+                    };
+                    return Err(Error::corrupt(sequence, at, reason));
+                }
+                if let Found::Frame(_) = self.frame_at(at, sequence, record_bytes_max)? {
+                    return Ok((Some(at), dirty_end));
+                }
             }
             at += align;
         }

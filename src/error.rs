@@ -206,6 +206,16 @@ pub enum CorruptReason {
     Checkpoint(String),
     /// The truncation intent file is damaged or names an impossible cut.
     Truncation(String),
+    /// The search for valid data after the end of the chain met so many plausible
+    /// frame headers claiming long payloads that checking them all would cost more than
+    /// a bounded multiple of the bytes scanned (crafted bytes, not a torn write): the
+    /// scan refuses rather than guesses (see docs/FORMAT.md).
+    ScanBudgetExceeded {
+        /// Where the scan stopped.
+        offset: u64,
+        /// Bytes it had checksummed by then.
+        bytes_checked: u64,
+    },
 }
 
 impl fmt::Display for CorruptReason {
@@ -236,6 +246,14 @@ impl fmt::Display for CorruptReason {
             CorruptReason::IncompleteBatch => f.write_str("batch cut short inside the log"),
             CorruptReason::Checkpoint(why) => write!(f, "checkpoint file: {why}"),
             CorruptReason::Truncation(why) => write!(f, "truncation intent: {why}"),
+            CorruptReason::ScanBudgetExceeded {
+                offset,
+                bytes_checked,
+            } => write!(
+                f,
+                "too many plausible frames after the end of the log: stopped at offset \
+                 {offset} after checksumming {bytes_checked} bytes"
+            ),
         }
     }
 }

@@ -28,6 +28,7 @@
 //! Crash safety rules, the on-disk format and the recovery decision table are in
 //! `docs/FORMAT.md` of the repository.
 
+mod catalog;
 mod cursor;
 pub mod error;
 pub mod format;

@@ -17,16 +17,65 @@ const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5
 /// other way: killed, crashed, or poisoned by a failed write or sync.
 const CLEAN_CLOSE_MARK: &str = "closed cleanly";
 
+/// The line of the lock file that bounds what the holder may leave unsynced.
+const UNSYNCED_KEY: &str = "unsynced_bytes_max ";
+
+/// What of the lock file is read, and the longest program name written into it: the
+/// name (escaped, up to 4 bytes a char plus quotes) and both lines fit well within.
+const LOCK_TEXT_BYTES_MAX: usize = 4096;
+const PROGRAM_CHARS_MAX: usize = 256;
+const _: () = assert!(PROGRAM_CHARS_MAX * 10 + 128 < LOCK_TEXT_BYTES_MAX);
+
+/// How the last writer left the log, as its lock file tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LastClose {
+    /// Closed with everything synced and no failure.
+    Clean,
+    /// Stopped some other way. `unsynced_bytes_max`: the most bytes of records it
+    /// could have had unsynced at once, back from the end of the log; `None` when the
+    /// file does not say (an older writer, a tool, a damaged file): then any byte may be.
+    Unclean { unsynced_bytes_max: Option<u64> },
+}
+
+/// The most bytes of records, counted back from the end of the log across segments,
+/// that a writer with `options` can have written and not yet synced at any moment —
+/// what a failed sync can leave readable but not durable (see
+/// `recovery::make_kept_durable`). Why this sum:
+/// * the writer syncs a segment before it writes into the next one, so everything
+///   older than the chains in flight is synced, except in the active segment, which
+///   `Durability::Flush` and `Periodic` leave unsynced up to its whole size;
+/// * each chain in flight carries at most one staging buffer of records, plus block
+///   padding between commits.
+///
+/// A bound from the options rather than a record of what is in flight: it is written
+/// once, at open, and an unclean reopen rewrites at most this much instead of the whole
+/// log (which would make reopening a big log as slow as copying it).
+pub(crate) fn unsynced_bytes_max(options: &crate::Options) -> u64 {
+    let per_chain = options
+        .staging_bytes_max
+        .saturating_add(crate::limits::SEGMENT_HEADER_BYTES);
+    u64::from(options.chains_in_flight_max)
+        .saturating_mul(per_chain)
+        .saturating_add(options.segment_bytes)
+}
+
 /// The held lock; dropping it releases the lock.
 #[derive(Debug)]
 pub(crate) struct DirLock {
     file: Handle,
     path: std::path::PathBuf,
+    /// This writer's own bound, recorded in the file once recovery has run.
+    unsynced_bytes_max: Option<u64>,
 }
 
 impl DirLock {
-    /// Takes the lock. Also says whether the last writer closed the log cleanly.
-    pub fn acquire(fs: &Fs, dir: &Path) -> Result<(Self, bool)> {
+    /// Takes the lock, records the holder (and, if given, the most bytes it may leave
+    /// unsynced) in the file, and says how the last writer left the log.
+    pub fn acquire(
+        fs: &Fs,
+        dir: &Path,
+        unsynced_bytes_max: Option<u64>,
+    ) -> Result<(Self, LastClose)> {
         let path = dir.join(LOCK_FILE);
         let file = fs
             .open(&path, Mode::CreateKeep)
@@ -50,28 +99,62 @@ impl DirLock {
                 let holder = fs
                     .read(&path)
                     .ok()
-                    .map(|s| String::from_utf8_lossy(&s).trim().to_owned())
+                    // The first line names the holder; the next ones are for recovery.
+                    .map(|s| {
+                        let text = String::from_utf8_lossy(&s);
+                        text.lines().next().unwrap_or_default().trim().to_owned()
+                    })
                     .filter(|s| !s.is_empty());
                 return Err(Error::Locked { path, holder });
             }
             Err(TryLockError::Error(e)) => return Err(Error::io(IoOp::Lock, &path, e)),
         }
-        let mut said = [0u8; CLEAN_CLOSE_MARK.len()];
-        let clean = file
-            .read_at(&mut said, 0)
-            .is_ok_and(|n| n == said.len() && said == CLEAN_CLOSE_MARK.as_bytes());
-        let me = format!(
-            "pid {} ({})\n",
-            std::process::id(),
-            std::env::args().next().unwrap_or_default()
-        );
-        // Synced, so that the "not closed cleanly" state cannot be lost to a failed
-        // write-back of this page while the log runs (see `mark_clean`).
+        let last = read_last_close(&file);
+        // Until recovery has made the last writer's unsynced bytes durable they are
+        // still at risk: a crash during this open must leave a file that makes the next
+        // open cover them too, so the bound written now covers both writers.
+        let bound_now = match last {
+            LastClose::Clean => unsynced_bytes_max,
+            LastClose::Unclean {
+                unsynced_bytes_max: last_bound,
+            } => last_bound.zip(unsynced_bytes_max).map(|(a, b)| a.max(b)),
+        };
+        let lock = DirLock {
+            file,
+            path,
+            unsynced_bytes_max,
+        };
+        lock.record_holder(bound_now)?;
+        Ok((lock, last))
+    }
+
+    /// Recovery made everything the last writer may have left unsynced durable: from
+    /// now on only this writer's own bound matters.
+    pub fn recovered(&self) -> Result<()> {
+        self.record_holder(self.unsynced_bytes_max)
+    }
+
+    /// Writes who holds the lock and the bound on what it may leave unsynced. Synced, so
+    /// that the "not closed cleanly" state cannot be lost to a failed write-back of this
+    /// page while the log runs (see `mark_clean`).
+    fn record_holder(&self, unsynced_bytes_max: Option<u64>) -> Result<()> {
+        // The program name is cut short so the file stays within what
+        // `read_last_close` reads.
+        let program: String = std::env::args()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(PROGRAM_CHARS_MAX)
+            .collect();
+        let mut me = format!("pid {} ({program:?})\n", std::process::id());
+        if let Some(bytes) = unsynced_bytes_max {
+            me.push_str(&format!("{UNSYNCED_KEY}{bytes}\n"));
+        }
+        let file = &self.file;
         file.set_len(0)
             .and_then(|()| file.write_all_at(me.as_bytes(), 0))
             .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io(IoOp::Lock, &path, e))?;
-        Ok((DirLock { file, path }, clean))
+            .map_err(|e| Error::io(IoOp::Lock, &self.path, e))
     }
 
     /// Records that the log was closed with everything synced and no failure. Not
@@ -94,6 +177,26 @@ impl DirLock {
     }
 }
 
+/// How the last writer left the log, from the lock file's content (read before this
+/// holder overwrites it). Anything unreadable counts as unclean with no bound.
+fn read_last_close(file: &Handle) -> LastClose {
+    // The content is a few short lines (see `record_holder`); more is not ours.
+    let mut said = [0u8; LOCK_TEXT_BYTES_MAX];
+    let n = file.read_at(&mut said, 0).unwrap_or(0);
+    let text = said
+        .get(..n)
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    if text.starts_with(CLEAN_CLOSE_MARK) {
+        return LastClose::Clean;
+    }
+    let unsynced_bytes_max = text
+        .lines()
+        .find_map(|line| line.strip_prefix(UNSYNCED_KEY))
+        .and_then(|v| v.trim().parse().ok());
+    LastClose::Unclean { unsynced_bytes_max }
+}
+
 /// The writer's lock on a log directory, taken by a tool that changes the log outside
 /// a `Wal` (a repair): while it is held no `Wal::open` can succeed on the directory,
 /// and it cannot be taken while a writer has the log open. Dropping it releases it.
@@ -107,7 +210,9 @@ impl LogLock {
     /// `Error::Locked` when a writer holds it.
     pub fn acquire(dir: impl AsRef<Path>) -> Result<Self> {
         Ok(LogLock {
-            _lock: DirLock::acquire(&Fs::Os, dir.as_ref())?.0,
+            // A tool does not say how much it may leave unsynced: the next open after
+            // it treats every byte as possibly unsynced.
+            _lock: DirLock::acquire(&Fs::Os, dir.as_ref(), None)?.0,
         })
     }
 }

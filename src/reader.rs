@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use crate::Lsn;
-use crate::cursor::{Cursor, Found};
+use crate::cursor::{Cursor, Found, read_header};
 use crate::error::{CorruptReason, Error, Result};
 use crate::format::header::{HeaderState, SegmentHeader};
 use crate::io::Fs;
@@ -63,24 +63,64 @@ pub struct RecordIter {
     failed: bool,
 }
 
-/// Segments by sequence with their header's first LSN (segments without a valid
-/// header are skipped: they hold nothing yet).
-fn headed_segments(fs: &Fs, dir: &Path) -> Result<Vec<(u64, PathBuf, u64)>> {
-    let mut out = Vec::new();
-    for (seq, path) in list_segments(fs, dir)? {
-        let mut cursor = match Cursor::open(fs, &path) {
-            Ok(c) => c,
-            // Retired between the listing and the open.
-            Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => continue,
-            Err(e) => return Err(e),
+/// What the header of a listed segment says, read when a lookup needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// Retired between the listing and the read.
+    Gone,
+    /// A valid header: the segment's first LSN.
+    First(u64),
+    /// No valid header: nothing written into it yet (only at the end of the log).
+    Headless,
+}
+
+fn probe(fs: &Fs, path: &Path) -> Result<Probe> {
+    match read_header(fs, path) {
+        Ok(HeaderState::Valid(h)) => Ok(Probe::First(h.first_lsn)),
+        Ok(_) => Ok(Probe::Headless),
+        Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => Ok(Probe::Gone),
+        Err(e) => Err(e),
+    }
+}
+
+/// Where a read from `start` begins in `files` (listed by sequence): the index of the
+/// last segment whose first LSN is at or below `start`, and that LSN. Headers are read
+/// by binary search, a handful per call whatever the segment count: in sequence order
+/// segments go retired (gone), then headed with growing first LSNs, then headless.
+fn find_start(fs: &Fs, files: &[(u64, PathBuf)], start: u64) -> Result<Option<(usize, u64)>> {
+    let (mut lo, mut hi) = (0, files.len());
+    // Invariant: every index below `lo` is gone or starts at or below `start`; every
+    // index from `hi` on is headless or starts above it.
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let Some((_, path)) = files.get(mid) else {
+            break;
         };
-        if let HeaderState::Valid(h) =
-            SegmentHeader::decode(cursor.window(0, SEGMENT_HEADER_BYTES as usize)?)
-        {
-            out.push((seq, path, h.first_lsn));
+        match probe(fs, path)? {
+            Probe::Gone => lo = mid + 1,
+            Probe::First(first) if first <= start => lo = mid + 1,
+            _ => hi = mid,
         }
     }
-    Ok(out)
+    let Some(at) = lo.checked_sub(1) else {
+        return Ok(None);
+    };
+    match files.get(at).map(|(_, path)| probe(fs, path)).transpose()? {
+        Some(Probe::First(first)) => Ok(Some((at, first))),
+        _ => Ok(None),
+    }
+}
+
+/// The first LSN of the oldest segment that has a header, if any.
+fn first_available(fs: &Fs, files: &[(u64, PathBuf)]) -> Result<Option<u64>> {
+    for (_, path) in files {
+        match probe(fs, path)? {
+            Probe::Gone => continue,
+            Probe::First(first) => return Ok(Some(first)),
+            Probe::Headless => return Ok(None),
+        }
+    }
+    Ok(None)
 }
 
 impl RecordIter {
@@ -93,72 +133,32 @@ impl RecordIter {
         record_bytes_max: u64,
     ) -> Result<Self> {
         let start = start.max(1);
-        let segments = headed_segments(fs, dir)?;
-        let first_available = segments.first().map(|(_, _, first)| *first);
-        if start <= end {
-            let checkpoint = read_checkpoint_in(fs, dir)?;
-            match first_available {
-                Some(first) if start >= first => {}
-                _ if start <= checkpoint => {
-                    return Err(Error::BelowCheckpoint {
-                        requested: Lsn::new(start),
-                        first_available: Lsn::new(first_available.unwrap_or(checkpoint + 1)),
-                        checkpoint: Lsn::new(checkpoint),
-                    });
-                }
-                first => {
-                    let got = first.unwrap_or(0);
-                    return Err(Error::corrupt(
-                        0,
-                        0,
-                        CorruptReason::LsnOutOfOrder {
-                            expected: start,
-                            got,
-                        },
-                    ));
-                }
-            }
-        }
-        if start > end {
-            // Nothing to read. Walking from a segment's first LSN up to `end` would run
-            // into the LSNs a checkpoint above the last record covers, which no segment
-            // holds.
-            return Ok(RecordIter {
-                fs: fs.clone(),
-                dir: dir.to_path_buf(),
-                pending: VecDeque::new(),
-                open: None,
-                next: start,
-                start,
-                end,
-                last_sequence: 0,
-                record_bytes_max,
-                failed: false,
-            });
-        }
-        // Begin at the last segment whose first LSN is at or below `start`.
-        let skip = segments
-            .iter()
-            .rposition(|(_, _, first)| *first <= start)
-            .unwrap_or(0);
-        let next = segments.get(skip).map_or(start, |(_, _, first)| *first);
-        let pending: VecDeque<_> = segments
-            .into_iter()
-            .skip(skip)
-            .map(|(seq, path, _)| (seq, path))
-            .collect();
-        Ok(RecordIter {
+        let mut iter = RecordIter {
             fs: fs.clone(),
             dir: dir.to_path_buf(),
-            pending,
+            pending: VecDeque::new(),
             open: None,
-            next,
+            next: start,
             start,
             end,
             last_sequence: 0,
             record_bytes_max,
             failed: false,
-        })
+        };
+        if start > end {
+            // Nothing to read. Walking from a segment's first LSN up to `end` would run
+            // into the LSNs a checkpoint above the last record covers, which no segment
+            // holds.
+            return Ok(iter);
+        }
+        let files = list_segments(fs, dir)?;
+        let found = find_start(fs, &files, start)?;
+        let Some((at, first)) = found else {
+            return Err(below_first(fs, dir, start, first_available(fs, &files)?));
+        };
+        iter.next = first;
+        iter.pending = files.into_iter().skip(at).collect();
+        Ok(iter)
     }
 
     fn open_next(&mut self) -> Result<bool> {
@@ -232,6 +232,27 @@ impl RecordIter {
             }
         }
     }
+}
+
+/// The error for a read from `start` below every segment: below the checkpoint, or
+/// records missing.
+fn below_first(fs: &Fs, dir: &Path, start: u64, first_available: Option<u64>) -> Error {
+    let checkpoint = match read_checkpoint_in(fs, dir) {
+        Ok(checkpoint) => checkpoint,
+        Err(e) => return e,
+    };
+    if start <= checkpoint {
+        return Error::BelowCheckpoint {
+            requested: Lsn::new(start),
+            first_available: Lsn::new(first_available.unwrap_or(checkpoint + 1)),
+            checkpoint: Lsn::new(checkpoint),
+        };
+    }
+    let reason = CorruptReason::LsnOutOfOrder {
+        expected: start,
+        got: first_available.unwrap_or(0),
+    };
+    Error::corrupt(0, 0, reason)
 }
 
 impl Iterator for RecordIter {

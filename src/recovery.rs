@@ -9,13 +9,15 @@
 use std::path::{Path, PathBuf};
 
 use crate::Lsn;
-use crate::cursor::{Cursor, Found};
+use crate::catalog::SegmentMeta;
+use crate::cursor::{Cursor, Found, read_header};
 use crate::error::{CorruptReason, Error, IoOp, Result};
 use crate::format::checkpoint;
 use crate::format::header::{HeaderState, SegmentHeader};
 use crate::format::names::{CHECKPOINT_FILE, parse_segment_file_name};
 use crate::io::{Fs, Mode};
 use crate::limits::SEGMENT_HEADER_BYTES;
+use crate::lock::LastClose;
 
 /// What recovery found in one live segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +43,8 @@ pub struct SegmentInfo {
     pub beyond_end: bool,
     /// Bytes at or after `valid_end` that are not zero (a torn write).
     pub torn_bytes: u64,
+    /// Sparse (LSN, frame offset) samples of the whole records, for `Wal::get`.
+    pub(crate) samples: Vec<(u64, u64)>,
 }
 
 /// Where the log ends and what lies past it.
@@ -73,6 +77,10 @@ pub struct Scan {
     /// log as it will be once the next open finishes the cut (records from this LSN on
     /// are left out, their bytes counted as torn).
     pub truncation_pending: Option<u64>,
+    /// Bytes of frames the scan checksummed: along the chain, and looking for valid
+    /// data after its end. Bounded by a small multiple of the bytes scanned, whatever
+    /// the bytes hold (see `CorruptReason::ScanBudgetExceeded`).
+    pub bytes_checksummed: u64,
 }
 
 /// What opening a log found and repaired.
@@ -91,8 +99,10 @@ pub struct RecoveryReport {
     pub torn_bytes_cut: u64,
     /// Segments removed because they lay wholly past the end (torn or surplus blanks).
     pub segments_removed: u64,
-    /// Bytes of the tail segment written again before the sync at open, because the
-    /// last writer did not close cleanly (see docs/FORMAT.md, "Opening after a failure").
+    /// Bytes near the end of the log (the tail segment and, within the last writer's
+    /// bound on unsynced bytes, the ones before it) written again before the sync at
+    /// open, because the last writer did not close cleanly (see docs/FORMAT.md,
+    /// "Opening after a failure").
     pub tail_bytes_rewritten: u64,
     /// A truncation (`Wal::truncate_from`) a crash interrupted, finished by this open:
     /// the LSN it cut from.
@@ -138,6 +148,8 @@ struct FrameRun {
     /// Why it stopped, when a frame was there but not the expected one.
     stop_reason: Option<CorruptReason>,
     open_batch: bool,
+    /// (LSN, offset) of a batch's first frame every `INDEX_STRIDE_BYTES` or more.
+    samples: Vec<(u64, u64)>,
 }
 
 fn scan_frames(
@@ -154,8 +166,10 @@ fn scan_frames(
         stop: SEGMENT_HEADER_BYTES,
         stop_reason: None,
         open_batch: false,
+        samples: Vec::new(),
     };
     let mut at = SEGMENT_HEADER_BYTES;
+    let mut batch_at = at;
     let mut expected = first_lsn;
     let mut pending = 0u64;
     // A pending truncation removes everything from `lsn_end` on: the chain ends there.
@@ -166,7 +180,15 @@ fn scan_frames(
                 expected += 1;
                 pending += 1;
                 if !d.batch_continues {
-                    run.first.get_or_insert(expected - pending);
+                    let batch_first = expected - pending;
+                    let due = run.samples.last().is_none_or(|&(_, last_at)| {
+                        batch_at >= last_at + crate::index::INDEX_STRIDE_BYTES
+                    });
+                    if due {
+                        run.samples.push((batch_first, batch_at));
+                    }
+                    batch_at = at;
+                    run.first.get_or_insert(batch_first);
                     run.last = Some(expected - 1);
                     run.records += pending;
                     run.valid_end = at;
@@ -203,8 +225,40 @@ pub(crate) fn scan_in(fs: &Fs, dir: &Path, record_bytes_max: u64) -> Result<Scan
     // Recovery finishes a pending truncation before it scans; a read-only scan sees
     // the log as the truncation will leave it.
     let truncation_pending = crate::truncation::pending(fs, dir)?;
-    let lsn_end = truncation_pending.unwrap_or(u64::MAX);
     let files = list_segments(fs, dir)?;
+    check_contiguous(&files)?;
+    // Headers first: whether segment i+1 continues the chain decides how segment i
+    // ends. One file at a time, and nothing kept but the decoded header, so the
+    // descriptors and memory a scan uses do not grow with the number of segments.
+    let listed = read_headers(fs, files)?;
+    let mut walk = Walk {
+        out: Scan {
+            segments: Vec::with_capacity(listed.len()),
+            checkpoint,
+            last_lsn: 0,
+            records: 0,
+            tail: None,
+            truncation_pending,
+            bytes_checksummed: 0,
+        },
+        expected: None,
+        record_bytes_max,
+        lsn_end: truncation_pending.unwrap_or(u64::MAX),
+    };
+    let next_firsts: Vec<Option<u64>> = listed
+        .iter()
+        .skip(1)
+        .map(|l| l.first_lsn())
+        .chain(std::iter::once(None))
+        .collect();
+    for (segment, next_first) in listed.into_iter().zip(next_firsts) {
+        walk.segment(fs, segment, next_first)?;
+    }
+    Ok(walk.out)
+}
+
+/// Segment files must be numbered without a hole.
+fn check_contiguous(files: &[(u64, PathBuf)]) -> Result<()> {
     for pair in files.windows(2) {
         if let [(a, _), (b, _)] = pair
             && *b != a + 1
@@ -216,100 +270,92 @@ pub(crate) fn scan_in(fs: &Fs, dir: &Path, record_bytes_max: u64) -> Result<Scan
             ));
         }
     }
-    // Headers first: whether segment i+1 continues the chain decides how segment i ends.
-    let mut opened = Vec::with_capacity(files.len());
-    for (seq, path) in &files {
-        let mut cur = Cursor::open(fs, path)?;
-        let state = SegmentHeader::decode(cur.window(0, SEGMENT_HEADER_BYTES as usize)?);
-        if let HeaderState::Valid(h) = &state
-            && h.sequence != *seq
-        {
-            let why = format!("file name says segment {seq}, header says {}", h.sequence);
-            return Err(Error::corrupt(*seq, 0, CorruptReason::HeaderMismatch(why)));
-        }
-        opened.push((*seq, path.clone(), cur, state));
-    }
-    let next_firsts: Vec<Option<u64>> = opened
-        .iter()
-        .skip(1)
-        .map(|(_, _, _, state)| match state {
+    Ok(())
+}
+
+/// A live segment as the header pass found it: all a scan keeps per segment between
+/// its two passes (no open file, no read buffer).
+struct Listed {
+    sequence: u64,
+    path: PathBuf,
+    header: HeaderState,
+}
+
+impl Listed {
+    fn first_lsn(&self) -> Option<u64> {
+        match &self.header {
             HeaderState::Valid(h) => Some(h.first_lsn),
             _ => None,
-        })
-        .chain(std::iter::once(None))
-        .collect();
-    let mut out = Scan {
-        segments: Vec::new(),
-        checkpoint,
-        last_lsn: 0,
-        records: 0,
-        tail: None,
-        truncation_pending,
-    };
-    let mut expected: Option<u64> = None;
-    for ((seq, path, mut cur, state), next_first) in opened.into_iter().zip(next_firsts) {
-        let mut info = SegmentInfo {
-            sequence: seq,
+        }
+    }
+}
+
+/// Reads every segment's header, one file open at a time.
+fn read_headers(fs: &Fs, files: Vec<(u64, PathBuf)>) -> Result<Vec<Listed>> {
+    let mut listed = Vec::with_capacity(files.len());
+    for (sequence, path) in files {
+        let header = read_header(fs, &path)?;
+        if let HeaderState::Valid(h) = &header
+            && h.sequence != sequence
+        {
+            let why = format!(
+                "file name says segment {sequence}, header says {}",
+                h.sequence
+            );
+            return Err(Error::corrupt(
+                sequence,
+                0,
+                CorruptReason::HeaderMismatch(why),
+            ));
+        }
+        listed.push(Listed {
+            sequence,
             path,
+            header,
+        });
+    }
+    Ok(listed)
+}
+
+/// The scan's second pass: along the chain, one segment (one open file) at a time.
+struct Walk {
+    out: Scan,
+    /// The LSN the chain needs next, once a segment has set it.
+    expected: Option<u64>,
+    record_bytes_max: u64,
+    /// A pending truncation removes everything from here on.
+    lsn_end: u64,
+}
+
+impl Walk {
+    fn segment(&mut self, fs: &Fs, listed: Listed, next_first: Option<u64>) -> Result<()> {
+        let mut cur = Cursor::open(fs, &listed.path)?;
+        let mut info = SegmentInfo {
+            sequence: listed.sequence,
+            path: listed.path,
             file_bytes: cur.len,
             header: None,
             first_lsn: None,
             last_lsn: None,
             records: 0,
             valid_end: 0,
-            beyond_end: out.tail.is_some(),
+            beyond_end: self.out.tail.is_some(),
             torn_bytes: 0,
+            samples: Vec::new(),
         };
-        if let HeaderState::Valid(h) = &state {
+        if let HeaderState::Valid(h) = &listed.header {
             info.header = Some(*h);
         }
-        let ended = match (&out.tail, &state) {
-            (Some(tail), _) => {
-                let lsn_min = expected.unwrap_or(checkpoint + 1);
-                info.torn_bytes = check_beyond_end(
-                    &mut cur,
-                    seq,
-                    &state,
-                    tail,
-                    expected,
-                    (record_bytes_max, lsn_min..lsn_end),
-                )?;
-                None
-            }
-            (None, HeaderState::Valid(h)) => {
-                let floor = expected.unwrap_or(checkpoint + 1);
-                if h.first_lsn != expected.unwrap_or(h.first_lsn) || h.first_lsn > floor {
-                    let reason = CorruptReason::LsnOutOfOrder {
-                        expected: floor,
-                        got: h.first_lsn,
-                    };
-                    return Err(Error::corrupt(seq, 0, reason));
-                }
-                scan_live(
-                    &mut cur,
-                    &mut info,
-                    *h,
-                    next_first,
-                    (record_bytes_max, lsn_end),
-                )?
-            }
-            (None, _) => {
-                let lsn_min = expected.unwrap_or(checkpoint + 1);
-                info.torn_bytes =
-                    check_blank_start(&mut cur, seq, &state, (record_bytes_max, lsn_min..lsn_end))?;
-                Some(Tail {
-                    segment: seq,
-                    offset: 0,
-                    torn_bytes: 0,
-                })
-            }
-        };
+        let ended = self.classify(&mut cur, &mut info, &listed.header, next_first)?;
+        let out = &mut self.out;
+        out.bytes_checksummed += cur.checked_bytes;
+        drop(cur);
         out.records += info.records;
         if let Some(last) = info.last_lsn {
             out.last_lsn = last;
-            expected = Some(last + 1);
+            self.expected = Some(last + 1);
         } else if let Some(h) = info.header.filter(|_| !info.beyond_end) {
-            expected = Some(h.first_lsn);
+            self.expected = Some(h.first_lsn);
         }
         if let Some(tail) = ended {
             out.tail = Some(tail);
@@ -318,8 +364,55 @@ pub(crate) fn scan_in(fs: &Fs, dir: &Path, record_bytes_max: u64) -> Result<Scan
             tail.torn_bytes += info.torn_bytes;
         }
         out.segments.push(info);
+        Ok(())
     }
-    Ok(out)
+
+    /// Scans one segment according to where the chain stands: past its end, reaching
+    /// a headed segment, or reaching one without a header. Returns the tail if the
+    /// log ends in this segment.
+    fn classify(
+        &self,
+        cur: &mut Cursor,
+        info: &mut SegmentInfo,
+        state: &HeaderState,
+        next_first: Option<u64>,
+    ) -> Result<Option<Tail>> {
+        let seq = info.sequence;
+        let lsn_min = self.expected.unwrap_or(self.out.checkpoint + 1);
+        let limits = (self.record_bytes_max, lsn_min..self.lsn_end);
+        match (&self.out.tail, state) {
+            (Some(tail), _) => {
+                info.torn_bytes = check_beyond_end(cur, seq, state, tail, self.expected, limits)?;
+                Ok(None)
+            }
+            (None, HeaderState::Valid(h)) => {
+                // `lsn_min` is where the chain stands: the header must carry on from it
+                // (or, for the first segment, start at or below the checkpoint's next).
+                if h.first_lsn != self.expected.unwrap_or(h.first_lsn) || h.first_lsn > lsn_min {
+                    let reason = CorruptReason::LsnOutOfOrder {
+                        expected: lsn_min,
+                        got: h.first_lsn,
+                    };
+                    return Err(Error::corrupt(seq, 0, reason));
+                }
+                scan_live(
+                    cur,
+                    info,
+                    *h,
+                    next_first,
+                    (self.record_bytes_max, self.lsn_end),
+                )
+            }
+            (None, _) => {
+                info.torn_bytes = check_blank_start(cur, seq, state, limits)?;
+                Ok(Some(Tail {
+                    segment: seq,
+                    offset: 0,
+                    torn_bytes: 0,
+                }))
+            }
+        }
+    }
 }
 
 /// Scans the frames of a segment the chain reached. Returns the tail if the log ends
@@ -337,6 +430,7 @@ fn scan_live(
     info.last_lsn = run.last;
     info.records = run.records;
     info.valid_end = run.valid_end;
+    info.samples = run.samples;
     let last = run.last.unwrap_or(header.first_lsn - 1);
     if next_first == Some(last + 1) && run.records > 0 && last + 1 < lsn_end {
         // Sealed: the next segment carries on.
@@ -456,7 +550,7 @@ pub(crate) struct Recovered {
     /// A blank segment right after the active one, ready to be used next.
     pub next_blank: Option<u64>,
     /// Live segments with records: sequence → (first LSN, last LSN if sealed).
-    pub catalog: std::collections::BTreeMap<u64, crate::writer::staging::SegmentMeta>,
+    pub catalog: std::collections::BTreeMap<u64, SegmentMeta>,
     pub next_lsn: u64,
     pub checkpoint: u64,
     /// A sequence above every segment recovery saw (for a fresh active segment).
@@ -466,11 +560,12 @@ pub(crate) struct Recovered {
 }
 
 /// Scans, then repairs what recovery may repair on its own: zeroes a torn tail and
-/// removes segments that lie wholly past the end. Logs what it cut.
+/// removes segments that lie wholly past the end. Logs what it cut. `last_close` (from
+/// the lock file) says how much of the end of the log may be unsynced.
 pub(crate) fn recover(
     dir: &Path,
     options: &crate::Options,
-    rewrite_tail: bool,
+    last_close: LastClose,
 ) -> Result<Recovered> {
     let fs = &options.fs;
     // A cut that was decided (its intent is durable) is finished before anything else.
@@ -478,6 +573,9 @@ pub(crate) fn recover(
     // Frames are read with the format's limit, not the options': a log reopened with a
     // smaller `record_bytes_max` must not take its larger records for torn bytes.
     let scan = scan_in(fs, dir, crate::limits::RECORD_BYTES_MAX)?;
+    if options.recovery_mode == crate::RecoveryMode::Strict {
+        refuse_torn_tail(&scan)?;
+    }
     let mut report = RecoveryReport {
         checkpoint_lsn: Lsn::new(scan.checkpoint),
         last_lsn: Lsn::new(scan.last_lsn),
@@ -485,55 +583,107 @@ pub(crate) fn recover(
         truncation_finished: finished.map(Lsn::new),
         ..RecoveryReport::default()
     };
-    let mut catalog = std::collections::BTreeMap::new();
-    let mut active = None;
-    let mut next_blank = None;
-    let tail = scan.tail;
-    if options.recovery_mode == crate::RecoveryMode::Strict
-        && let Some(t) = tail
-    {
-        // A tail segment with a header but no whole record is the start of a torn write
-        // too (header and first frames go out in one write): the tolerant mode zeroes
-        // the header, so strict mode must refuse rather than change it.
-        let header_only = scan
-            .segments
-            .iter()
-            .any(|s| s.sequence == t.segment && s.records == 0 && s.header.is_some());
-        if t.torn_bytes > 0 || header_only {
-            let (offset, header_bytes) = if header_only {
-                (0, SEGMENT_HEADER_BYTES)
-            } else {
-                (t.offset, 0)
-            };
-            return Err(Error::TornTail {
-                segment: t.segment,
-                offset,
-                bytes: t.torn_bytes + header_bytes,
-            });
+    let mut kept = Kept::default();
+    for info in &scan.segments {
+        if info.beyond_end {
+            kept.past_the_end(fs, info, &mut report)?;
+        } else {
+            kept.live(fs, dir, info, &scan, &mut report)?;
         }
     }
-    for info in &scan.segments {
-        let is_tail = tail.is_some_and(|t| t.segment == info.sequence);
-        if info.beyond_end {
-            let keep = info.torn_bytes == 0
-                && info.header.is_none()
-                && next_blank.is_none()
-                && active.is_some_and(|(seq, _)| seq + 1 == info.sequence);
-            if keep {
-                next_blank = Some(info.sequence);
-            } else {
-                tracing::warn!(
-                    segment = info.sequence,
-                    torn_bytes = info.torn_bytes,
-                    "recovery removes a segment past the end of the log"
-                );
-                fs.remove_file(&info.path)
-                    .map_err(|e| Error::io(IoOp::Rename, &info.path, e))?;
-                report.segments_removed += 1;
-                report.torn_bytes_cut += info.torn_bytes;
-            }
-            continue;
+    report.tail_bytes_rewritten = make_kept_durable(fs, dir, &scan, kept.next_blank, last_close)?;
+    let next_lsn = scan.last_lsn.max(scan.checkpoint) + 1;
+    // The log's last LSN, also when a checkpoint retired every record.
+    report.last_lsn = Lsn::new(next_lsn - 1);
+    let next_sequence = scan.segments.last().map_or(1, |info| info.sequence + 1);
+    Ok(Recovered {
+        index: kept.index,
+        next_sequence,
+        report,
+        active: kept.active,
+        next_blank: kept.next_blank,
+        catalog: kept.catalog,
+        next_lsn,
+        checkpoint: scan.checkpoint,
+    })
+}
+
+/// `RecoveryMode::Strict`: a torn tail is reported, not cut.
+fn refuse_torn_tail(scan: &Scan) -> Result<()> {
+    let Some(t) = scan.tail else {
+        return Ok(());
+    };
+    // A tail segment with a header but no whole record is the start of a torn write
+    // too (header and first frames go out in one write): the tolerant mode zeroes
+    // the header, so strict mode must refuse rather than change it.
+    let header_only = scan
+        .segments
+        .iter()
+        .any(|s| s.sequence == t.segment && s.records == 0 && s.header.is_some());
+    if t.torn_bytes == 0 && !header_only {
+        return Ok(());
+    }
+    let (offset, header_bytes) = if header_only {
+        (0, SEGMENT_HEADER_BYTES)
+    } else {
+        (t.offset, 0)
+    };
+    Err(Error::TornTail {
+        segment: t.segment,
+        offset,
+        bytes: t.torn_bytes + header_bytes,
+    })
+}
+
+/// What recovery keeps, built segment by segment.
+#[derive(Default)]
+struct Kept {
+    catalog: std::collections::BTreeMap<u64, SegmentMeta>,
+    index: crate::index::LsnIndex,
+    active: Option<(u64, u64)>,
+    next_blank: Option<u64>,
+}
+
+impl Kept {
+    /// A segment wholly past the end: kept as the next blank segment if it is one and
+    /// comes right after the active one, removed otherwise.
+    fn past_the_end(
+        &mut self,
+        fs: &Fs,
+        info: &SegmentInfo,
+        report: &mut RecoveryReport,
+    ) -> Result<()> {
+        let keep = info.torn_bytes == 0
+            && info.header.is_none()
+            && self.next_blank.is_none()
+            && self.active.is_some_and(|(seq, _)| seq + 1 == info.sequence);
+        if keep {
+            self.next_blank = Some(info.sequence);
+            return Ok(());
         }
+        tracing::warn!(
+            segment = info.sequence,
+            torn_bytes = info.torn_bytes,
+            "recovery removes a segment past the end of the log"
+        );
+        fs.remove_file(&info.path)
+            .map_err(|e| Error::io(IoOp::Rename, &info.path, e))?;
+        report.segments_removed += 1;
+        report.torn_bytes_cut += info.torn_bytes;
+        Ok(())
+    }
+
+    /// A segment the chain reached: catalogued if it holds records; the tail's torn
+    /// bytes are cut and it becomes the active segment.
+    fn live(
+        &mut self,
+        fs: &Fs,
+        dir: &Path,
+        info: &SegmentInfo,
+        scan: &Scan,
+        report: &mut RecoveryReport,
+    ) -> Result<()> {
+        let is_tail = scan.tail.is_some_and(|t| t.segment == info.sequence);
         // A tail whose records all lie below the persisted checkpoint cannot be
         // continued: the next LSN is `checkpoint + 1`, and writing it after `last` would
         // leave a gap in the segment's chain that the next scan calls corruption. The
@@ -545,72 +695,109 @@ pub(crate) fn recover(
         let tail_below_checkpoint = is_tail && info.last_lsn.is_some_and(|l| l < scan.checkpoint);
         if let (Some(first), Some(last)) = (info.first_lsn, info.last_lsn) {
             let sealed = (!is_tail || tail_below_checkpoint).then_some(last);
-            catalog.insert(
-                info.sequence,
-                crate::writer::staging::SegmentMeta {
-                    first_lsn: first,
-                    last_lsn: sealed,
-                },
-            );
+            let meta = SegmentMeta {
+                first_lsn: first,
+                last_lsn: sealed,
+            };
+            self.catalog.insert(info.sequence, meta);
+            for &(lsn, at) in &info.samples {
+                self.index.observe(info.sequence, lsn, at);
+            }
             report.segments += 1;
         }
-        if is_tail {
-            // A tail segment without records gets a fresh header at its first write.
-            let (from, offset) = if info.records == 0 {
-                (0, 0)
-            } else {
-                (info.valid_end, info.valid_end)
-            };
-            let cut_end = info.valid_end + info.torn_bytes;
-            if cut_end > from && (info.torn_bytes > 0 || info.records == 0 && info.header.is_some())
-            {
-                cut_torn_tail(fs, dir, info, (from, cut_end), scan.checkpoint)?;
-                tracing::warn!(
-                    segment = info.sequence,
-                    offset = from,
-                    bytes = cut_end - from,
-                    "recovery cut a torn tail"
-                );
-                report.torn_bytes_cut += cut_end - from;
-            }
-            if !tail_below_checkpoint {
-                active = Some((info.sequence, offset));
-                if rewrite_tail && offset > 0 {
-                    rewrite_range(fs, &info.path, 0, offset)?;
-                    report.tail_bytes_rewritten = offset;
-                }
-            }
+        if !is_tail {
+            return Ok(());
         }
+        // A tail segment without records gets a fresh header at its first write.
+        let (from, offset) = if info.records == 0 {
+            (0, 0)
+        } else {
+            (info.valid_end, info.valid_end)
+        };
+        let cut_end = info.valid_end + info.torn_bytes;
+        if cut_end > from && (info.torn_bytes > 0 || info.records == 0 && info.header.is_some()) {
+            cut_torn_tail(fs, dir, info, (from, cut_end), scan.checkpoint)?;
+            tracing::warn!(
+                segment = info.sequence,
+                offset = from,
+                bytes = cut_end - from,
+                "recovery cut a torn tail"
+            );
+            report.torn_bytes_cut += cut_end - from;
+        }
+        if !tail_below_checkpoint {
+            self.active = Some((info.sequence, offset));
+        }
+        Ok(())
     }
-    // What recovery keeps may include writes that reached the page cache but were never
-    // synced (a process crash, not a power cut): sync every kept segment and the
-    // directory now, so later acknowledgements never rest on unsynced earlier records.
-    for info in scan
+}
+
+/// Makes what recovery keeps durable before the writer builds on it, and returns the
+/// bytes written again.
+///
+/// Two ways kept records can be readable yet not on disk, and both lie within the last
+/// writer's bound on unsynced bytes (`lock::unsynced_bytes_max`), back from the end of
+/// the log across segments: writes a process crash left in the page cache (a sync
+/// makes them durable), and writes whose sync failed, which Linux marks clean without
+/// writing them, so that a sync alone skips them (see `rewrite_range`). So the last
+/// `window` bytes of records are read and written back, segment after segment from the
+/// tail, and each segment they touch is synced, with the tail, the blank segment kept
+/// next, and the directory. `window` is nothing after a clean close, and the whole log
+/// when the lock file does not give a bound.
+fn make_kept_durable(
+    fs: &Fs,
+    dir: &Path,
+    scan: &Scan,
+    next_blank: Option<u64>,
+    last_close: LastClose,
+) -> Result<u64> {
+    let mut left = match last_close {
+        LastClose::Clean => Some(0),
+        LastClose::Unclean { unsynced_bytes_max } => unsynced_bytes_max,
+    };
+    let mut rewritten = 0;
+    let live = scan.segments.iter().filter(|i| !i.beyond_end);
+    for (i, info) in live.rev().enumerate() {
+        let reached = left.is_none_or(|l| l > 0);
+        let data = if info.records > 0 {
+            info.valid_end.saturating_sub(SEGMENT_HEADER_BYTES)
+        } else {
+            0
+        };
+        if reached && data > 0 {
+            let take = left.map_or(data, |l| l.min(data));
+            // A segment rewritten whole includes its header, written with its first
+            // records and so unsynced with them.
+            let from = if take == data {
+                0
+            } else {
+                info.valid_end - take
+            };
+            rewrite_range(fs, &info.path, from, info.valid_end)?;
+            rewritten += info.valid_end - from;
+            left = left.map(|l| l - take);
+        }
+        if !reached && i > 0 {
+            break;
+        }
+        sync_file(fs, &info.path)?;
+    }
+    let blank = scan
         .segments
         .iter()
-        .filter(|i| !i.beyond_end || Some(i.sequence) == next_blank)
-    {
-        let file = fs
-            .open(&info.path, Mode::ReadWrite)
-            .map_err(|e| Error::io(IoOp::Open, &info.path, e))?;
-        file.sync_data()
-            .map_err(|e| Error::io(IoOp::Sync, &info.path, e))?;
+        .filter(|i| Some(i.sequence) == next_blank);
+    for info in blank {
+        sync_file(fs, &info.path)?;
     }
     fs.sync_dir(dir)?;
-    let next_lsn = scan.last_lsn.max(scan.checkpoint) + 1;
-    // The log's last LSN, also when a checkpoint retired every record.
-    report.last_lsn = Lsn::new(next_lsn - 1);
-    let next_sequence = scan.segments.last().map_or(1, |info| info.sequence + 1);
-    Ok(Recovered {
-        index: crate::index::LsnIndex::default(),
-        next_sequence,
-        report,
-        active,
-        next_blank,
-        catalog,
-        next_lsn,
-        checkpoint: scan.checkpoint,
-    })
+    Ok(rewritten)
+}
+
+fn sync_file(fs: &Fs, path: &Path) -> Result<()> {
+    let file = fs
+        .open(path, Mode::ReadWrite)
+        .map_err(|e| Error::io(IoOp::Open, path, e))?;
+    file.sync_data().map_err(|e| Error::io(IoOp::Sync, path, e))
 }
 
 /// Reads `[from, to)` of a file and writes the same bytes back, a bounded chunk at a
@@ -625,19 +812,19 @@ fn rewrite_range(fs: &Fs, path: &Path, from: u64, to: u64) -> Result<()> {
     let file = fs
         .open(path, Mode::ReadWrite)
         .map_err(|e| Error::io(IoOp::Open, path, e))?;
-    let mut buf = vec![0u8; (to - from).min(crate::limits::READ_CHUNK_BYTES as u64) as usize];
+    let chunk_bytes = (to - from).min(crate::limits::READ_CHUNK_BYTES as u64);
+    let mut buf = Vec::with_capacity(chunk_bytes as usize);
     let mut at = from;
     while at < to {
-        let want = (to - at).min(buf.len() as u64) as usize;
-        let chunk = buf.get_mut(..want).unwrap_or_default();
+        buf.resize((to - at).min(chunk_bytes) as usize, 0);
         let got = file
-            .read_at(chunk, at)
+            .read_at(&mut buf, at)
             .map_err(|e| Error::io(IoOp::Read, path, e))?;
-        let bytes = chunk.get(..got).unwrap_or_default();
-        if bytes.is_empty() {
+        if got == 0 {
             break;
         }
-        file.write_all_at(bytes, at)
+        buf.truncate(got);
+        file.write_all_at(&buf, at)
             .map_err(|e| Error::io(IoOp::Write, path, e))?;
         at += got as u64;
     }

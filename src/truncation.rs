@@ -21,10 +21,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cursor::{Cursor, Found};
+use crate::cursor::{Cursor, Found, read_header};
 use crate::error::{CorruptReason, Error, IoOp, Result};
 use crate::format::checkpoint::{TRUNCATE_MAGIC, decode_marker, encode_marker};
-use crate::format::header::{HeaderState, SegmentHeader};
+use crate::format::header::HeaderState;
 use crate::format::names::TRUNCATE_FILE;
 use crate::io::{Fs, Mode};
 use crate::limits::{RECORD_BYTES_MAX, SEGMENT_HEADER_BYTES};
@@ -65,8 +65,8 @@ fn refuse(reason: String) -> Error {
 pub(crate) fn locate(fs: &Fs, dir: &Path, from: u64) -> Result<Plan> {
     let mut segments = Vec::new();
     for (seq, path) in list_segments(fs, dir)? {
-        let mut cur = Cursor::open(fs, &path)?;
-        let first = match SegmentHeader::decode(cur.window(0, SEGMENT_HEADER_BYTES as usize)?) {
+        // A small header read per segment, the file closed again (no chunk read).
+        let first = match read_header(fs, &path)? {
             HeaderState::Valid(h) => Some(h.first_lsn),
             _ => None,
         };

@@ -140,6 +140,14 @@ pub struct SimCounts {
     pub writes_kept: u64,
     /// Directory entries a restart threw away (never synced, or their directory not).
     pub entries_lost: u64,
+    /// Files open right now (handles not yet dropped, dead ones included).
+    pub handles_open: u64,
+    /// Most files open at once (see [`SimFs::reset_peaks`]).
+    pub handles_open_peak: u64,
+    /// Bytes asked for by reads (the buffer sizes, whatever the files held).
+    pub read_bytes: u64,
+    /// The largest buffer a single read asked to fill (see [`SimFs::reset_peaks`]).
+    pub read_bytes_max: u64,
 }
 
 /// A simulated filesystem; cheap to clone (clones share one filesystem).
@@ -228,6 +236,33 @@ impl SimFs {
         self.lock().counts
     }
 
+    /// Starts [`SimCounts::handles_open_peak`] and [`SimCounts::read_bytes_max`] afresh
+    /// from now, so a test can measure one phase (an open, a read) on its own.
+    pub fn reset_peaks(&self) {
+        let mut st = self.lock();
+        st.counts.handles_open_peak = st.counts.handles_open;
+        st.counts.read_bytes_max = 0;
+    }
+
+    /// Writes `bytes` at `offset` of a file (creating it in an existing directory),
+    /// into its live image only, as a write a log makes: for tests that lay out a log
+    /// by hand or damage one. Faults and power cuts apply.
+    pub fn write_file_at(
+        &self,
+        path: impl AsRef<Path>,
+        offset: u64,
+        bytes: &[u8],
+    ) -> io::Result<()> {
+        self.open(path.as_ref(), Mode::CreateKeep)?
+            .write_all_at(bytes, offset)
+    }
+
+    /// `fsync` of a file (faults apply: an injected `EIO` leaves its unsynced writes
+    /// readable but never durable, as Linux does).
+    pub fn sync_file(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        self.open(path.as_ref(), Mode::Read)?.sync()
+    }
+
     /// Live content of a file (for inspecting a log from a test).
     pub fn read_file(&self, path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
         self.read(path.as_ref())
@@ -239,7 +274,13 @@ impl SimFs {
     }
 
     pub(crate) fn open(&self, path: &Path, mode: Mode) -> io::Result<SimFile> {
-        let (inode, generation, handle) = self.lock().open(path, mode)?;
+        let (inode, generation, handle) = {
+            let mut st = self.lock();
+            let opened = st.open(path, mode)?;
+            st.counts.handles_open += 1;
+            st.counts.handles_open_peak = st.counts.handles_open_peak.max(st.counts.handles_open);
+            opened
+        };
         Ok(SimFile {
             fs: self.clone(),
             inode,
@@ -277,7 +318,8 @@ impl SimFs {
         self.lock().create_dir(path)
     }
 
-    pub(crate) fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+    /// `fsync` of a directory: makes its entries durable (faults apply).
+    pub fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.lock().sync_dir(dir)
     }
 }
@@ -311,9 +353,10 @@ impl SimFile {
     }
 
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.fs
-            .lock()
-            .read_at(self.generation, self.inode, buf, offset)
+        let mut st = self.fs.lock();
+        st.counts.read_bytes += buf.len() as u64;
+        st.counts.read_bytes_max = st.counts.read_bytes_max.max(buf.len() as u64);
+        st.read_at(self.generation, self.inode, buf, offset)
     }
 
     pub fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
@@ -367,8 +410,8 @@ impl SimFile {
 
 impl Drop for SimFile {
     fn drop(&mut self) {
-        self.fs
-            .lock()
-            .unlock(self.generation, self.inode, self.handle);
+        let mut st = self.fs.lock();
+        st.counts.handles_open = st.counts.handles_open.saturating_sub(1);
+        st.unlock(self.generation, self.inode, self.handle);
     }
 }

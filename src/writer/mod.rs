@@ -71,13 +71,16 @@ impl Wal {
         let dir = dir.as_ref().to_path_buf();
         let fs = options.fs.clone();
         fs.create_dir_all_durable(&dir)?;
-        let (lock, closed_cleanly) = DirLock::acquire(&fs, &dir)?;
+        let bound = crate::lock::unsynced_bytes_max(&options);
+        let (lock, last_close) = DirLock::acquire(&fs, &dir, Some(bound))?;
         remove_leftover_tmp_files(&fs, &dir)?;
         let driver = io::open_driver(&options)?;
         let limit = options.staging_bytes_max as usize;
-        // After anything but a clean close, bytes read back from the tail may be only
-        // in memory: rewrite them so the sync at open really makes them durable.
-        let recovered = recovery::recover(&dir, &options, !closed_cleanly)?;
+        // After anything but a clean close, records read back near the end of the log
+        // may be only in memory: recovery rewrites them, as far back as the last
+        // writer's bound in LOCK, so its syncs really make them durable.
+        let recovered = recovery::recover(&dir, &options, last_close)?;
+        lock.recovered()?;
         let retention = Retention {
             fs: fs.clone(),
             dir: dir.clone(),
@@ -104,6 +107,8 @@ impl Wal {
         for seq in &stale {
             catalog.remove(seq);
         }
+        let mut index = recovered.index;
+        index.retire(&stale);
         let (active, offset) = match recovered.active {
             Some((seq, offset)) => (SegmentFile::open(&fs, seq, spec.path(seq))?, offset),
             None => {
@@ -129,7 +134,7 @@ impl Wal {
             sequence: active.sequence,
             offset,
             segments: catalog,
-            index: recovered.index,
+            index,
         };
         let shared = Arc::new(Shared {
             staging: Staging::new(

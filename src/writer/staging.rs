@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 /// serial appender arrives a few µs after its previous one became durable.
 const IDLE_WRITER_SPIN: Duration = Duration::from_micros(50);
 
+use crate::catalog::SegmentMeta;
 use crate::error::{Error, Result};
 use crate::format::frame::{self, FrameSpec};
 use crate::format::header::SegmentHeader;
@@ -31,14 +32,6 @@ pub(crate) struct StagedRun {
     pub offset: u64,
     /// Where the run starts in the buffer; it ends where the next run starts.
     pub start: usize,
-}
-
-/// What the log knows about a live segment that has a header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SegmentMeta {
-    pub first_lsn: u64,
-    /// Set once the segment is sealed (the log moved on to the next one).
-    pub last_lsn: Option<u64>,
 }
 
 #[derive(Debug)]

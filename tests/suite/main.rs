@@ -9,6 +9,7 @@
     clippy::panic
 )]
 
+mod adversarial_frame_headers_after_the_end_cost_linear_work;
 mod async_waiters_block_no_thread;
 mod batch_is_all_or_nothing_after_crash;
 mod bulk_ingest_into_small_segments_never_poisons;
@@ -24,11 +25,13 @@ mod durability_levels;
 mod enospc_on_a_full_ext4_loses_nothing;
 mod every_accepted_option_combination_works;
 mod failed_retirement_is_retried_without_a_gap;
+mod failed_sync_of_an_earlier_segment_is_made_durable_by_the_reopen;
 mod failed_sync_reopened_in_the_same_boot_rewrites_the_tail;
 mod fault_injection_poisons;
 mod forced_fallback_still_stores_and_recovers;
 mod full_disk_at_rotation_poisons_without_loss;
 mod garbage_after_damage_is_scanned_in_bounded_time;
+mod get_finds_a_record_by_lsn;
 mod invalid_options_are_rejected;
 mod lsn_gap_between_segments_is_corruption;
 mod lsns_continue_after_checkpoint_retires_everything;
@@ -46,6 +49,7 @@ mod sim_workload;
 mod simulated_power_cuts_lose_nothing_acknowledged;
 mod smaller_record_limit_on_reopen_keeps_big_records;
 mod tail_follows_the_durable_log;
+mod thousands_of_segments_open_with_bounded_descriptors_and_reads;
 mod torn_tail_recovers_to_last_whole_record;
 mod truncate_from_drops_the_suffix_durably;
 mod try_append_would_block_at_staging_limit;
