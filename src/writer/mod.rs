@@ -6,6 +6,9 @@ pub(crate) mod staging;
 pub(crate) mod thread;
 pub(crate) mod watermark;
 
+#[cfg(test)]
+mod cut_races;
+
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -212,6 +215,15 @@ impl Wal {
         })
     }
 
+    /// `Error::Poisoned` once a write or sync failed: every call that reads or changes
+    /// the log refuses to work on it from then on.
+    fn check_poison(&self) -> Result<()> {
+        match self.shared.watermark.poison_cause() {
+            Some(cause) => Err(Error::Poisoned { cause }),
+            None => Ok(()),
+        }
+    }
+
     fn check_record(&self, payload: &[u8]) -> Result<()> {
         if payload.len() as u64 > self.options.record_bytes_max {
             return Err(Error::InvalidArgument {
@@ -271,6 +283,7 @@ impl Wal {
     /// Blocks until `lsn` is acknowledged at the configured durability: synced for
     /// `Fsync` and `Periodic`, written for `Flush`.
     pub fn wait_durable(&self, lsn: Lsn) -> Result<()> {
+        self.check_poison()?;
         if lsn.get() > self.last_lsn().get() {
             return Err(Error::InvalidArgument {
                 what: "lsn",
@@ -302,13 +315,10 @@ impl Wal {
 
     /// Asks for a sync of everything appended so far without waiting.
     pub fn sync_async(&self) -> Result<SyncTicket> {
-        if let Some(cause) = self.shared.watermark.poison_cause() {
-            return Err(Error::Poisoned { cause });
-        }
-        let target = self.last_lsn().get();
-        if self.shared.watermark.get(Level::Synced) < target {
-            self.shared.staging.request_sync(target);
-        }
+        self.check_poison()?;
+        // The target is read and requested under one staging lock: read apart, a cut
+        // in between would leave a sync target above the end of the log.
+        let target = self.shared.staging.request_sync(u64::MAX);
         Ok(SyncTicket {
             shared: Arc::clone(&self.shared),
             target,
@@ -343,6 +353,7 @@ impl Wal {
     /// Reads records from `lsn` up to what had been written when this is called.
     /// Records retired by a checkpoint give `Error::BelowCheckpoint`.
     pub fn read_from(&self, lsn: Lsn) -> Result<RecordIter> {
+        self.check_poison()?;
         let end = self.shared.watermark.get(Level::Written);
         RecordIter::new(
             &self.options.fs,
@@ -358,6 +369,11 @@ impl Wal {
     /// deleted). Syncs up to `lsn` first if needed. A checkpoint never moves back.
     pub fn checkpoint(&self, lsn: Lsn) -> Result<()> {
         let lsn = lsn.get();
+        self.check_poison()?;
+        let mut cp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+        // Validated under the checkpoint mutex, which `truncate_from` holds for the
+        // whole cut: the end read here cannot move back before the checkpoint is
+        // written, so it never covers records appended after a cut.
         let last = self.last_lsn().get();
         if lsn > last {
             return Err(Error::InvalidArgument {
@@ -365,12 +381,13 @@ impl Wal {
                 reason: format!("LSN {lsn} is beyond the last record {last}"),
             });
         }
-        let mut cp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
         if lsn > cp.persisted {
             if self.shared.watermark.get(Level::Synced) < lsn {
                 self.shared.staging.request_sync(lsn);
                 self.shared.watermark.wait(lsn, Level::Synced, None)?;
             }
+            // Poison may have come after the sync this checkpoint waited on.
+            self.check_poison()?;
             // A write that fails part way may still leave this checkpoint on disk.
             cp.attempted = cp.attempted.max(lsn);
             retention::write_checkpoint(&self.options.fs, &self.dir, lsn)?;
@@ -412,6 +429,7 @@ impl Wal {
     /// once the cut was decided poisons the log; reopening finishes the cut.
     pub fn truncate_from(&self, lsn: Lsn) -> Result<()> {
         let from = lsn.get();
+        self.check_poison()?;
         // Serialised with checkpoints: a cut must stay above every checkpoint that may
         // be on disk, including one whose write failed part way.
         let cp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
@@ -423,9 +441,6 @@ impl Wal {
                     cp.attempted
                 ),
             });
-        }
-        if let Some(cause) = self.shared.watermark.poison_cause() {
-            return Err(Error::Poisoned { cause });
         }
         let last = self.last_lsn().get();
         if from > last + 1 {

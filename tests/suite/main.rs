@@ -18,6 +18,7 @@ mod disk;
 mod concurrent_durable_appends_all_recovered;
 mod durability_levels;
 mod enospc_on_a_full_ext4_loses_nothing;
+mod every_call_on_a_poisoned_log_fails_poisoned;
 mod failed_retirement_is_retried_without_a_gap;
 mod failed_sync_reopened_in_the_same_boot_rewrites_the_tail;
 mod fault_injection_poisons;
