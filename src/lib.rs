@@ -47,7 +47,7 @@ pub mod testing;
 mod truncation;
 mod writer;
 
-pub use error::{CorruptReason, Error, IoOp, Result};
+pub use error::{CorruptReason, Error, IoOp, Result, SegmentChange};
 pub use lock::LogLock;
 pub use lsn::Lsn;
 pub use options::{Driver, Durability, Options, Preallocate, RecoveryMode};

@@ -526,7 +526,7 @@ pub(crate) fn recover(
                     "recovery removes a segment past the end of the log"
                 );
                 fs.remove_file(&info.path)
-                    .map_err(|e| Error::io(IoOp::Rename, &info.path, e))?;
+                    .map_err(|e| Error::io(IoOp::Remove, &info.path, e))?;
                 report.segments_removed += 1;
                 report.torn_bytes_cut += info.torn_bytes;
             }

@@ -177,7 +177,7 @@ pub(crate) fn execute(fs: &Fs, dir: &Path, plan: &Plan) -> Result<()> {
         match fs.remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(IoOp::Rename, path, e)),
+            Err(e) => return Err(Error::io(IoOp::Remove, path, e)),
         }
     }
     if !plan.removed.is_empty() {
@@ -224,7 +224,7 @@ pub(crate) fn write_intent(fs: &Fs, dir: &Path, from: u64) -> Result<()> {
 pub(crate) fn clear_intent(fs: &Fs, dir: &Path) -> Result<()> {
     let path = dir.join(TRUNCATE_FILE);
     fs.remove_file(&path)
-        .map_err(|e| Error::io(IoOp::Rename, &path, e))?;
+        .map_err(|e| Error::io(IoOp::Remove, &path, e))?;
     fs.sync_dir(dir)
 }
 

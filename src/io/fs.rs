@@ -9,7 +9,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoOp, Result};
+use crate::error::{Error, IoOp, Result, SegmentChange};
 
 /// Where a log's files live.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -361,15 +361,22 @@ pub(crate) fn check_segment_intact(segment: &SegmentFile, end: u64) -> Result<()
     let (linked, len) = segment
         .file
         .linked_and_len()
-        .map_err(|e| Error::io(IoOp::Sync, &segment.path, e))?;
-    let why = if !linked {
-        "the segment file was removed while the log was writing it".to_owned()
+        .map_err(|e| Error::io(IoOp::Stat, &segment.path, e))?;
+    let change = if !linked {
+        SegmentChange::Removed
     } else if len < end {
-        format!("the segment file was truncated to {len} bytes below written data ending at {end}")
+        SegmentChange::Truncated {
+            len,
+            written_end: end,
+        }
     } else {
         return Ok(());
     };
-    Err(Error::io(IoOp::Sync, &segment.path, io::Error::other(why)))
+    Err(Error::SegmentChanged {
+        segment: segment.sequence,
+        path: segment.path.clone(),
+        change,
+    })
 }
 
 fn write_os_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {

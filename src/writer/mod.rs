@@ -92,7 +92,7 @@ fn remove_leftover_tmp_files(fs: &Fs, dir: &Path) -> Result<()> {
     for (name, path) in entries {
         if name.to_string_lossy().ends_with(TMP_SUFFIX) {
             fs.remove_file(&path)
-                .map_err(|e| Error::io(IoOp::Rename, &path, e))?;
+                .map_err(|e| Error::io(IoOp::Remove, &path, e))?;
         }
     }
     Ok(())
@@ -528,7 +528,7 @@ impl Wal {
 impl Drop for Wal {
     fn drop(&mut self) {
         if let Err(error) = self.shutdown() {
-            tracing::warn!(%error, "ringwal closed on drop with an error");
+            tracing::warn!(error = %error.chain(), "ringwal closed on drop with an error");
         }
     }
 }

@@ -82,7 +82,7 @@ pub fn repair(dir: &Path, args: RepairArgs) -> Result<u8, Failure> {
 
 fn refuse_if_locked(e: Error) -> Failure {
     match e {
-        Error::Locked { .. } => Failure::error(format!("refusing to repair: {e}")),
+        Error::Locked { .. } => Failure::error(format!("refusing to repair: {}", e.chain())),
         other => other.into(),
     }
 }
