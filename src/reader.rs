@@ -292,6 +292,15 @@ impl LogReader {
         crate::lock::DirLock::is_held(&self.fs, &self.dir)
     }
 
+    /// Records from `lsn` on, without scanning the log first: for salvaging what comes
+    /// before damage that makes `open` refuse the log (`ringwal dump` of a corrupt
+    /// log). Yields whole records in LSN order while they are dense, then one error
+    /// where they stop (the damage, or the end of the log), then nothing.
+    pub fn salvage_from(dir: impl AsRef<Path>, lsn: Lsn) -> Result<RecordIter> {
+        let record_bytes_max = crate::limits::RECORD_BYTES_MAX;
+        RecordIter::new(&Fs::Os, dir.as_ref(), lsn.get(), u64::MAX, record_bytes_max)
+    }
+
     /// Records from `lsn` to the last whole record found by the scan.
     pub fn read_from(&self, lsn: Lsn) -> Result<RecordIter> {
         RecordIter::new(

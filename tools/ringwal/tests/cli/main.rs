@@ -13,6 +13,7 @@ mod common;
 
 mod bad_directories_exit_3;
 mod bench_prints_table_and_json;
+mod dump_of_a_damaged_log_prints_records_before_the_damage;
 mod dump_shows_payloads_safely;
 mod inspect_lists_segments_and_tail;
 mod readers_work_beside_a_writer;
