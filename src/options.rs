@@ -5,9 +5,12 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::limits::{
-    RECORD_BYTES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, SEGMENT_HEADER_BYTES,
-    STAGING_BYTES_MAX, STAGING_BYTES_MIN, frame_bytes,
+    FRAME_ALIGN, FRAME_HEADER_BYTES, RECORD_BYTES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN,
+    SEGMENT_HEADER_BYTES, STAGING_BYTES_MAX, STAGING_BYTES_MIN, frame_bytes,
 };
+
+/// `record_bytes_max` when the user does not set it and the segment holds it.
+const RECORD_BYTES_DEFAULT: u64 = 1 << 20;
 
 /// Which I/O driver writes the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,6 +70,9 @@ pub enum Preallocate {
 pub struct Options {
     pub(crate) segment_bytes: u64,
     pub(crate) record_bytes_max: u64,
+    /// Whether the user chose `record_bytes_max`; if not, it follows the segment and
+    /// staging sizes (see `fit_default_record_bytes_max`).
+    record_bytes_max_explicit: bool,
     pub(crate) staging_bytes_max: u64,
     pub(crate) driver: Driver,
     pub(crate) durability: Durability,
@@ -89,7 +95,8 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             segment_bytes: 64 << 20,
-            record_bytes_max: 1 << 20,
+            record_bytes_max: RECORD_BYTES_DEFAULT,
+            record_bytes_max_explicit: false,
             staging_bytes_max: 4 << 20,
             driver: Driver::Auto,
             durability: Durability::Fsync,
@@ -113,19 +120,43 @@ impl Options {
     /// Size of each segment file in bytes (default 64 MiB).
     pub fn segment_bytes(mut self, bytes: u64) -> Self {
         self.segment_bytes = bytes;
+        self.fit_default_record_bytes_max();
         self
     }
 
-    /// Largest payload one record may carry (default 1 MiB).
+    /// Largest payload one record may carry. Unless set here, 1 MiB or, when the
+    /// segment or the staging buffer cannot hold a record that large after a segment
+    /// header, the largest record they can hold. A value set here is checked, never
+    /// lowered.
     pub fn record_bytes_max(mut self, bytes: u64) -> Self {
         self.record_bytes_max = bytes;
+        self.record_bytes_max_explicit = true;
         self
+    }
+
+    /// The default `record_bytes_max` for the current segment and staging sizes: a
+    /// smaller segment must not make the default options refuse themselves. At least
+    /// 1, so a size too small for any record is refused for itself.
+    fn fit_default_record_bytes_max(&mut self) {
+        if self.record_bytes_max_explicit {
+            return;
+        }
+        let room = self
+            .segment_bytes
+            .min(self.staging_bytes_max)
+            .saturating_sub(SEGMENT_HEADER_BYTES);
+        // Frames are padded to FRAME_ALIGN: the largest payload whose frame fits.
+        let aligned = room & !(FRAME_ALIGN - 1);
+        let fits = aligned.saturating_sub(FRAME_HEADER_BYTES);
+        debug_assert!(fits == 0 || frame_bytes(fits) <= room);
+        self.record_bytes_max = fits.clamp(1, RECORD_BYTES_DEFAULT);
     }
 
     /// Bytes that may wait in staging before appenders block (default 4 MiB). The log
     /// holds at most two such buffers: one filling, one being written.
     pub fn staging_bytes_max(mut self, bytes: u64) -> Self {
         self.staging_bytes_max = bytes;
+        self.fit_default_record_bytes_max();
         self
     }
 
@@ -216,6 +247,12 @@ impl Options {
     /// The configured segment size.
     pub fn get_segment_bytes(&self) -> u64 {
         self.segment_bytes
+    }
+
+    /// The largest record payload the log accepts (set, or defaulted to what the
+    /// segment and staging sizes hold).
+    pub fn get_record_bytes_max(&self) -> u64 {
+        self.record_bytes_max
     }
 
     /// The configured durability.

@@ -16,6 +16,7 @@ mod common;
 mod disk;
 
 mod concurrent_durable_appends_all_recovered;
+mod default_record_limit_fits_small_segments;
 mod durability_levels;
 mod enospc_on_a_full_ext4_loses_nothing;
 mod error_chain_prints_each_cause_once;
