@@ -50,7 +50,7 @@ mod writer;
 pub use error::{CorruptReason, Error, IoOp, Result, SegmentChange};
 pub use lock::LogLock;
 pub use lsn::Lsn;
-pub use options::{Driver, Durability, Options, Preallocate, RecoveryMode};
+pub use options::{Driver, Durability, FileAccess, Options, Preallocate, RecoveryMode};
 pub use reader::{LogReader, Record, RecordIter};
 pub use recovery::{RecoveryReport, Scan, SegmentInfo, Tail};
 pub use stats::{Percentiles, Stats};

@@ -107,7 +107,7 @@ impl LogLock {
     /// `Error::Locked` when a writer holds it.
     pub fn acquire(dir: impl AsRef<Path>) -> Result<Self> {
         Ok(LogLock {
-            _lock: DirLock::acquire(&Fs::Os, dir.as_ref())?.0,
+            _lock: DirLock::acquire(&Fs::default(), dir.as_ref())?.0,
         })
     }
 }

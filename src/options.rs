@@ -9,6 +9,8 @@ use crate::limits::{
     SEGMENT_HEADER_BYTES, STAGING_BYTES_MAX, STAGING_BYTES_MIN, frame_bytes,
 };
 
+pub use crate::io::fs::FileAccess;
+
 /// `record_bytes_max` when the user does not set it and the segment holds it.
 const RECORD_BYTES_DEFAULT: u64 = 1 << 20;
 
@@ -111,7 +113,7 @@ impl Default for Options {
             sqpoll_idle_ms: 1000,
             #[cfg(feature = "fault-injection")]
             faults: None,
-            fs: crate::io::fs::Fs::Os,
+            fs: crate::io::fs::Fs::default(),
         }
     }
 }
@@ -223,6 +225,17 @@ impl Options {
     pub fn sqpoll(mut self, on: bool, idle_ms: u32) -> Self {
         self.sqpoll = on;
         self.sqpoll_idle_ms = idle_ms;
+        self
+    }
+
+    /// Who may read the files and directories the log creates (default
+    /// `FileAccess::Owner`: files 0600, directories 0700). Files that exist already
+    /// keep their modes; opening a log whose files others may read logs a warning.
+    /// No effect on a simulated filesystem, which has no modes.
+    pub fn file_access(mut self, access: FileAccess) -> Self {
+        if let crate::io::fs::Fs::Os(_) = self.fs {
+            self.fs = crate::io::fs::Fs::Os(access);
+        }
         self
     }
 

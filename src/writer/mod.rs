@@ -98,6 +98,141 @@ fn remove_leftover_tmp_files(fs: &Fs, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Warns once when others than the owner (and group) may read the log: it holds
+/// every payload the application logged.
+fn warn_if_open_to_others(fs: &Fs, dir: &Path) {
+    if let Some(path) = fs.first_open_to_others(dir) {
+        tracing::warn!(
+            dir = %dir.display(),
+            example = %path.display(),
+            "files of this ringwal log can be read by other users; \
+             `chmod -R go-rwx` it (or o-rwx with Options::file_access(OwnerAndGroup))"
+        );
+    }
+}
+
+/// Finishes a retirement a crash interrupted: sealed segments wholly checkpointed
+/// leave the catalog.
+fn finish_retirement(retention: &Retention, recovered: &mut recovery::Recovered) -> Result<()> {
+    let checkpoint = recovered.checkpoint;
+    let stale: Vec<u64> = recovered
+        .catalog
+        .iter()
+        .filter(|(_, m)| m.last_lsn.is_some_and(|last| last <= checkpoint))
+        .map(|(seq, _)| *seq)
+        .collect();
+    retention.retire(&stale)?;
+    for seq in &stale {
+        recovered.catalog.remove(seq);
+    }
+    Ok(())
+}
+
+/// The segment the writer starts in, where in it, and a blank next one if recovery
+/// found it.
+struct OpenSegments {
+    active: SegmentFile,
+    offset: u64,
+    next_blank: Option<SegmentFile>,
+}
+
+fn open_segments(
+    spec: &SegmentSpec,
+    recovered: &recovery::Recovered,
+    retention: &Retention,
+) -> Result<OpenSegments> {
+    let fs = &spec.fs;
+    let (active, offset) = match recovered.active {
+        Some((seq, offset)) => (SegmentFile::open(fs, seq, spec.path(seq))?, offset),
+        None => {
+            // Above every live segment seen and every archived one.
+            let archived = retention.archived_max()?.map_or(1, |max| max + 1);
+            let seq = archived.max(recovered.next_sequence);
+            (spec.create(seq)?, 0)
+        }
+    };
+    let next_blank = match recovered.next_blank {
+        Some(seq) => Some(SegmentFile::open(fs, seq, spec.path(seq))?),
+        None => None,
+    };
+    Ok(OpenSegments {
+        active,
+        offset,
+        next_blank,
+    })
+}
+
+/// The running log-writer thread and what the handle shares with it.
+struct Started {
+    shared: Arc<Shared>,
+    handle: JoinHandle<()>,
+    kind: Driver,
+}
+
+/// Sets up staging and the watermark where recovery left the log, and starts the
+/// log-writer thread with the driver and the segment preparer.
+fn start_writer(
+    options: &Options,
+    mut driver: Box<dyn io::IoDriver>,
+    spec: SegmentSpec,
+    segments: OpenSegments,
+    recovered: recovery::Recovered,
+) -> Result<Started> {
+    let limit = options.staging_bytes_max as usize;
+    let depth = driver.depth();
+    let mut buffers = driver.buffers(depth + 1, limit);
+    let staging_buf = buffers.pop().unwrap_or_else(|| Vec::with_capacity(limit));
+    let active = segments.active;
+    let start = Start {
+        next_lsn: recovered.next_lsn,
+        sequence: active.sequence,
+        offset: segments.offset,
+        segments: recovered.catalog,
+    };
+    let staging = Staging::new(
+        staging_buf,
+        limit,
+        options.segment_bytes,
+        start,
+        driver.waker(),
+    );
+    let shared = Arc::new(Shared {
+        staging,
+        watermark: Watermark::new(recovered.next_lsn - 1),
+        stats: Mutex::new(FlushStats::new()),
+        durability: options.durability,
+    });
+    let kind = driver.kind();
+    let (fs, dir) = (spec.fs.clone(), spec.dir.clone());
+    let mut preparer = Preparer::start(spec, segments.next_blank)?;
+    preparer.request(active.sequence + 1);
+    let writer = LogWriter {
+        shared: Arc::clone(&shared),
+        fs,
+        dir,
+        driver,
+        preparer,
+        active: Arc::new(active),
+        unsynced: Vec::new(),
+        spares: buffers,
+        runs: Vec::new(),
+        done: Vec::new(),
+        last_sync: Instant::now(),
+        submitted_end: recovered.next_lsn - 1,
+        sync_submitted_end: recovered.next_lsn - 1,
+        last_intact_check: Instant::now(),
+    };
+    let handle = std::thread::Builder::new()
+        .name("ringwal-writer".into())
+        .spawn(move || writer.run())
+        .map_err(|e| Error::io(IoOp::Open, "ringwal-writer thread", e))?;
+    Ok(Started {
+        shared,
+        handle,
+        kind,
+    })
+}
+
 impl Wal {
     /// Opens (creating if missing) the log in `dir`, recovering it first.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Wal> {
@@ -108,10 +243,10 @@ impl Wal {
         let (lock, closed_cleanly) = DirLock::acquire(&fs, &dir)?;
         remove_leftover_tmp_files(&fs, &dir)?;
         let driver = io::open_driver(&options)?;
-        let limit = options.staging_bytes_max as usize;
         // After anything but a clean close, bytes read back from the tail may be only
         // in memory: rewrite them so the sync at open really makes them durable.
-        let recovered = recovery::recover(&dir, &options, !closed_cleanly)?;
+        let mut recovered = recovery::recover(&dir, &options, !closed_cleanly)?;
+        warn_if_open_to_others(&fs, &dir);
         let retention = Retention {
             fs: fs.clone(),
             dir: dir.clone(),
@@ -119,98 +254,33 @@ impl Wal {
             segments_max: options.archive_segments_max,
             bytes_max: options.archive_bytes_max,
         };
+        finish_retirement(&retention, &mut recovered)?;
         let spec = SegmentSpec {
-            fs: fs.clone(),
+            fs,
             dir: dir.clone(),
             segment_bytes: options.segment_bytes,
             preallocate: options.preallocate,
             #[cfg(feature = "fault-injection")]
             faults: options.faults.map(|plan| (plan, Arc::default())),
         };
-        let mut catalog = recovered.catalog;
-        // Finish a retirement a crash interrupted: sealed segments wholly checkpointed.
-        let stale: Vec<u64> = catalog
-            .iter()
-            .filter(|(_, m)| m.last_lsn.is_some_and(|last| last <= recovered.checkpoint))
-            .map(|(seq, _)| *seq)
-            .collect();
-        retention.retire(&stale)?;
-        for seq in &stale {
-            catalog.remove(seq);
-        }
-        let (active, offset) = match recovered.active {
-            Some((seq, offset)) => (SegmentFile::open(&fs, seq, spec.path(seq))?, offset),
-            None => {
-                // Above every live segment seen and every archived one.
-                let archived = retention.archived_max()?.map_or(1, |max| max + 1);
-                let seq = archived.max(recovered.next_sequence);
-                (spec.create(seq)?, 0)
-            }
-        };
-        let found = match recovered.next_blank {
-            Some(seq) => Some(SegmentFile::open(&fs, seq, spec.path(seq))?),
-            None => None,
-        };
-        let mut driver = driver;
-        let depth = driver.depth();
-        let mut buffers = driver.buffers(depth + 1, limit);
-        let staging_buf = buffers.pop().unwrap_or_else(|| Vec::with_capacity(limit));
-        let start = Start {
-            next_lsn: recovered.next_lsn,
-            sequence: active.sequence,
-            offset,
-            segments: catalog,
-        };
-        let shared = Arc::new(Shared {
-            staging: Staging::new(
-                staging_buf,
-                limit,
-                options.segment_bytes,
-                start,
-                driver.waker(),
-            ),
-            watermark: Watermark::new(recovered.next_lsn - 1),
-            stats: Mutex::new(FlushStats::new()),
-            durability: options.durability,
-        });
-        let kind = driver.kind();
-        let mut preparer = Preparer::start(spec, found)?;
-        preparer.request(active.sequence + 1);
-        let writer = LogWriter {
-            shared: Arc::clone(&shared),
-            fs: fs.clone(),
-            dir: dir.clone(),
-            driver,
-            preparer,
-            active: Arc::new(active),
-            unsynced: Vec::new(),
-            spares: buffers,
-            runs: Vec::new(),
-            done: Vec::new(),
-            last_sync: Instant::now(),
-            submitted_end: recovered.next_lsn - 1,
-            sync_submitted_end: recovered.next_lsn - 1,
-            last_intact_check: Instant::now(),
-        };
-        let handle = std::thread::Builder::new()
-            .name("ringwal-writer".into())
-            .spawn(move || writer.run())
-            .map_err(|e| Error::io(IoOp::Open, "ringwal-writer thread", e))?;
+        let segments = open_segments(&spec, &recovered, &retention)?;
+        let checkpoint = recovered.checkpoint;
         let mut report = recovered.report;
-        report.checkpoint_lsn = Lsn::new(recovered.checkpoint);
-        tracing::info!(dir = %dir.display(), ?report, driver = ?kind, "ringwal opened");
+        report.checkpoint_lsn = Lsn::new(checkpoint);
+        let started = start_writer(&options, driver, spec, segments, recovered)?;
+        tracing::info!(dir = %dir.display(), ?report, driver = ?started.kind, "ringwal opened");
         Ok(Wal {
-            shared,
+            shared: started.shared,
             dir,
             options,
-            driver: kind,
+            driver: started.kind,
             report,
             retention,
             checkpoint: Mutex::new(Checkpoint {
-                persisted: recovered.checkpoint,
-                attempted: recovered.checkpoint,
+                persisted: checkpoint,
+                attempted: checkpoint,
             }),
-            writer: Some(handle),
+            writer: Some(started.handle),
             lock,
         })
     }

@@ -30,6 +30,7 @@ mod full_disk_at_rotation_poisons_without_loss;
 mod garbage_after_damage_is_scanned_in_bounded_time;
 mod invalid_options_are_rejected;
 mod is_corrupt_looks_through_poison;
+mod log_files_are_private_to_the_owner;
 mod lsn_gap_between_segments_is_corruption;
 mod lsns_continue_after_checkpoint_retires_everything;
 mod mid_log_bit_flip_is_corruption;

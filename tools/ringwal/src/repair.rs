@@ -204,6 +204,17 @@ fn unique_path(dir: &Path, stem: &str, ext: &str) -> PathBuf {
     path
 }
 
+/// A new file only its owner may read: a backup holds log payloads, like the log.
+fn create_private(path: &Path) -> Result<std::fs::File, Failure> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .map_err(|e| io_failure("create", path, e))
+}
+
 fn io_failure(what: &str, path: &Path, e: std::io::Error) -> Failure {
     Failure::error(format!("{what} failed on {}: {e}", path.display()))
 }
@@ -226,11 +237,7 @@ fn copy_range(src: &Path, from: u64, to: u64, out: &mut std::fs::File) -> Result
 
 /// Writes the cut ranges, in order, into a new file at `backup` and syncs it.
 fn back_up_ranges(ranges: &[CutRange], backup: &Path) -> Result<(), Failure> {
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(backup)
-        .map_err(|e| io_failure("create", backup, e))?;
+    let mut out = create_private(backup)?;
     for r in ranges {
         copy_range(&r.path, r.from, r.to, &mut out)?;
     }
@@ -240,18 +247,19 @@ fn back_up_ranges(ranges: &[CutRange], backup: &Path) -> Result<(), Failure> {
 /// Cuts the log at `(segment, offset)`: backs up and zeroes the rest of that segment,
 /// moves every later segment into `backup_dir`.
 fn truncate_at(dir: &Path, segment: u64, offset: u64, backup_dir: &Path) -> Result<(), Failure> {
-    std::fs::create_dir(backup_dir).map_err(|e| io_failure("create", backup_dir, e))?;
+    let mut private = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut private, 0o700);
+    private
+        .create(backup_dir)
+        .map_err(|e| io_failure("create", backup_dir, e))?;
     let name = ringwal::format::names::segment_file_name(segment);
     let path = dir.join(&name);
     if let Ok(meta) = std::fs::metadata(&path)
         && meta.len() > offset
     {
         let saved = backup_dir.join(format!("{name}.from-{offset}.bin"));
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&saved)
-            .map_err(|e| io_failure("create", &saved, e))?;
+        let mut out = create_private(&saved)?;
         copy_range(&path, offset, meta.len(), &mut out)?;
         out.sync_all().map_err(|e| io_failure("fsync", &saved, e))?;
         zero_from(&path, offset, meta.len())?;
