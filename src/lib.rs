@@ -44,7 +44,8 @@ pub mod sim;
 mod stats;
 #[cfg(feature = "fault-injection")]
 pub mod testing;
-mod truncation;
+#[doc(hidden)]
+pub mod truncation;
 mod writer;
 
 pub use error::{CorruptReason, Error, IoOp, Result, SegmentChange};

@@ -233,7 +233,7 @@ impl Options {
     /// keep their modes; opening a log whose files others may read logs a warning.
     /// No effect on a simulated filesystem, which has no modes.
     pub fn file_access(mut self, access: FileAccess) -> Self {
-        if let crate::io::fs::Fs::Os(_) = self.fs {
+        if self.fs.is_os() {
             self.fs = crate::io::fs::Fs::Os(access);
         }
         self

@@ -224,7 +224,7 @@ impl Fs {
     /// filesystem or a platform without unix modes.
     pub fn first_open_to_others(&self, dir: &Path) -> Option<PathBuf> {
         #[cfg(unix)]
-        if let Fs::Os(_) = self {
+        if self.is_os() {
             use std::os::unix::fs::PermissionsExt;
             let open = |p: &Path| {
                 std::fs::symlink_metadata(p).is_ok_and(|m| m.permissions().mode() & 0o007 != 0)

@@ -9,6 +9,7 @@
     clippy::panic
 )]
 
+mod an_interrupted_repair_cut_is_finished_by_open;
 mod batch_is_all_or_nothing_after_crash;
 mod checkpoint_archives_and_prunes;
 mod checkpoint_beyond_the_last_record_reads_empty;
