@@ -9,6 +9,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::mode::Mode;
 use crate::error::{Error, IoOp, Result, SegmentChange};
 
 /// Who may read the files and directories a log creates. A log holds every payload
@@ -52,19 +53,6 @@ pub(crate) enum Fs {
     /// A simulated filesystem with live and durable images (feature `sim`).
     #[cfg(feature = "sim")]
     Sim(crate::sim::SimFs),
-}
-
-/// How to open a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// Read only; the file must exist.
-    Read,
-    /// Read and write; the file must exist.
-    ReadWrite,
-    /// Read and write, created if missing, emptied if present.
-    CreateTruncate,
-    /// Read and write, created if missing, kept as it is if present.
-    CreateKeep,
 }
 
 /// An open file.
@@ -507,45 +495,4 @@ pub(crate) fn write_zeros(file: &Handle, from: u64, to: u64) -> io::Result<()> {
         at += n as u64;
     }
     Ok(())
-}
-
-/// The low-level file operations the drivers use, so a test build can fail the Nth
-/// write or sync without a special filesystem.
-#[derive(Debug)]
-pub(crate) struct FileIo {
-    #[cfg(feature = "fault-injection")]
-    faults: Option<crate::testing::FaultState>,
-}
-
-impl FileIo {
-    pub fn from_options(options: &crate::Options) -> Self {
-        #[cfg(not(feature = "fault-injection"))]
-        let _ = options;
-        FileIo {
-            #[cfg(feature = "fault-injection")]
-            faults: options.faults.map(crate::testing::FaultState::new),
-        }
-    }
-
-    pub fn write_at(&mut self, segment: &SegmentFile, bytes: &[u8], offset: u64) -> Result<()> {
-        #[cfg(feature = "fault-injection")]
-        if let Some(e) = self.faults.as_mut().and_then(|f| f.before_write()) {
-            return Err(Error::io(IoOp::Write, &segment.path, e));
-        }
-        segment
-            .file
-            .write_all_at(bytes, offset)
-            .map_err(|e| Error::io(IoOp::Write, &segment.path, e))
-    }
-
-    pub fn sync(&mut self, segment: &SegmentFile) -> Result<()> {
-        #[cfg(feature = "fault-injection")]
-        if let Some(e) = self.faults.as_mut().and_then(|f| f.before_sync()) {
-            return Err(Error::io(IoOp::Sync, &segment.path, e));
-        }
-        segment
-            .file
-            .sync_data()
-            .map_err(|e| Error::io(IoOp::Sync, &segment.path, e))
-    }
 }

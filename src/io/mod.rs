@@ -1,7 +1,9 @@
 //! The one I/O seam. Which driver runs, and whether io_uring exists at all on this
 //! platform and build, is decided here and nowhere else.
 
+pub(crate) mod file_io;
 pub(crate) mod fs;
+pub(crate) mod mode;
 pub(crate) mod portable;
 #[cfg(all(target_os = "linux", feature = "io-uring"))]
 pub(crate) mod uring;
@@ -12,7 +14,8 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::options::{Driver, Options};
 
-pub(crate) use fs::{Fs, Handle, Mode, SegmentFile};
+pub(crate) use fs::{Fs, Handle, SegmentFile};
+pub(crate) use mode::Mode;
 
 /// Environment variable that makes `Driver::Auto` skip io_uring (and `Driver::IoUring`
 /// fail with `Unsupported`), to test the fallback.
@@ -129,9 +132,9 @@ fn force_portable() -> bool {
 /// once, through tracing, why not otherwise), the portable driver for `Portable`.
 pub(crate) fn open_driver(options: &Options) -> Result<Box<dyn IoDriver>> {
     let portable = || {
-        Box::new(portable::PortableDriver::new(fs::FileIo::from_options(
-            options,
-        )))
+        Box::new(portable::PortableDriver::new(
+            file_io::FileIo::from_options(options),
+        ))
     };
     if options.driver == Driver::Portable {
         return Ok(portable());
