@@ -40,7 +40,7 @@ fn a_sync_asked_for_across_a_cut_stays_within_the_log() {
     let granted = wal.shared.staging.request_sync(end_before_cut);
     let st = wal.shared.staging.lock();
     assert!(
-        st.sync_target <= st.next_lsn - 1,
+        st.sync_target < st.next_lsn,
         "sync target {} beyond the end {} of the log: the writer has work it can never do",
         st.sync_target,
         st.next_lsn - 1
