@@ -49,6 +49,7 @@ mod simulated_power_cuts_lose_nothing_acknowledged;
 mod smaller_record_limit_on_reopen_keeps_big_records;
 mod torn_tail_recovers_to_last_whole_record;
 mod truncate_from_drops_the_suffix_durably;
+mod truncation_racing_checkpoints_and_syncs;
 mod try_append_would_block_at_staging_limit;
 mod uring_short_write_is_resumed;
 mod uring_submits_through_the_ring;
