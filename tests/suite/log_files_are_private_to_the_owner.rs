@@ -131,3 +131,22 @@ fn opening_a_log_others_can_read_warns_once() {
         "one warning, not one per file"
     );
 }
+
+#[test]
+fn the_truncation_intent_is_private() {
+    let log = temp_log();
+    let wal = build(&log.dir, Driver::Portable, FileAccess::default());
+    let last = wal.last_lsn().get();
+    wal.close().unwrap();
+    // What a cut leaves while it is decided but not carried out (the intent is the
+    // only file that exists just then).
+    ringwal::truncation::repair::decide(&log.dir, last - 5).unwrap();
+    assert_eq!(mode(&log.dir.join("TRUNCATE")), 0o600);
+    let wal = Wal::open(&log.dir, small(Driver::Portable)).unwrap();
+    assert_eq!(
+        wal.last_lsn(),
+        Lsn::from(last - 6),
+        "the open finished the cut"
+    );
+    wal.close().unwrap();
+}
