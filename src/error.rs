@@ -175,6 +175,18 @@ pub enum SegmentChange {
     },
 }
 
+impl fmt::Display for SegmentChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SegmentChange::Removed => f.write_str("was removed while the log was writing it"),
+            SegmentChange::Truncated { len, written_end } => write!(
+                f,
+                "was truncated to {len} bytes, below written data ending at {written_end}"
+            ),
+        }
+    }
+}
+
 /// Why a place on disk is judged corrupt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -308,19 +320,7 @@ impl fmt::Display for Error {
                 segment,
                 path,
                 change,
-            } => match change {
-                SegmentChange::Removed => write!(
-                    f,
-                    "segment {segment} ({}) was removed while the log was writing it",
-                    path.display()
-                ),
-                SegmentChange::Truncated { len, written_end } => write!(
-                    f,
-                    "segment {segment} ({}) was truncated to {len} bytes, below written \
-                     data ending at {written_end}",
-                    path.display()
-                ),
-            },
+            } => write!(f, "segment {segment} ({}) {change}", path.display()),
             Error::Completion {
                 op,
                 segment,
