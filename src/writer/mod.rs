@@ -31,6 +31,11 @@ use thread::{LogWriter, Shared};
 use watermark::{Level, Watermark};
 
 /// A write-ahead log. `Send + Sync`: share one `&Wal` or `Arc<Wal>` among threads.
+///
+/// After a write or sync fails the log is poisoned: every call that reads or changes
+/// it (appends, waits, syncs, `read_from`, `checkpoint`, `truncate_from`, `close`)
+/// returns `Error::Poisoned` carrying the first failure, and nothing on disk changes
+/// any more. Reopening runs recovery.
 #[derive(Debug)]
 pub struct Wal {
     shared: Arc<Shared>,
@@ -383,7 +388,8 @@ impl Wal {
         self.sync_async()?.wait()
     }
 
-    /// Asks for a sync of everything appended so far without waiting.
+    /// Asks for a sync of everything appended so far without waiting. While a
+    /// `truncate_from` is in progress, "so far" is what the cut keeps.
     pub fn sync_async(&self) -> Result<SyncTicket> {
         self.check_poison()?;
         // The target is read and requested under one staging lock: read apart, a cut
