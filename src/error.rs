@@ -27,8 +27,12 @@ pub enum IoOp {
     Read,
     /// Preallocating a new segment.
     Preallocate,
-    /// Renaming or removing a segment (archive, prune, recycle).
+    /// Renaming a file (a new segment into place, a segment into `archive/`).
     Rename,
+    /// Removing a file (a retired or cut segment, an archived one, a leftover).
+    Remove,
+    /// Looking up a file's state (whether a segment is still linked, its length).
+    Stat,
     /// Shortening a segment (torn-tail repair).
     Truncate,
     /// Taking the directory lock.
@@ -47,6 +51,8 @@ impl fmt::Display for IoOp {
             IoOp::Read => "read",
             IoOp::Preallocate => "preallocate",
             IoOp::Rename => "rename",
+            IoOp::Remove => "remove",
+            IoOp::Stat => "stat",
             IoOp::Truncate => "truncate",
             IoOp::Lock => "lock",
             IoOp::Driver => "driver",
@@ -131,6 +137,16 @@ pub enum Error {
     },
     /// The log is closed (or closing).
     Closed,
+    /// A segment the log was writing was removed or shortened by something else: the
+    /// records written into it would be gone at the next open.
+    SegmentChanged {
+        /// Segment sequence number.
+        segment: u64,
+        /// The segment file.
+        path: PathBuf,
+        /// What happened to it.
+        change: SegmentChange,
+    },
     /// An operation the I/O driver submitted completed with an error.
     Completion {
         /// Which operation (write or sync).
@@ -157,6 +173,33 @@ pub enum Error {
         /// What was found inconsistent, with the values involved.
         what: String,
     },
+}
+
+/// What happened to a segment behind the log's back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SegmentChange {
+    /// Its directory entry is gone.
+    Removed,
+    /// It is shorter than the data already written into it.
+    Truncated {
+        /// Its length now.
+        len: u64,
+        /// Where the written data ends.
+        written_end: u64,
+    },
+}
+
+impl fmt::Display for SegmentChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SegmentChange::Removed => f.write_str("was removed while the log was writing it"),
+            SegmentChange::Truncated { len, written_end } => write!(
+                f,
+                "was truncated to {len} bytes, below written data ending at {written_end}"
+            ),
+        }
+    }
 }
 
 /// Why a place on disk is judged corrupt.
@@ -261,12 +304,10 @@ impl fmt::Display for CorruptReason {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Io { op, path, source } => {
-                write!(f, "{op} failed on {}: {source}", path.display())
-            }
-            Error::Poisoned { cause } => {
-                write!(f, "the log is poisoned by an earlier failure: {cause}")
-            }
+            // The OS error and the poison cause are not repeated here: `source()`
+            // returns them, and a reporter walking the chain prints each link once.
+            Error::Io { op, path, .. } => write!(f, "{op} failed on {}", path.display()),
+            Error::Poisoned { .. } => f.write_str("the log is poisoned by an earlier failure"),
             Error::Corrupt {
                 segment,
                 offset,
@@ -313,15 +354,17 @@ impl fmt::Display for Error {
                 "the log was cut from LSN {cut}, below this tail's position {position}"
             ),
             Error::Internal { what } => write!(f, "internal inconsistency (a ringwal bug): {what}"),
+            Error::SegmentChanged {
+                segment,
+                path,
+                change,
+            } => write!(f, "segment {segment} ({}) {change}", path.display()),
             Error::Completion {
                 op,
                 segment,
                 offset,
-                source,
-            } => write!(
-                f,
-                "{op} on segment {segment} at offset {offset} failed: {source}"
-            ),
+                ..
+            } => write!(f, "{op} on segment {segment} at offset {offset} failed"),
         }
     }
 }
@@ -368,6 +411,23 @@ impl Error {
 
     /// True for `Error::Corrupt` (directly or as a poison cause).
     pub fn is_corrupt(&self) -> bool {
-        matches!(self, Error::Corrupt { .. })
+        match self {
+            Error::Corrupt { .. } => true,
+            Error::Poisoned { cause } => cause.is_corrupt(),
+            _ => false,
+        }
+    }
+
+    /// The error and every source under it, joined with ": " — one line for a log or
+    /// a terminal, each link printed once.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            out.push_str(": ");
+            out.push_str(&e.to_string());
+            next = e.source();
+        }
+        out
     }
 }

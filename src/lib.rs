@@ -48,13 +48,14 @@ mod tail;
 #[cfg(feature = "fault-injection")]
 pub mod testing;
 mod timer;
-mod truncation;
+#[doc(hidden)]
+pub mod truncation;
 mod writer;
 
-pub use error::{CorruptReason, Error, IoOp, Result};
+pub use error::{CorruptReason, Error, IoOp, Result, SegmentChange};
 pub use lock::LogLock;
 pub use lsn::Lsn;
-pub use options::{Driver, Durability, Options, Preallocate, RecoveryMode};
+pub use options::{Driver, Durability, FileAccess, Options, Preallocate, RecoveryMode};
 pub use reader::{LogReader, Record, RecordIter};
 pub use recovery::{RecoveryReport, Scan, SegmentInfo};
 pub use stats::{Percentiles, Stats};

@@ -212,7 +212,7 @@ impl LogLock {
         Ok(LogLock {
             // A tool does not say how much it may leave unsynced: the next open after
             // it treats every byte as possibly unsynced.
-            _lock: DirLock::acquire(&Fs::Os, dir.as_ref(), None)?.0,
+            _lock: DirLock::acquire(&Fs::default(), dir.as_ref(), None)?.0,
         })
     }
 }

@@ -5,10 +5,15 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::limits::{
-    CHAINS_IN_FLIGHT_MAX, RECORD_BYTES_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN,
-    SEGMENT_HEADER_BYTES, STAGING_BYTES_MAX, STAGING_BYTES_MIN, STAGING_MEMORY_BYTES_MAX,
-    frame_bytes,
+    CHAINS_IN_FLIGHT_MAX, FRAME_ALIGN, FRAME_HEADER_BYTES, RECORD_BYTES_MAX, SEGMENT_BYTES_MAX,
+    SEGMENT_BYTES_MIN, SEGMENT_HEADER_BYTES, STAGING_BYTES_MAX, STAGING_BYTES_MIN,
+    STAGING_MEMORY_BYTES_MAX, frame_bytes,
 };
+
+pub use crate::io::fs::FileAccess;
+
+/// `record_bytes_max` when the user does not set it and the segment holds it.
+const RECORD_BYTES_DEFAULT: u64 = 1 << 20;
 
 /// Which I/O driver writes the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,6 +73,9 @@ pub enum Preallocate {
 pub struct Options {
     pub(crate) segment_bytes: u64,
     pub(crate) record_bytes_max: u64,
+    /// Whether the user chose `record_bytes_max`; if not, it follows the segment and
+    /// staging sizes (see `fit_default_record_bytes_max`).
+    record_bytes_max_explicit: bool,
     pub(crate) staging_bytes_max: u64,
     pub(crate) driver: Driver,
     pub(crate) durability: Durability,
@@ -90,7 +98,8 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             segment_bytes: 64 << 20,
-            record_bytes_max: 1 << 20,
+            record_bytes_max: RECORD_BYTES_DEFAULT,
+            record_bytes_max_explicit: false,
             staging_bytes_max: 4 << 20,
             driver: Driver::Auto,
             durability: Durability::Fsync,
@@ -105,7 +114,7 @@ impl Default for Options {
             sqpoll_idle_ms: 1000,
             #[cfg(feature = "fault-injection")]
             faults: None,
-            fs: crate::io::fs::Fs::Os,
+            fs: crate::io::fs::Fs::default(),
         }
     }
 }
@@ -114,13 +123,36 @@ impl Options {
     /// Size of each segment file in bytes (default 64 MiB).
     pub fn segment_bytes(mut self, bytes: u64) -> Self {
         self.segment_bytes = bytes;
+        self.fit_default_record_bytes_max();
         self
     }
 
-    /// Largest payload one record may carry (default 1 MiB).
+    /// Largest payload one record may carry. Unless set here, 1 MiB or, when the
+    /// segment or the staging buffer cannot hold a record that large after a segment
+    /// header, the largest record they can hold. A value set here is checked, never
+    /// lowered.
     pub fn record_bytes_max(mut self, bytes: u64) -> Self {
         self.record_bytes_max = bytes;
+        self.record_bytes_max_explicit = true;
         self
+    }
+
+    /// The default `record_bytes_max` for the current segment and staging sizes: a
+    /// smaller segment must not make the default options refuse themselves. At least
+    /// 1, so a size too small for any record is refused for itself.
+    fn fit_default_record_bytes_max(&mut self) {
+        if self.record_bytes_max_explicit {
+            return;
+        }
+        let room = self
+            .segment_bytes
+            .min(self.staging_bytes_max)
+            .saturating_sub(SEGMENT_HEADER_BYTES);
+        // Frames are padded to FRAME_ALIGN: the largest payload whose frame fits.
+        let aligned = room & !(FRAME_ALIGN - 1);
+        let fits = aligned.saturating_sub(FRAME_HEADER_BYTES);
+        debug_assert!(fits == 0 || frame_bytes(fits) <= room);
+        self.record_bytes_max = fits.clamp(1, RECORD_BYTES_DEFAULT);
     }
 
     /// Bytes that may wait in staging before appenders block (default 4 MiB). The log
@@ -131,6 +163,7 @@ impl Options {
     /// than the buffer, appenders wait for the writer sooner.
     pub fn staging_bytes_max(mut self, bytes: u64) -> Self {
         self.staging_bytes_max = bytes;
+        self.fit_default_record_bytes_max();
         self
     }
 
@@ -201,6 +234,17 @@ impl Options {
         self
     }
 
+    /// Who may read the files and directories the log creates (default
+    /// `FileAccess::Owner`: files 0600, directories 0700). Files that exist already
+    /// keep their modes; opening a log whose files others may read logs a warning.
+    /// No effect on a simulated filesystem, which has no modes.
+    pub fn file_access(mut self, access: FileAccess) -> Self {
+        if self.fs.is_os() {
+            self.fs = crate::io::fs::Fs::Os(access);
+        }
+        self
+    }
+
     /// Puts the log on a simulated filesystem (feature `sim`): every file operation of
     /// the log, its recovery and its readers goes to `sim`, which keeps a live and a
     /// durable image of each file and can cut the power. The portable driver runs the
@@ -224,7 +268,8 @@ impl Options {
         self.segment_bytes
     }
 
-    /// The configured largest payload.
+    /// The largest record payload the log accepts (set, or defaulted to what the
+    /// segment and staging sizes hold).
     pub fn get_record_bytes_max(&self) -> u64 {
         self.record_bytes_max
     }

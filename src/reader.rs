@@ -327,7 +327,7 @@ pub struct LogReader {
 impl LogReader {
     /// Scans `dir`. Fails with `Error::Corrupt` where recovery would.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        Self::open_in(Fs::Os, dir.as_ref())
+        Self::open_in(Fs::default(), dir.as_ref())
     }
 
     /// Scans the log in `dir` of a simulated filesystem (feature `sim`).
@@ -383,6 +383,21 @@ impl LogReader {
         let mut tail = crate::Tail::files(self.fs.clone(), self.dir.clone(), lsn.get());
         tail.check_start()?;
         Ok(tail)
+    }
+
+    /// Records from `lsn` on, without scanning the log first: for salvaging what comes
+    /// before damage that makes `open` refuse the log (`ringwal dump` of a corrupt
+    /// log). Yields whole records in LSN order while they are dense, then one error
+    /// where they stop (the damage, or the end of the log), then nothing.
+    pub fn salvage_from(dir: impl AsRef<Path>, lsn: Lsn) -> Result<RecordIter> {
+        let record_bytes_max = crate::limits::RECORD_BYTES_MAX;
+        RecordIter::new(
+            &Fs::default(),
+            dir.as_ref(),
+            lsn.get(),
+            u64::MAX,
+            record_bytes_max,
+        )
     }
 
     /// Records from `lsn` to the last whole record found by the scan.

@@ -111,7 +111,7 @@ pub struct RecoveryReport {
 
 /// Reads the persisted checkpoint, 0 if there is none.
 pub fn read_checkpoint(dir: &Path) -> Result<u64> {
-    read_checkpoint_in(&Fs::Os, dir)
+    read_checkpoint_in(&Fs::default(), dir)
 }
 
 pub(crate) fn read_checkpoint_in(fs: &Fs, dir: &Path) -> Result<u64> {
@@ -217,7 +217,7 @@ fn scan_frames(
 /// Scans a log directory without changing anything. `Err(Corrupt)` when the log is
 /// damaged in a way that is not a torn tail.
 pub fn scan(dir: &Path, record_bytes_max: u64) -> Result<Scan> {
-    scan_in(&Fs::Os, dir, record_bytes_max)
+    scan_in(&Fs::default(), dir, record_bytes_max)
 }
 
 pub(crate) fn scan_in(fs: &Fs, dir: &Path, record_bytes_max: u64) -> Result<Scan> {
@@ -667,7 +667,7 @@ impl Kept {
             "recovery removes a segment past the end of the log"
         );
         fs.remove_file(&info.path)
-            .map_err(|e| Error::io(IoOp::Rename, &info.path, e))?;
+            .map_err(|e| Error::io(IoOp::Remove, &info.path, e))?;
         report.segments_removed += 1;
         report.torn_bytes_cut += info.torn_bytes;
         Ok(())

@@ -61,7 +61,14 @@ impl Retention {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     tracing::debug!(segment = seq, "segment already retired");
                 }
-                Err(e) => return Err(Error::io(IoOp::Rename, &from, e)),
+                Err(e) => {
+                    let op = if self.archive {
+                        IoOp::Rename
+                    } else {
+                        IoOp::Remove
+                    };
+                    return Err(Error::io(op, &from, e));
+                }
             }
         }
         if self.archive {
@@ -97,7 +104,7 @@ impl Retention {
             }
             self.fs
                 .remove_file(path)
-                .map_err(|e| Error::io(IoOp::Rename, path, e))?;
+                .map_err(|e| Error::io(IoOp::Remove, path, e))?;
             count -= 1;
             total -= bytes;
             pruned += 1;

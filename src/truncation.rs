@@ -177,7 +177,7 @@ pub(crate) fn execute(fs: &Fs, dir: &Path, plan: &Plan) -> Result<()> {
         match fs.remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(IoOp::Rename, path, e)),
+            Err(e) => return Err(Error::io(IoOp::Remove, path, e)),
         }
     }
     if !plan.removed.is_empty() {
@@ -224,7 +224,7 @@ pub(crate) fn write_intent(fs: &Fs, dir: &Path, from: u64) -> Result<()> {
 pub(crate) fn clear_intent(fs: &Fs, dir: &Path) -> Result<()> {
     let path = dir.join(TRUNCATE_FILE);
     fs.remove_file(&path)
-        .map_err(|e| Error::io(IoOp::Rename, &path, e))?;
+        .map_err(|e| Error::io(IoOp::Remove, &path, e))?;
     fs.sync_dir(dir)
 }
 
@@ -273,4 +273,113 @@ pub(crate) fn finish_pending(fs: &Fs, dir: &Path, checkpoint: u64) -> Result<Opt
     clear_intent(fs, dir)?;
     tracing::warn!(from, "recovery finished a truncation a crash interrupted");
     Ok(Some(from))
+}
+
+/// The library's cut, for `ringwal repair --truncate-at-corruption`: the tool cuts a
+/// damaged log through the same intent protocol as `Wal::truncate_from`, so a crash
+/// during a repair is finished by the next open. Not a stable API. The caller holds
+/// the log's lock (`LogLock`).
+#[doc(hidden)]
+pub mod repair {
+    use std::path::{Path, PathBuf};
+
+    use super::{Plan, execute, locate, refuse, write_intent};
+    use crate::cursor::{Cursor, Found};
+    use crate::error::Result;
+    use crate::format::header::{HeaderState, SegmentHeader};
+    use crate::io::Fs;
+    use crate::limits::{RECORD_BYTES_MAX, SEGMENT_HEADER_BYTES};
+    use crate::recovery::{list_segments, read_checkpoint_in};
+
+    /// What a cut changes: the bytes of one segment from an offset on, and whole
+    /// segments after it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct CutPlan {
+        /// The first LSN removed.
+        pub from: u64,
+        /// The segment cut part way: its path, the offset from which it is zeroed (0:
+        /// header too), and its length.
+        pub kept: Option<(PathBuf, u64, u64)>,
+        /// Segments removed whole.
+        pub removed: Vec<PathBuf>,
+    }
+
+    /// The first LSN after the log's whole prefix: walking the segments from the
+    /// first, frame by frame, to the first header or frame that does not continue the
+    /// chain, the LSN after the last whole record or batch before it.
+    pub fn damaged_suffix_from(dir: &Path) -> Result<u64> {
+        let fs = Fs::default();
+        let mut whole_end = read_checkpoint_in(&fs, dir)? + 1;
+        let mut next: Option<u64> = None;
+        for (sequence, path) in list_segments(&fs, dir)? {
+            let mut cur = Cursor::open(&fs, &path)?;
+            let first = match SegmentHeader::decode(cur.window(0, SEGMENT_HEADER_BYTES as usize)?) {
+                HeaderState::Valid(h) if next.is_none_or(|n| n == h.first_lsn) => h.first_lsn,
+                _ => break,
+            };
+            if next.is_none() {
+                whole_end = whole_end.max(first);
+            }
+            let mut expected = first;
+            let mut at = SEGMENT_HEADER_BYTES;
+            let mut in_batch = false;
+            while let Found::Frame(d) = cur.frame_at(at, sequence, RECORD_BYTES_MAX)? {
+                if d.lsn != expected {
+                    break;
+                }
+                at += d.frame_len as u64;
+                expected += 1;
+                in_batch = d.batch_continues;
+                if !in_batch {
+                    whole_end = whole_end.max(expected);
+                }
+            }
+            // A batch never spans segments: one open at a segment's end is damage.
+            if in_batch {
+                break;
+            }
+            next = Some(expected);
+        }
+        Ok(whole_end)
+    }
+
+    /// What a cut from `from` would change, reading only.
+    pub fn plan(dir: &Path, from: u64) -> Result<CutPlan> {
+        let plan = checked_plan(&Fs::default(), dir, from)?;
+        Ok(CutPlan {
+            from,
+            kept: plan.kept.map(|k| (k.path, k.cut_at, k.file_bytes)),
+            removed: plan.removed,
+        })
+    }
+
+    fn checked_plan(fs: &Fs, dir: &Path, from: u64) -> Result<Plan> {
+        let checkpoint = read_checkpoint_in(fs, dir)?;
+        if from <= checkpoint {
+            return Err(refuse(format!(
+                "LSN {from} is at or below the checkpoint {checkpoint}"
+            )));
+        }
+        locate(fs, dir, from)
+    }
+
+    /// Decides a cut from `from` (steps 1-2): checks it, then records the intent
+    /// durably. From here on the next `Wal::open` finishes the cut if `cut` does not.
+    pub fn decide(dir: &Path, from: u64) -> Result<()> {
+        let fs = Fs::default();
+        // Refused (inside a batch, valid records after damage below the cut) before
+        // anything changes.
+        checked_plan(&fs, dir, from)?;
+        write_intent(&fs, dir, from)
+    }
+
+    /// Removes every record from `from` on, durably: the intent is recorded first, so
+    /// an open after a crash part way finishes the cut (steps 1-4 of the module).
+    pub fn cut(dir: &Path, from: u64) -> Result<()> {
+        decide(dir, from)?;
+        let fs = Fs::default();
+        let plan = locate(&fs, dir, from)?;
+        execute(&fs, dir, &plan)?;
+        super::clear_intent(&fs, dir)
+    }
 }

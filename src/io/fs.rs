@@ -9,30 +9,50 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoOp, Result};
+use super::mode::Mode;
+use crate::error::{Error, IoOp, Result, SegmentChange};
+
+/// Who may read the files and directories a log creates. A log holds every payload
+/// the application logged, so by default only its owner may (as PostgreSQL does for
+/// its data directory). Unix modes; elsewhere the platform's defaults apply. The
+/// process umask can only take permissions away from these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum FileAccess {
+    /// Files 0600, directories 0700.
+    #[default]
+    Owner,
+    /// Files 0640, directories 0750: the owner's group may read (a backup agent, say).
+    OwnerAndGroup,
+}
+
+impl FileAccess {
+    /// The mode new files get.
+    pub fn file_mode(self) -> u32 {
+        match self {
+            FileAccess::Owner => 0o600,
+            FileAccess::OwnerAndGroup => 0o640,
+        }
+    }
+
+    /// The mode new directories get.
+    pub fn dir_mode(self) -> u32 {
+        match self {
+            FileAccess::Owner => 0o700,
+            FileAccess::OwnerAndGroup => 0o750,
+        }
+    }
+}
 
 /// Where a log's files live.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Fs {
-    /// The operating system's filesystem.
-    #[default]
-    Os,
+    /// The operating system's filesystem; new files and directories get `FileAccess`'s
+    /// modes.
+    Os(FileAccess),
     /// A simulated filesystem with live and durable images (feature `sim`).
     #[cfg(feature = "sim")]
     Sim(crate::sim::SimFs),
-}
-
-/// How to open a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// Read only; the file must exist.
-    Read,
-    /// Read and write; the file must exist.
-    ReadWrite,
-    /// Read and write, created if missing, emptied if present.
-    CreateTruncate,
-    /// Read and write, created if missing, kept as it is if present.
-    CreateKeep,
 }
 
 /// An open file.
@@ -43,17 +63,27 @@ pub(crate) enum Handle {
     Sim(crate::sim::SimFile),
 }
 
+impl Default for Fs {
+    fn default() -> Self {
+        Fs::Os(FileAccess::default())
+    }
+}
+
 impl Fs {
     /// Whether the log runs on real files (the io_uring driver needs them).
     pub fn is_os(&self) -> bool {
-        matches!(self, Fs::Os)
+        matches!(self, Fs::Os(_))
     }
 
     pub fn open(&self, path: &Path, mode: Mode) -> io::Result<Handle> {
         match self {
-            Fs::Os => {
+            Fs::Os(access) => {
                 let mut o = OpenOptions::new();
                 o.read(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut o, access.file_mode());
+                #[cfg(not(unix))]
+                let _ = access;
                 match mode {
                     Mode::Read => {}
                     Mode::ReadWrite => {
@@ -76,7 +106,7 @@ impl Fs {
     /// The whole content of a file.
     pub fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         match self {
-            Fs::Os => std::fs::read(path),
+            Fs::Os(_) => std::fs::read(path),
             #[cfg(feature = "sim")]
             Fs::Sim(sim) => sim.read(path),
         }
@@ -84,7 +114,7 @@ impl Fs {
 
     pub fn is_dir(&self, path: &Path) -> bool {
         match self {
-            Fs::Os => path.is_dir(),
+            Fs::Os(_) => path.is_dir(),
             #[cfg(feature = "sim")]
             Fs::Sim(sim) => sim.is_dir(path),
         }
@@ -93,7 +123,7 @@ impl Fs {
     /// Names and paths of the entries of `dir`, in no particular order.
     pub fn list(&self, dir: &Path) -> io::Result<Vec<(OsString, PathBuf)>> {
         match self {
-            Fs::Os => {
+            Fs::Os(_) => {
                 let mut out = Vec::new();
                 for entry in std::fs::read_dir(dir)? {
                     let entry = entry?;
@@ -108,7 +138,7 @@ impl Fs {
 
     pub fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         match self {
-            Fs::Os => std::fs::rename(from, to),
+            Fs::Os(_) => std::fs::rename(from, to),
             #[cfg(feature = "sim")]
             Fs::Sim(sim) => sim.rename(from, to),
         }
@@ -116,7 +146,7 @@ impl Fs {
 
     pub fn remove_file(&self, path: &Path) -> io::Result<()> {
         match self {
-            Fs::Os => std::fs::remove_file(path),
+            Fs::Os(_) => std::fs::remove_file(path),
             #[cfg(feature = "sim")]
             Fs::Sim(sim) => sim.remove_file(path),
         }
@@ -124,7 +154,14 @@ impl Fs {
 
     fn create_dir(&self, path: &Path) -> io::Result<()> {
         match self {
-            Fs::Os => std::fs::create_dir(path),
+            Fs::Os(access) => {
+                let mut builder = std::fs::DirBuilder::new();
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut builder, access.dir_mode());
+                #[cfg(not(unix))]
+                let _ = access;
+                builder.create(path)
+            }
             #[cfg(feature = "sim")]
             Fs::Sim(sim) => sim.create_dir(path),
         }
@@ -170,10 +207,34 @@ impl Fs {
         self.sync_dir(dir)
     }
 
+    /// The first of `dir`, its entries and those of its `archive/` that users other
+    /// than the owner and the group may access, if any. Always `None` on a simulated
+    /// filesystem or a platform without unix modes.
+    pub fn first_open_to_others(&self, dir: &Path) -> Option<PathBuf> {
+        #[cfg(unix)]
+        if self.is_os() {
+            use std::os::unix::fs::PermissionsExt;
+            let open = |p: &Path| {
+                std::fs::symlink_metadata(p).is_ok_and(|m| m.permissions().mode() & 0o007 != 0)
+            };
+            let archive = dir.join(crate::format::names::ARCHIVE_DIR);
+            let entries = [dir, archive.as_path()]
+                .into_iter()
+                .filter_map(|d| std::fs::read_dir(d).ok())
+                .flatten()
+                .filter_map(|e| e.ok().map(|e| e.path()));
+            return std::iter::once(dir.to_path_buf())
+                .chain(entries)
+                .find(|p| open(p));
+        }
+        let _ = dir;
+        None
+    }
+
     /// Makes a directory's entries (creations, renames, removals) durable.
     pub fn sync_dir(&self, dir: &Path) -> Result<()> {
         match self {
-            Fs::Os => sync_os_dir(dir),
+            Fs::Os(_) => sync_os_dir(dir),
             #[cfg(feature = "sim")]
             Fs::Sim(sim) => sim
                 .sync_dir(dir)
@@ -361,15 +422,22 @@ pub(crate) fn check_segment_intact(segment: &SegmentFile, end: u64) -> Result<()
     let (linked, len) = segment
         .file
         .linked_and_len()
-        .map_err(|e| Error::io(IoOp::Sync, &segment.path, e))?;
-    let why = if !linked {
-        "the segment file was removed while the log was writing it".to_owned()
+        .map_err(|e| Error::io(IoOp::Stat, &segment.path, e))?;
+    let change = if !linked {
+        SegmentChange::Removed
     } else if len < end {
-        format!("the segment file was truncated to {len} bytes below written data ending at {end}")
+        SegmentChange::Truncated {
+            len,
+            written_end: end,
+        }
     } else {
         return Ok(());
     };
-    Err(Error::io(IoOp::Sync, &segment.path, io::Error::other(why)))
+    Err(Error::SegmentChanged {
+        segment: segment.sequence,
+        path: segment.path.clone(),
+        change,
+    })
 }
 
 fn write_os_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
@@ -427,45 +495,4 @@ pub(crate) fn write_zeros(file: &Handle, from: u64, to: u64) -> io::Result<()> {
         at += n as u64;
     }
     Ok(())
-}
-
-/// The low-level file operations the drivers use, so a test build can fail the Nth
-/// write or sync without a special filesystem.
-#[derive(Debug)]
-pub(crate) struct FileIo {
-    #[cfg(feature = "fault-injection")]
-    faults: Option<crate::testing::FaultState>,
-}
-
-impl FileIo {
-    pub fn from_options(options: &crate::Options) -> Self {
-        #[cfg(not(feature = "fault-injection"))]
-        let _ = options;
-        FileIo {
-            #[cfg(feature = "fault-injection")]
-            faults: options.faults.map(crate::testing::FaultState::new),
-        }
-    }
-
-    pub fn write_at(&mut self, segment: &SegmentFile, bytes: &[u8], offset: u64) -> Result<()> {
-        #[cfg(feature = "fault-injection")]
-        if let Some(e) = self.faults.as_mut().and_then(|f| f.before_write()) {
-            return Err(Error::io(IoOp::Write, &segment.path, e));
-        }
-        segment
-            .file
-            .write_all_at(bytes, offset)
-            .map_err(|e| Error::io(IoOp::Write, &segment.path, e))
-    }
-
-    pub fn sync(&mut self, segment: &SegmentFile) -> Result<()> {
-        #[cfg(feature = "fault-injection")]
-        if let Some(e) = self.faults.as_mut().and_then(|f| f.before_sync()) {
-            return Err(Error::io(IoOp::Sync, &segment.path, e));
-        }
-        segment
-            .file
-            .sync_data()
-            .map_err(|e| Error::io(IoOp::Sync, &segment.path, e))
-    }
 }

@@ -1,7 +1,9 @@
 //! The one I/O seam. Which driver runs, and whether io_uring exists at all on this
 //! platform and build, is decided here and nowhere else.
 
+pub(crate) mod file_io;
 pub(crate) mod fs;
+pub(crate) mod mode;
 pub(crate) mod portable;
 #[cfg(all(target_os = "linux", feature = "io-uring"))]
 pub(crate) mod uring;
@@ -12,7 +14,8 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::options::{Driver, Options};
 
-pub(crate) use fs::{Fs, Handle, Mode, SegmentFile};
+pub(crate) use fs::{Fs, Handle, SegmentFile};
+pub(crate) use mode::Mode;
 
 /// Environment variable that makes `Driver::Auto` skip io_uring (and `Driver::IoUring`
 /// fail with `Unsupported`), to test the fallback.
@@ -140,9 +143,9 @@ fn force_portable() -> bool {
 /// once, through tracing, why not otherwise), the portable driver for `Portable`.
 pub(crate) fn open_driver(options: &Options) -> Result<Box<dyn IoDriver>> {
     let portable = || {
-        Box::new(portable::PortableDriver::new(fs::FileIo::from_options(
-            options,
-        )))
+        Box::new(portable::PortableDriver::new(
+            file_io::FileIo::from_options(options),
+        ))
     };
     if options.driver == Driver::Portable {
         return Ok(portable());
@@ -207,7 +210,7 @@ mod tests {
     fn out_of_range_flush(dir: &std::path::Path) -> Flush {
         let path = dir.join("segment");
         std::fs::write(&path, vec![0u8; 8192]).unwrap();
-        let segment = Arc::new(SegmentFile::open(&Fs::Os, 1, path).unwrap());
+        let segment = Arc::new(SegmentFile::open(&Fs::default(), 1, path).unwrap());
         Flush {
             buf: Buffer {
                 bytes: vec![7u8; 100],

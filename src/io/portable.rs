@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::fs::FileIo;
+use super::file_io::FileIo;
 use super::{Buffer, Completed, DriverCounters, Flush, IoDriver, Op, Wake};
 use crate::error::{Error, Result};
 use crate::options::Driver;

@@ -64,7 +64,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::io::Mode;
+use crate::io::mode::Mode;
 use state::State;
 
 /// An operation a fault can hit.

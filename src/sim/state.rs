@@ -9,7 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::{SimCounts, SimFault, SimOp};
-use crate::io::Mode;
+use crate::io::mode::Mode;
 
 /// Sector size: a torn write keeps a whole number of these from its start.
 const SECTOR_BYTES: u64 = 512;

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{SimError, SimFault, SimFs, SimOp};
-use crate::io::Mode;
+use crate::io::mode::Mode;
 
 fn file(sim: &SimFs, path: &str) -> super::SimFile {
     sim.open(Path::new(path), Mode::CreateKeep).unwrap()

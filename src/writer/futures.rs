@@ -188,10 +188,14 @@ impl Wal {
     /// ```
     pub fn durable(&self, lsn: Lsn) -> Durable {
         let last = self.last_lsn();
-        let early = (lsn > last).then(|| Error::InvalidArgument {
-            what: "lsn",
-            reason: format!("{lsn} was never appended (last is {last})"),
-        });
+        // As `wait_durable`: a poisoned log refuses, even for an LSN already durable.
+        let early = match self.shared.watermark.poison_cause() {
+            Some(cause) => Some(Error::Poisoned { cause }),
+            None => (lsn > last).then(|| Error::InvalidArgument {
+                what: "lsn",
+                reason: format!("{lsn} was never appended (last is {last})"),
+            }),
+        };
         Durable {
             shared: Arc::clone(&self.shared),
             wait: AsyncWait::new(lsn.get(), self.acknowledged_level()),
@@ -250,6 +254,7 @@ impl Wal {
     /// # }
     /// ```
     pub fn tail(&self, lsn: Lsn) -> Result<crate::Tail> {
+        self.check_open()?;
         let last = self.last_lsn().get();
         if lsn.get() > last + 1 {
             return Err(Error::InvalidArgument {
@@ -286,9 +291,7 @@ impl Wal {
     /// # }
     /// ```
     pub fn get(&self, lsn: Lsn) -> Result<Option<crate::Record>> {
-        if let Some(cause) = self.shared.watermark.poison_cause() {
-            return Err(Error::Poisoned { cause });
-        }
+        self.check_open()?;
         let lsn = lsn.get();
         if lsn == 0 || lsn > self.shared.watermark.get(Level::Written) {
             return Ok(None);

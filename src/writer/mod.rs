@@ -7,6 +7,9 @@ pub(crate) mod staging;
 pub(crate) mod thread;
 pub(crate) mod watermark;
 
+#[cfg(test)]
+mod cut_races;
+
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -30,6 +33,11 @@ use thread::{LogWriter, Shared};
 use watermark::{Level, Watermark};
 
 /// A write-ahead log. `Send + Sync`: share one `&Wal` or `Arc<Wal>` among threads.
+///
+/// After a write or sync fails the log is poisoned: every call that reads or changes
+/// it (appends, waits, syncs, `read_from`, `checkpoint`, `truncate_from`, `close`)
+/// returns `Error::Poisoned` carrying the first failure, and nothing on disk changes
+/// any more. Reopening runs recovery.
 #[derive(Debug)]
 pub struct Wal {
     shared: Arc<Shared>,
@@ -58,10 +66,150 @@ fn remove_leftover_tmp_files(fs: &Fs, dir: &Path) -> Result<()> {
     for (name, path) in entries {
         if name.to_string_lossy().ends_with(TMP_SUFFIX) {
             fs.remove_file(&path)
-                .map_err(|e| Error::io(IoOp::Rename, &path, e))?;
+                .map_err(|e| Error::io(IoOp::Remove, &path, e))?;
         }
     }
     Ok(())
+}
+
+/// Warns once when others than the owner (and group) may read the log: it holds
+/// every payload the application logged.
+fn warn_if_open_to_others(fs: &Fs, dir: &Path) {
+    if let Some(path) = fs.first_open_to_others(dir) {
+        tracing::warn!(
+            dir = %dir.display(),
+            example = %path.display(),
+            "files of this ringwal log can be read by other users; \
+             `chmod -R go-rwx` it (or o-rwx with Options::file_access(OwnerAndGroup))"
+        );
+    }
+}
+
+/// Finishes a retirement a crash interrupted: sealed segments wholly checkpointed
+/// leave the catalog.
+fn finish_retirement(retention: &Retention, recovered: &mut recovery::Recovered) -> Result<()> {
+    let checkpoint = recovered.checkpoint;
+    let stale: Vec<u64> = recovered
+        .catalog
+        .iter()
+        .filter(|(_, m)| m.last_lsn.is_some_and(|last| last <= checkpoint))
+        .map(|(seq, _)| *seq)
+        .collect();
+    retention.retire(&stale)?;
+    for seq in &stale {
+        recovered.catalog.remove(seq);
+    }
+    recovered.index.retire(&stale);
+    Ok(())
+}
+
+/// The segment the writer starts in, where in it, and a blank next one if recovery
+/// found it.
+struct OpenSegments {
+    active: SegmentFile,
+    offset: u64,
+    next_blank: Option<SegmentFile>,
+}
+
+fn open_segments(
+    spec: &SegmentSpec,
+    recovered: &recovery::Recovered,
+    retention: &Retention,
+) -> Result<OpenSegments> {
+    let fs = &spec.fs;
+    let (active, offset) = match recovered.active {
+        Some((seq, offset)) => (SegmentFile::open(fs, seq, spec.path(seq))?, offset),
+        None => {
+            // Above every live segment seen and every archived one.
+            let archived = retention.archived_max()?.map_or(1, |max| max + 1);
+            let seq = archived.max(recovered.next_sequence);
+            (spec.create(seq)?, 0)
+        }
+    };
+    let next_blank = match recovered.next_blank {
+        Some(seq) => Some(SegmentFile::open(fs, seq, spec.path(seq))?),
+        None => None,
+    };
+    Ok(OpenSegments {
+        active,
+        offset,
+        next_blank,
+    })
+}
+
+/// The running log-writer thread and what the handle shares with it.
+struct Started {
+    shared: Arc<Shared>,
+    handle: JoinHandle<()>,
+    kind: Driver,
+}
+
+/// Sets up staging and the watermark where recovery left the log, and starts the
+/// log-writer thread with the driver and the segment preparer.
+fn start_writer(
+    options: &Options,
+    mut driver: Box<dyn io::IoDriver>,
+    spec: SegmentSpec,
+    segments: OpenSegments,
+    recovered: recovery::Recovered,
+) -> Result<Started> {
+    let limit = options.staging_bytes_max as usize;
+    let depth = driver.depth();
+    let mut buffers = driver.buffers(depth + 1, limit);
+    let staging_buf = buffers.pop().unwrap_or_else(|| io::Buffer {
+        bytes: Vec::with_capacity(limit),
+        registered: None,
+    });
+    let active = segments.active;
+    let start = Start {
+        next_lsn: recovered.next_lsn,
+        sequence: active.sequence,
+        offset: segments.offset,
+        segments: recovered.catalog,
+        index: recovered.index,
+    };
+    let staging = Staging::new(
+        staging_buf,
+        limit,
+        options.segment_bytes,
+        start,
+        driver.waker(),
+    );
+    let shared = Arc::new(Shared {
+        staging,
+        watermark: Watermark::new(recovered.next_lsn - 1),
+        stats: Mutex::new(FlushStats::new()),
+        durability: options.durability,
+    });
+    let kind = driver.kind();
+    let (fs, dir) = (spec.fs.clone(), spec.dir.clone());
+    let mut preparer = Preparer::start(spec, segments.next_blank)?;
+    preparer.request(active.sequence + 1);
+    let writer = LogWriter {
+        shared: Arc::clone(&shared),
+        fs,
+        dir,
+        driver,
+        preparer,
+        active: Arc::new(active),
+        unsynced: Vec::new(),
+        spares: buffers,
+        runs: Vec::new(),
+        done: Vec::new(),
+        last_sync: Instant::now(),
+        submitted_end: recovered.next_lsn - 1,
+        sync_submitted_end: recovered.next_lsn - 1,
+        last_intact_check: Instant::now(),
+    };
+    let handle = std::thread::Builder::new()
+        .name("ringwal-writer".into())
+        .spawn(move || writer.run())
+        .map_err(|e| Error::io(IoOp::Open, "ringwal-writer thread", e))?;
+    Ok(Started {
+        shared,
+        handle,
+        kind,
+    })
 }
 
 impl Wal {
@@ -75,12 +223,12 @@ impl Wal {
         let (lock, last_close) = DirLock::acquire(&fs, &dir, Some(bound))?;
         remove_leftover_tmp_files(&fs, &dir)?;
         let driver = io::open_driver(&options)?;
-        let limit = options.staging_bytes_max as usize;
         // After anything but a clean close, records read back near the end of the log
         // may be only in memory: recovery rewrites them, as far back as the last
         // writer's bound in LOCK, so its syncs really make them durable.
-        let recovered = recovery::recover(&dir, &options, last_close)?;
+        let mut recovered = recovery::recover(&dir, &options, last_close)?;
         lock.recovered()?;
+        warn_if_open_to_others(&fs, &dir);
         let retention = Retention {
             fs: fs.clone(),
             dir: dir.clone(),
@@ -88,108 +236,50 @@ impl Wal {
             segments_max: options.archive_segments_max,
             bytes_max: options.archive_bytes_max,
         };
+        finish_retirement(&retention, &mut recovered)?;
         let spec = SegmentSpec {
-            fs: fs.clone(),
+            fs,
             dir: dir.clone(),
             segment_bytes: options.segment_bytes,
             preallocate: options.preallocate,
             #[cfg(feature = "fault-injection")]
             faults: options.faults.map(|plan| (plan, Arc::default())),
         };
-        let mut catalog = recovered.catalog;
-        // Finish a retirement a crash interrupted: sealed segments wholly checkpointed.
-        let stale: Vec<u64> = catalog
-            .iter()
-            .filter(|(_, m)| m.last_lsn.is_some_and(|last| last <= recovered.checkpoint))
-            .map(|(seq, _)| *seq)
-            .collect();
-        retention.retire(&stale)?;
-        for seq in &stale {
-            catalog.remove(seq);
-        }
-        let mut index = recovered.index;
-        index.retire(&stale);
-        let (active, offset) = match recovered.active {
-            Some((seq, offset)) => (SegmentFile::open(&fs, seq, spec.path(seq))?, offset),
-            None => {
-                // Above every live segment seen and every archived one.
-                let archived = retention.archived_max()?.map_or(1, |max| max + 1);
-                let seq = archived.max(recovered.next_sequence);
-                (spec.create(seq)?, 0)
-            }
-        };
-        let found = match recovered.next_blank {
-            Some(seq) => Some(SegmentFile::open(&fs, seq, spec.path(seq))?),
-            None => None,
-        };
-        let mut driver = driver;
-        let depth = driver.depth();
-        let mut buffers = driver.buffers(depth + 1, limit);
-        let staging_buf = buffers.pop().unwrap_or_else(|| io::Buffer {
-            bytes: Vec::with_capacity(limit),
-            registered: None,
-        });
-        let start = Start {
-            next_lsn: recovered.next_lsn,
-            sequence: active.sequence,
-            offset,
-            segments: catalog,
-            index,
-        };
-        let shared = Arc::new(Shared {
-            staging: Staging::new(
-                staging_buf,
-                limit,
-                options.segment_bytes,
-                start,
-                driver.waker(),
-            ),
-            watermark: Watermark::new(recovered.next_lsn - 1),
-            stats: Mutex::new(FlushStats::new()),
-            durability: options.durability,
-        });
-        let kind = driver.kind();
-        let mut preparer = Preparer::start(spec, found)?;
-        preparer.request(active.sequence + 1);
-        let writer = LogWriter {
-            shared: Arc::clone(&shared),
-            fs: fs.clone(),
-            dir: dir.clone(),
-            driver,
-            preparer,
-            active: Arc::new(active),
-            unsynced: Vec::new(),
-            spares: buffers,
-            runs: Vec::new(),
-            done: Vec::new(),
-            last_sync: Instant::now(),
-            submitted_end: recovered.next_lsn - 1,
-            sync_submitted_end: recovered.next_lsn - 1,
-            last_intact_check: Instant::now(),
-        };
-        let handle = std::thread::Builder::new()
-            .name("ringwal-writer".into())
-            .spawn(move || writer.run())
-            .map_err(|e| Error::io(IoOp::Open, "ringwal-writer thread", e))?;
+        let segments = open_segments(&spec, &recovered, &retention)?;
+        let checkpoint = recovered.checkpoint;
         let mut report = recovered.report;
-        report.checkpoint_lsn = Lsn::new(recovered.checkpoint);
-        tracing::info!(dir = %dir.display(), ?report, driver = ?kind, "ringwal opened");
+        report.checkpoint_lsn = Lsn::new(checkpoint);
+        let started = start_writer(&options, driver, spec, segments, recovered)?;
+        tracing::info!(dir = %dir.display(), ?report, driver = ?started.kind, "ringwal opened");
         Ok(Wal {
-            shared,
+            shared: started.shared,
             dir,
             options,
-            driver: kind,
+            driver: started.kind,
             report,
             retention,
             checkpoint: Mutex::new(Checkpoint {
-                persisted: recovered.checkpoint,
-                attempted: recovered.checkpoint,
+                persisted: checkpoint,
+                attempted: checkpoint,
             }),
             running: Mutex::new(Running::Open {
-                writer: handle,
+                writer: started.handle,
                 lock,
             }),
         })
+    }
+
+    /// `Error::Poisoned` once a write or sync failed, `Error::Closed` once the log was
+    /// closed (through any clone): every call that reads or changes the log refuses to
+    /// work on it from then on.
+    fn check_open(&self) -> Result<()> {
+        if let Some(cause) = self.shared.watermark.poison_cause() {
+            return Err(Error::Poisoned { cause });
+        }
+        if self.shared.staging.lock().closing {
+            return Err(Error::Closed);
+        }
+        Ok(())
     }
 
     fn check_record(&self, payload: &[u8]) -> Result<()> {
@@ -251,6 +341,11 @@ impl Wal {
     /// Blocks until `lsn` is acknowledged at the configured durability: synced for
     /// `Fsync` and `Periodic`, written for `Flush`.
     pub fn wait_durable(&self, lsn: Lsn) -> Result<()> {
+        // Poison refuses; a close does not: what it synced is still acknowledged (the
+        // watermark answers `Closed` for what it did not reach).
+        if let Some(cause) = self.shared.watermark.poison_cause() {
+            return Err(Error::Poisoned { cause });
+        }
         if lsn.get() > self.last_lsn().get() {
             return Err(Error::InvalidArgument {
                 what: "lsn",
@@ -280,15 +375,13 @@ impl Wal {
         self.sync_async()?.wait()
     }
 
-    /// Asks for a sync of everything appended so far without waiting.
+    /// Asks for a sync of everything appended so far without waiting. While a
+    /// `truncate_from` is in progress, "so far" is what the cut keeps.
     pub fn sync_async(&self) -> Result<SyncTicket> {
-        if let Some(cause) = self.shared.watermark.poison_cause() {
-            return Err(Error::Poisoned { cause });
-        }
-        let target = self.last_lsn().get();
-        if self.shared.watermark.get(Level::Synced) < target {
-            self.shared.staging.request_sync(target);
-        }
+        self.check_open()?;
+        // The target is read and requested under one staging lock: read apart, a cut
+        // in between would leave a sync target above the end of the log.
+        let target = self.shared.staging.request_sync(u64::MAX);
         Ok(SyncTicket::new(Arc::clone(&self.shared), target))
     }
 
@@ -320,6 +413,7 @@ impl Wal {
     /// Reads records from `lsn` up to what had been written when this is called.
     /// Records retired by a checkpoint give `Error::BelowCheckpoint`.
     pub fn read_from(&self, lsn: Lsn) -> Result<RecordIter> {
+        self.check_open()?;
         let end = self.shared.watermark.get(Level::Written);
         RecordIter::new(
             &self.options.fs,
@@ -335,6 +429,11 @@ impl Wal {
     /// deleted). Syncs up to `lsn` first if needed. A checkpoint never moves back.
     pub fn checkpoint(&self, lsn: Lsn) -> Result<()> {
         let lsn = lsn.get();
+        self.check_open()?;
+        let mut cp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+        // Validated under the checkpoint mutex, which `truncate_from` holds for the
+        // whole cut: the end read here cannot move back before the checkpoint is
+        // written, so it never covers records appended after a cut.
         let last = self.last_lsn().get();
         if lsn > last {
             return Err(Error::InvalidArgument {
@@ -342,12 +441,13 @@ impl Wal {
                 reason: format!("LSN {lsn} is beyond the last record {last}"),
             });
         }
-        let mut cp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
         if lsn > cp.persisted {
             if self.shared.watermark.get(Level::Synced) < lsn {
                 self.shared.staging.request_sync(lsn);
                 self.shared.watermark.wait(lsn, Level::Synced, None)?;
             }
+            // Poison may have come after the sync this checkpoint waited on.
+            self.check_open()?;
             // A write that fails part way may still leave this checkpoint on disk.
             cp.attempted = cp.attempted.max(lsn);
             retention::write_checkpoint(&self.options.fs, &self.dir, lsn)?;
@@ -390,6 +490,7 @@ impl Wal {
     /// once the cut was decided poisons the log; reopening finishes the cut.
     pub fn truncate_from(&self, lsn: Lsn) -> Result<()> {
         let from = lsn.get();
+        self.check_open()?;
         // Serialised with checkpoints: a cut must stay above every checkpoint that may
         // be on disk, including one whose write failed part way.
         let cp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
@@ -401,9 +502,6 @@ impl Wal {
                     cp.attempted
                 ),
             });
-        }
-        if let Some(cause) = self.shared.watermark.poison_cause() {
-            return Err(Error::Poisoned { cause });
         }
         let last = self.last_lsn().get();
         if from > last + 1 {
@@ -525,7 +623,7 @@ enum Running {
 impl Drop for Wal {
     fn drop(&mut self) {
         if let Err(error) = self.close() {
-            tracing::warn!(%error, "ringwal closed on drop with an error");
+            tracing::warn!(error = %error.chain(), "ringwal closed on drop with an error");
         }
     }
 }

@@ -465,11 +465,21 @@ impl Staging {
         wakers.into_iter().for_each(Waker::wake);
     }
 
-    /// Asks the writer to sync everything up to `lsn`.
-    pub fn request_sync(&self, lsn: u64) {
+    /// Asks the writer to sync everything up to `lsn`, clamped to the end of the log
+    /// (and below a pending cut): a target above the end is one no flush can reach,
+    /// and the writer would spin on it. Returns the clamped target.
+    pub fn request_sync(&self, lsn: u64) -> u64 {
         let mut st = self.lock();
-        st.sync_target = st.sync_target.max(lsn);
-        self.arrived(st);
+        let end = st
+            .truncate
+            .map_or(st.next_lsn, |from| from.min(st.next_lsn))
+            - 1;
+        let target = lsn.min(end);
+        if target > st.sync_target {
+            st.sync_target = target;
+            self.arrived(st);
+        }
+        target
     }
 
     /// Tells the writer there is work: bumps `arrivals` and wakes it if asleep.

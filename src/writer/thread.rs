@@ -90,7 +90,7 @@ impl LogWriter {
     pub fn run(mut self) {
         let _guard = PoisonOnPanic(Arc::clone(&self.shared));
         if let Err(error) = self.run_loop() {
-            tracing::error!(%error, "ringwal writer stopped; the log is poisoned");
+            tracing::error!(error = %error.chain(), "ringwal writer stopped; the log is poisoned");
             let cause = Arc::new(error);
             self.shared.staging.shut(Some(Arc::clone(&cause)));
             self.shared.watermark.poison(cause);

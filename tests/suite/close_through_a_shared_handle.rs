@@ -52,8 +52,26 @@ fn close_from_one_clone_while_others_append() {
             "{driver:?}: {} acknowledged",
             acked.len()
         );
-        assert!(matches!(wal.append(b"late"), Err(Error::Closed)));
-        assert!(matches!(wal.sync(), Err(Error::Closed) | Ok(_)));
+        let last = acked.iter().map(|(l, _)| *l).max().unwrap();
+        let closed = |what: &str, r: Result<(), Error>| {
+            assert!(
+                matches!(r, Err(Error::Closed)),
+                "{driver:?}: {what} after close: {r:?}"
+            );
+        };
+        closed("append", wal.append(b"late").map(drop));
+        closed(
+            "append_async",
+            futures_executor::block_on(wal.append_async(b"late")).map(drop),
+        );
+        closed("checkpoint", wal.checkpoint(last));
+        closed("truncate_from", wal.truncate_from(last));
+        closed("read_from", wal.read_from(1.into()).map(drop));
+        closed("get", wal.get(last).map(drop));
+        closed("tail", wal.tail(last).map(drop));
+        closed("sync_async", wal.sync_async().map(drop));
+        // What the close synced is still acknowledged.
+        wal.wait_durable(last).unwrap();
         wal.close().unwrap();
         // The directory is free although `wal` (and its clones' memory) still exists.
         let reopened = Wal::open(&log.dir, small(driver)).unwrap();

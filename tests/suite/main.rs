@@ -10,6 +10,7 @@
 )]
 
 mod adversarial_frame_headers_after_the_end_cost_linear_work;
+mod an_interrupted_repair_cut_is_finished_by_open;
 mod async_waiters_block_no_thread;
 mod batch_is_all_or_nothing_after_crash;
 mod bulk_ingest_into_small_segments_never_poisons;
@@ -21,9 +22,13 @@ mod disk;
 mod poison_wakes_every_pending_future;
 
 mod concurrent_durable_appends_all_recovered;
+mod default_record_limit_fits_small_segments;
 mod durability_levels;
 mod enospc_on_a_full_ext4_loses_nothing;
+mod error_chain_prints_each_cause_once;
 mod every_accepted_option_combination_works;
+mod every_call_on_a_poisoned_log_fails_poisoned;
+mod failed_removal_reports_remove;
 mod failed_retirement_is_retried_without_a_gap;
 mod failed_sync_of_an_earlier_segment_is_made_durable_by_the_reopen;
 mod failed_sync_reopened_in_the_same_boot_rewrites_the_tail;
@@ -33,6 +38,8 @@ mod full_disk_at_rotation_poisons_without_loss;
 mod garbage_after_damage_is_scanned_in_bounded_time;
 mod get_finds_a_record_by_lsn;
 mod invalid_options_are_rejected;
+mod is_corrupt_looks_through_poison;
+mod log_files_are_private_to_the_owner;
 mod lsn_gap_between_segments_is_corruption;
 mod lsns_continue_after_checkpoint_retires_everything;
 mod mid_log_bit_flip_is_corruption;
@@ -52,6 +59,7 @@ mod tail_follows_the_durable_log;
 mod thousands_of_segments_open_with_bounded_descriptors_and_reads;
 mod torn_tail_recovers_to_last_whole_record;
 mod truncate_from_drops_the_suffix_durably;
+mod truncation_racing_checkpoints_and_syncs;
 mod try_append_would_block_at_staging_limit;
 mod uring_short_write_is_resumed;
 mod uring_submits_through_the_ring;

@@ -6,7 +6,7 @@
 /// Longer than the writer's check interval.
 const PAST_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(150);
 
-use ringwal::{Error, Wal};
+use ringwal::{Error, SegmentChange, Wal};
 
 use crate::common::{drivers, payload, small, temp_log};
 
@@ -33,6 +33,18 @@ fn a_removed_active_segment_poisons_the_log() {
         let Error::Poisoned { cause } = &err else {
             panic!("expected Poisoned, got {err}")
         };
+        // Named for what happened, not as the sync that found it.
+        assert!(
+            matches!(
+                **cause,
+                Error::SegmentChanged {
+                    segment: 1,
+                    change: SegmentChange::Removed,
+                    ..
+                }
+            ),
+            "{cause:?}"
+        );
         assert!(cause.to_string().contains("removed"), "{cause}");
         assert!(wal.durable_lsn().get() < 2);
         assert!(matches!(wal.close(), Err(Error::Poisoned { .. })));
@@ -55,6 +67,16 @@ fn a_truncated_active_segment_poisons_the_log() {
         let Error::Poisoned { cause } = &err else {
             panic!("expected Poisoned, got {err}")
         };
+        assert!(
+            matches!(
+                **cause,
+                Error::SegmentChanged {
+                    change: SegmentChange::Truncated { .. },
+                    ..
+                }
+            ),
+            "{cause:?}"
+        );
         assert!(cause.to_string().contains("truncated"), "{cause}");
         drop(wal);
     }

@@ -70,7 +70,8 @@ impl From<ringwal::Error> for Failure {
         } else {
             EXIT_ERROR
         };
-        Failure::with_code(code, e.to_string())
+        // The whole chain: `Display` of an error leaves its source to `source()`.
+        Failure::with_code(code, e.chain())
     }
 }
 

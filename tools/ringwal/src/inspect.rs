@@ -9,7 +9,7 @@ use ringwal::format::names::ARCHIVE_DIR;
 use ringwal::limits::SEGMENT_HEADER_BYTES;
 use serde::Serialize;
 
-use crate::failure::{EXIT_OK, Failure};
+use crate::failure::{EXIT_CORRUPT, EXIT_OK, Failure};
 use crate::logdir::{Health, examine, segment_files};
 
 /// One segment file.
@@ -80,7 +80,12 @@ pub fn inspect(dir: &Path, json: bool) -> Result<u8, Failure> {
     } else {
         print_table(&report);
     }
-    Ok(EXIT_OK)
+    // Like `verify`: a script must not take a corrupt log for a healthy one.
+    Ok(if report.tail.state == "corrupt" {
+        EXIT_CORRUPT
+    } else {
+        EXIT_OK
+    })
 }
 
 fn file_name(path: &Path) -> String {

@@ -1,8 +1,9 @@
 //! The `ringwal` command-line tool, as a library: `Cli` parses, `run` does the work and
 //! returns the exit code. `main.rs` only wires the two together.
 //!
-//! Exit codes (every command): 0 fine, 1 torn tail (verify), 2 corruption, 3 usage or
-//! I/O error, or a directory that is not a log.
+//! Exit codes (every command): 0 fine, 1 torn tail (verify), 2 corruption (`inspect`
+//! and `dump` still print what they can read first), 3 usage or I/O error, or a
+//! directory that is not a log.
 
 pub mod bench;
 pub mod dump;
@@ -35,7 +36,7 @@ pub struct Cli {
 enum Command {
     /// Durable-ingest benchmark: raw write+fdatasync baseline and every available driver.
     Bench(BenchFlags),
-    /// Table of segments, totals, and the state of the tail.
+    /// Table of segments, totals, and the state of the tail (exit 2 if corrupt).
     Inspect {
         /// The log directory.
         dir: PathBuf,
@@ -43,7 +44,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Records with their LSNs (payloads as quoted printable text or hex).
+    /// Records with their LSNs (payloads as quoted printable text or hex); of a
+    /// corrupt log, every record before the damage, then exit 2.
     Dump {
         /// The log directory.
         dir: PathBuf,

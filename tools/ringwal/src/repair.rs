@@ -1,19 +1,20 @@
 //! `ringwal repair`: cut a torn tail (backing up what is cut), and with
 //! `--truncate-at-corruption` cut the log at mid-log damage (backing that up too).
 //!
-//! The changes themselves are left to the library where it can make them: after the
-//! backup, opening the log with `Wal::open` runs recovery, which zeroes the torn tail.
-//! Repair only zeroes bytes itself for `--truncate-at-corruption`, which recovery
-//! never does.
+//! The changes themselves are left to the library: after the backup, opening the log
+//! with `Wal::open` runs recovery, which zeroes the torn tail; `--truncate-at-corruption`
+//! cuts with the library's truncation (an intent file first, so an open after a crash
+//! part way finishes the cut).
 
 use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use ringwal::limits::{
     FRAME_ALIGN, FRAME_HEADER_BYTES, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN, SEGMENT_HEADER_BYTES,
     STAGING_BYTES_MAX, frame_bytes,
 };
+use ringwal::truncation::repair as truncation;
 use ringwal::{Driver, Error, LogLock, LogReader, Lsn, Options, Scan, Wal};
 
 use crate::failure::{EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Failure};
@@ -82,7 +83,7 @@ pub fn repair(dir: &Path, args: RepairArgs) -> Result<u8, Failure> {
 
 fn refuse_if_locked(e: Error) -> Failure {
     match e {
-        Error::Locked { .. } => Failure::error(format!("refusing to repair: {e}")),
+        Error::Locked { .. } => Failure::error(format!("refusing to repair: {}", e.chain())),
         other => other.into(),
     }
 }
@@ -96,6 +97,7 @@ fn scan_or_truncate(
     stamp: u64,
 ) -> Result<(LogReader, bool), Failure> {
     let mut truncated = false;
+    let mut last_cut = None;
     for _ in 0..=TRUNCATE_PASSES_MAX {
         let (segment, offset, reason) = match LogReader::open(dir) {
             Ok(reader) => return Ok((reader, truncated)),
@@ -123,11 +125,23 @@ fn scan_or_truncate(
             ));
         }
         let backup = unique_path(dir, &format!("repair-{stamp}"), "");
-        truncate_at(dir, segment, offset, &backup)?;
+        let from = truncate_at_damage(dir, &backup)?;
         println!(
-            "cut the log at {at}; the cut bytes and later segments are in {}",
+            "cut the log at {at}: removed LSN {from} on; the cut bytes and later segments \
+             are in {}",
             backup.display()
         );
+        // Each cut removes the damage it was made for; one that finds the same place
+        // again would not end.
+        if last_cut == Some(from) {
+            return Err(Failure::with_code(
+                EXIT_CORRUPT,
+                format!(
+                    "cannot repair: the log is still corrupt at {at} after a cut from LSN {from}"
+                ),
+            ));
+        }
+        last_cut = Some(from);
         truncated = true;
     }
     Err(Failure::with_code(
@@ -204,6 +218,17 @@ fn unique_path(dir: &Path, stem: &str, ext: &str) -> PathBuf {
     path
 }
 
+/// A new file only its owner may read: a backup holds log payloads, like the log.
+fn create_private(path: &Path) -> Result<std::fs::File, Failure> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .map_err(|e| io_failure("create", path, e))
+}
+
 fn io_failure(what: &str, path: &Path, e: std::io::Error) -> Failure {
     Failure::error(format!("{what} failed on {}: {e}", path.display()))
 }
@@ -226,66 +251,54 @@ fn copy_range(src: &Path, from: u64, to: u64, out: &mut std::fs::File) -> Result
 
 /// Writes the cut ranges, in order, into a new file at `backup` and syncs it.
 fn back_up_ranges(ranges: &[CutRange], backup: &Path) -> Result<(), Failure> {
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(backup)
-        .map_err(|e| io_failure("create", backup, e))?;
+    let mut out = create_private(backup)?;
     for r in ranges {
         copy_range(&r.path, r.from, r.to, &mut out)?;
     }
     out.sync_all().map_err(|e| io_failure("fsync", backup, e))
 }
 
-/// Cuts the log at `(segment, offset)`: backs up and zeroes the rest of that segment,
-/// moves every later segment into `backup_dir`.
-fn truncate_at(dir: &Path, segment: u64, offset: u64, backup_dir: &Path) -> Result<(), Failure> {
-    std::fs::create_dir(backup_dir).map_err(|e| io_failure("create", backup_dir, e))?;
-    let name = ringwal::format::names::segment_file_name(segment);
-    let path = dir.join(&name);
-    if let Ok(meta) = std::fs::metadata(&path)
-        && meta.len() > offset
+/// Cuts the log at its damage with the library's cut (`Wal::truncate_from`'s intent
+/// protocol: a crash part way is finished by the next open). Every record before the
+/// damage stays; what the cut zeroes or removes is first copied into `backup_dir`:
+/// `<segment>.from-<offset>.bin` for the part of a segment, later segments whole.
+/// Returns the first LSN cut.
+fn truncate_at_damage(dir: &Path, backup_dir: &Path) -> Result<u64, Failure> {
+    let from = truncation::damaged_suffix_from(dir)?;
+    let plan = truncation::plan(dir, from)?;
+    let mut private = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut private, 0o700);
+    private
+        .create(backup_dir)
+        .map_err(|e| io_failure("create", backup_dir, e))?;
+    if let Some((path, cut_at, file_bytes)) = &plan.kept
+        && file_bytes > cut_at
     {
-        let saved = backup_dir.join(format!("{name}.from-{offset}.bin"));
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&saved)
-            .map_err(|e| io_failure("create", &saved, e))?;
-        copy_range(&path, offset, meta.len(), &mut out)?;
-        out.sync_all().map_err(|e| io_failure("fsync", &saved, e))?;
-        zero_from(&path, offset, meta.len())?;
+        let name = file_name(path);
+        let mut out = create_private(&backup_dir.join(format!("{name}.from-{cut_at}.bin")))?;
+        copy_range(path, *cut_at, *file_bytes, &mut out)?;
+        out.sync_all().map_err(|e| io_failure("fsync", path, e))?;
     }
-    for (seq, later) in crate::logdir::segment_files(dir)? {
-        if seq > segment {
-            let to = backup_dir.join(later.file_name().unwrap_or_default());
-            std::fs::rename(&later, &to).map_err(|e| io_failure("rename", &later, e))?;
-        }
+    for path in &plan.removed {
+        let mut out = create_private(&backup_dir.join(file_name(path)))?;
+        let len = std::fs::metadata(path)
+            .map_err(|e| io_failure("stat", path, e))?
+            .len();
+        copy_range(path, 0, len, &mut out)?;
+        out.sync_all().map_err(|e| io_failure("fsync", path, e))?;
     }
-    for d in [backup_dir, dir] {
-        std::fs::File::open(d)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| io_failure("directory fsync", d, e))?;
-    }
-    Ok(())
+    std::fs::File::open(backup_dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io_failure("directory fsync", backup_dir, e))?;
+    truncation::cut(dir, from)?;
+    Ok(from)
 }
 
-fn zero_from(path: &Path, from: u64, to: u64) -> Result<(), Failure> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| io_failure("open", path, e))?;
-    file.seek(SeekFrom::Start(from))
-        .map_err(|e| io_failure("seek", path, e))?;
-    let zeros = vec![0u8; 1 << 20];
-    let mut at = from;
-    while at < to {
-        let n = (to - at).min(zeros.len() as u64) as usize;
-        file.write_all(zeros.get(..n).unwrap_or_default())
-            .map_err(|e| io_failure("write", path, e))?;
-        at += n as u64;
-    }
-    file.sync_data().map_err(|e| io_failure("fsync", path, e))
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Options that let `Wal::open` recover this log without misjudging any record:

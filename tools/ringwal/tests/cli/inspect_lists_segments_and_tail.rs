@@ -7,12 +7,16 @@ use ringwal::{Lsn, Wal};
 use crate::common::*;
 
 fn inspect_json(dir: &std::path::Path) -> serde_json::Value {
+    inspect_json_exits(dir, 0)
+}
+
+fn inspect_json_exits(dir: &std::path::Path, code: i32) -> serde_json::Value {
     let out = stdout_of(
         &ringwal()
             .args(["inspect", "--json"])
             .arg(dir)
             .assert()
-            .code(0),
+            .code(code),
     );
     serde_json::from_str(&out).unwrap()
 }
@@ -68,19 +72,26 @@ fn torn_and_corrupt_logs_are_summarised() {
             "tail: torn in segment {segment} at offset {offset}: 40 bytes"
         )));
 
+    // A corrupt log exits 2, like `verify`, and still shows every segment.
     corrupt_first_record(&dir);
-    let report = inspect_json(&dir);
+    let report = inspect_json_exits(&dir, 2);
     assert_eq!(report["tail"]["state"], "corrupt");
     assert_eq!(report["tail"]["segment"], 1);
     assert_eq!(
         report["segments"][0]["first_lsn"], 1,
         "rows come from headers"
     );
+    let rows = report["segments"].as_array().unwrap().len();
+    assert_eq!(
+        rows,
+        std::fs::read_dir(&dir).unwrap().count() - 1,
+        "a row per segment file (all but LOCK): {report}"
+    );
     ringwal()
         .arg("inspect")
         .arg(&dir)
         .assert()
-        .code(0)
+        .code(2)
         .stdout(predicate::str::contains("corrupt: segment 1, offset 4096"));
 }
 

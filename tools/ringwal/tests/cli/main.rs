@@ -13,9 +13,11 @@ mod common;
 
 mod bad_directories_exit_3;
 mod bench_prints_table_and_json;
+mod dump_of_a_damaged_log_prints_records_before_the_damage;
 mod dump_shows_payloads_safely;
 mod inspect_lists_segments_and_tail;
 mod readers_work_beside_a_writer;
+mod repair_backups_are_private;
 mod repair_cuts_torn_tail_with_backup;
 mod repair_refuses_corruption_unless_told;
 mod verify_exit_codes;

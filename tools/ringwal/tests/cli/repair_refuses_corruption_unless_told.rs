@@ -74,7 +74,10 @@ fn truncates_with_the_flag_and_keeps_what_it_cut() {
         .code(0)
         .stdout(predicate::str::contains(
             "cut the log at segment 2, offset 4096",
-        ));
+        ))
+        .stdout(predicate::str::contains(format!(
+            "removed LSN {first_in_2} on"
+        )));
 
     ringwal().arg("verify").arg(&dir).assert().code(0);
     let reader = LogReader::open(&dir).unwrap();
@@ -93,8 +96,14 @@ fn truncates_with_the_flag_and_keeps_what_it_cut() {
                     .starts_with("repair-")
         })
         .expect("backup directory");
-    let saved = std::fs::read(backup.join("00000000000000000002.wal.from-4096.bin")).unwrap();
-    assert!(saved.len() > 16);
+    // The damage is in segment 2's first record: the library's cut takes the whole
+    // segment, header included (it stays as a blank spare).
+    let saved = std::fs::read(backup.join("00000000000000000002.wal.from-0.bin")).unwrap();
+    assert!(saved.len() > 4096 + 16);
+    assert!(
+        std::fs::read(&seg2).unwrap().iter().all(|b| *b == 0),
+        "segment 2 zeroed"
+    );
     let moved = std::fs::read(backup.join("00000000000000000003.wal")).unwrap();
     assert!(moved.iter().any(|b| *b != 0), "segment 3 held records");
 }
