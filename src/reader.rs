@@ -161,6 +161,35 @@ impl RecordIter {
         Ok(iter)
     }
 
+    /// Records `start..=end`, reading from `place` (a frame at or before `start`, from
+    /// the log's index) without listing the directory first.
+    pub(crate) fn from_place(
+        fs: &Fs,
+        dir: &Path,
+        place: crate::index::Place,
+        (start, end): (u64, u64),
+        record_bytes_max: u64,
+    ) -> Result<Self> {
+        let path = dir.join(crate::format::names::segment_file_name(place.sequence));
+        let cursor = Cursor::open(fs, &path)?;
+        Ok(RecordIter {
+            fs: fs.clone(),
+            dir: dir.to_path_buf(),
+            pending: VecDeque::new(),
+            open: Some(Open {
+                sequence: place.sequence,
+                cursor,
+                at: place.offset,
+            }),
+            next: place.lsn,
+            start,
+            end,
+            last_sequence: place.sequence,
+            record_bytes_max,
+            failed: false,
+        })
+    }
+
     fn open_next(&mut self) -> Result<bool> {
         if self.pending.is_empty() {
             // The writer may have moved into segments created after the listing.

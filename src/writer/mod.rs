@@ -415,13 +415,40 @@ impl Wal {
     pub fn read_from(&self, lsn: Lsn) -> Result<RecordIter> {
         self.check_open()?;
         let end = self.shared.watermark.get(Level::Written);
-        RecordIter::new(
-            &self.options.fs,
-            &self.dir,
-            lsn.get(),
-            end,
-            crate::limits::RECORD_BYTES_MAX,
-        )
+        let start = lsn.get().max(1);
+        // Start at the indexed frame at most a stride before `start` (see
+        // `crate::index`); without one (retired, or nothing to read), the directory
+        // decides what to say.
+        let place = (start <= end)
+            .then(|| self.shared.staging.lock().index.locate(start))
+            .flatten();
+        let from_index = place.map(|place| {
+            RecordIter::from_place(
+                &self.options.fs,
+                &self.dir,
+                place,
+                (start, end),
+                crate::limits::RECORD_BYTES_MAX,
+            )
+        });
+        match from_index {
+            // A segment retired since the lookup: the directory says what is left.
+            Some(Err(e)) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => RecordIter::new(
+                &self.options.fs,
+                &self.dir,
+                start,
+                end,
+                crate::limits::RECORD_BYTES_MAX,
+            ),
+            Some(iter) => iter,
+            None => RecordIter::new(
+                &self.options.fs,
+                &self.dir,
+                start,
+                end,
+                crate::limits::RECORD_BYTES_MAX,
+            ),
+        }
     }
 
     /// Declares every record at or below `lsn` applied elsewhere: the checkpoint is
