@@ -43,5 +43,6 @@ mod smaller_record_limit_on_reopen_keeps_big_records;
 mod torn_tail_recovers_to_last_whole_record;
 mod truncate_from_drops_the_suffix_durably;
 mod try_append_would_block_at_staging_limit;
+#[cfg(feature = "io-uring")]
 mod uring_short_write_is_resumed;
 mod uring_submits_through_the_ring;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use ringwal::{Driver, Lsn, Options, Preallocate, Wal};
 
 use crate::common::{
-    Place, check_log, drivers, payload, seed, skip_reason, small, within_a_minute, xorshift,
+    Place, check_log, drivers, payload, seed, skip, skip_reason, small, within_a_minute, xorshift,
 };
 
 const ROUNDS: usize = 12;
@@ -95,7 +95,7 @@ fn checkpointer(
 #[test]
 fn power_cut_loses_nothing_acknowledged() {
     if let Some(reason) = skip_reason() {
-        eprintln!("skipping: {reason}");
+        skip(&reason);
         return;
     }
     let mut rng = seed("power_cut_loses_nothing_acknowledged");
