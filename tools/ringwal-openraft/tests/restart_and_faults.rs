@@ -19,7 +19,7 @@ use kv::{NodeId, Request, TypeConfig};
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftLogReader, Vote};
 use ringwal::sim::{SimError, SimFault, SimFs, SimOp};
-use ringwal::{Driver, Durability, Options, Wal};
+use ringwal::{Driver, Durability, Options};
 use ringwal_openraft::RaftLogStore;
 
 type Store = RaftLogStore<TypeConfig>;
