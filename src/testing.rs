@@ -123,13 +123,16 @@ impl FaultState {
         (self.fired || self.plan.fail_write_nth == Some(self.writes)).then(|| self.error())
     }
 
-    /// Whether the write just counted by `before_write` is to be reported short.
+    /// Whether the write just counted by `before_write` is to be reported short. Only
+    /// the io_uring driver resumes short writes, so only its build has a caller.
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
     pub fn short_now(&self) -> bool {
         !self.fired && self.plan.short_write_nth == Some(self.writes)
     }
 
     /// Whether the write just counted by `before_write` is to be reported as writing
-    /// nothing.
+    /// nothing (io_uring driver only, like `short_now`).
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
     pub fn zero_now(&self) -> bool {
         !self.fired
             && self

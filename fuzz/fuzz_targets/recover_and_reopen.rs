@@ -1,9 +1,10 @@
 //! Recovery by `Wal::open` of an arbitrary directory image (built as `image.rs`
 //! describes), checked against what `LogReader` saw before it: nothing panics; where
 //! the reader read the log without error, recovery does not call it corrupt; the
-//! records recovery keeps above the checkpoint are a prefix of what the reader saw (it
-//! only ever cuts a torn tail, or finishes an interrupted truncation, which the reader
-//! does not apply); and a second open changes nothing.
+//! records recovery keeps above the checkpoint are exactly what the reader saw (the
+//! reader stops where recovery cuts a torn tail and reads an interrupted truncation as
+//! finished, so recovery dropping a valid record the reader saw is a failure); and a
+//! second open changes nothing.
 #![no_main]
 
 use std::path::Path;
@@ -80,11 +81,21 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     if let Some((_, seen)) = &before {
+        let first_difference = seen
+            .iter()
+            .zip(&after)
+            .position(|(s, a)| s != a)
+            .unwrap_or(seen.len().min(after.len()));
         assert!(
-            after.len() <= seen.len() && seen[..after.len()] == after[..],
-            "recovery kept records the reader did not see ({} kept, {} seen)",
+            after == *seen,
+            "recovery and the reader disagree from record {first_difference} on \
+             ({} kept, {} seen; LSNs kept {:?}..{:?}, seen {:?}..{:?})",
             after.len(),
-            seen.len()
+            seen.len(),
+            after.first().map(|r| r.0),
+            after.last().map(|r| r.0),
+            seen.first().map(|r| r.0),
+            seen.last().map(|r| r.0),
         );
     }
     let again = open_and_read(&dir, checkpoint).expect("a second open after recovery");

@@ -1,7 +1,8 @@
 //! The durability levels do what their names say. `Flush`: `wait_durable` returns once
 //! the record is written, without any sync, until `sync()` forces one. `Periodic`:
-//! `wait_durable` returns after a timed sync nobody asked for. `sync_async` tickets
-//! report their LSN and completion sensibly.
+//! `wait_durable` returns after a timed sync nobody asked for, and until its period is
+//! up nothing is made durable (it does not sync each flush as `Fsync` does).
+//! `sync_async` tickets report their LSN and completion sensibly.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +76,37 @@ fn periodic_syncs_without_being_asked() {
         assert!(wal.durable_lsn() >= later);
         Arc::into_inner(wal).unwrap().close().unwrap();
         assert_log_holds(&log.dir, opts, 1, 201);
+    }
+}
+
+#[test]
+fn periodic_makes_nothing_durable_before_its_period() {
+    for driver in drivers() {
+        let log = temp_log();
+        // A period no test run reaches: nothing here may be a timed sync.
+        let opts = small(driver).durability(Durability::Periodic(Duration::from_secs(3600)));
+        let wal = Wal::open(&log.dir, opts.clone()).unwrap();
+        for lsn in 1..=600 {
+            wal.append(&payload(lsn)).unwrap();
+        }
+        eventually("every record written", || {
+            wal.written_lsn() >= Lsn::from(600)
+        });
+        let stats = wal.stats();
+        assert!(stats.flushes > 0 && stats.rotations > 0, "{stats:?}");
+        // As for `Flush`: the segments that rotations leave are synced, but the active
+        // one is not, so the durable watermark has not moved. Had the writer synced
+        // each flush (as for `Fsync`), the last flush's sync would have moved it.
+        assert_eq!(
+            wal.durable_lsn(),
+            Lsn::ZERO,
+            "Periodic made records durable before its period: {stats:?}"
+        );
+        // An explicit sync still makes everything durable at once.
+        assert_eq!(wal.sync().unwrap(), Lsn::from(600));
+        assert_eq!(wal.durable_lsn(), Lsn::from(600));
+        wal.close().unwrap();
+        assert_log_holds(&log.dir, opts, 1, 600);
     }
 }
 

@@ -16,7 +16,7 @@ use std::process::Command;
 
 use ringwal::{Driver, Error, Lsn, Options, Preallocate, Wal};
 
-use crate::common::{drivers, within_a_minute};
+use crate::common::{drivers, skip, within_a_minute};
 
 /// Image size: small enough to fill in well under a second of durable appends.
 const IMAGE_BYTES: u64 = 32 << 20;
@@ -276,14 +276,14 @@ fn full_disk_case(driver: Driver, how: Preallocate) -> Result<(), String> {
 #[test]
 fn enospc_on_a_full_ext4_loses_nothing() {
     if !is_root() {
-        eprintln!("skipping: mounting an ext4 image needs root");
+        skip("mounting an ext4 image needs root");
         return;
     }
     for driver in drivers() {
         for how in [Preallocate::Zeroed, Preallocate::Grow] {
             eprintln!("full ext4: {driver:?}, {how:?}");
             if let Err(reason) = full_disk_case(driver, how) {
-                eprintln!("skipping: {reason}");
+                skip(&reason);
                 return;
             }
         }

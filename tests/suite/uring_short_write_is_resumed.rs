@@ -5,11 +5,12 @@
 use ringwal::testing::FaultPlan;
 use ringwal::{Driver, Wal};
 
-use crate::common::{assert_log_holds, drivers, payload, small, temp_log};
+use crate::common::{assert_log_holds, drivers, payload, skip, small, temp_log};
 
 #[test]
 fn a_short_write_is_resumed_not_fatal() {
     if !drivers().contains(&Driver::IoUring) {
+        skip("needs the io_uring driver");
         return;
     }
     for nth in [1, 2, 7] {

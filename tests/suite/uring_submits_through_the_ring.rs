@@ -36,6 +36,7 @@ fn io_uring_counts_ring_entries_and_portable_counts_none() {
 }
 
 /// Child half of the strace test: appends durably when asked to.
+#[cfg(feature = "io-uring")]
 #[test]
 fn strace_child_appends() {
     let Some(dir) = std::env::var_os("RINGWAL_STRACE_CHILD_DIR") else {
@@ -48,9 +49,11 @@ fn strace_child_appends() {
     wal.close().unwrap();
 }
 
+#[cfg(feature = "io-uring")]
 #[test]
 fn io_uring_path_makes_no_fdatasync_syscall() {
     if !drivers().contains(&Driver::IoUring) {
+        crate::common::skip("needs the io_uring driver");
         return;
     }
     if std::process::Command::new("strace")
@@ -58,7 +61,7 @@ fn io_uring_path_makes_no_fdatasync_syscall() {
         .output()
         .is_err()
     {
-        eprintln!("skipping: strace is not installed");
+        crate::common::skip("strace is not installed");
         return;
     }
     let log = temp_log();

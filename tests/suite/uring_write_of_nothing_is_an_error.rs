@@ -9,11 +9,12 @@ use std::io::ErrorKind;
 use ringwal::testing::FaultPlan;
 use ringwal::{Driver, Error, IoOp, Wal};
 
-use crate::common::{drivers, payload, small, temp_log, within_a_minute};
+use crate::common::{drivers, payload, skip, small, temp_log, within_a_minute};
 
 #[test]
 fn a_write_that_writes_nothing_poisons_instead_of_spinning() {
     if !drivers().contains(&Driver::IoUring) {
+        skip("needs the io_uring driver");
         return;
     }
     let log = temp_log();

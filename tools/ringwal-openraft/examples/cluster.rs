@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kv::{KvRaft, KvStateMachine, Network, NodeId, Request, TypeConfig, serve};
+use openraft::error::{ClientWriteError, RaftError};
 use openraft::storage::RaftLogStorage;
 use openraft::{BasicNode, Config, Raft};
 use ringwal_openraft::RaftLogStore;
@@ -24,13 +25,18 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(20));
+/// Attempts at one write before giving up: redirections to a new leader, and pauses
+/// while an election has no winner yet.
+const WRITE_TRIES: u32 = 100;
+const NO_LEADER_PAUSE: Duration = Duration::from_millis(100);
 
-struct Node {
-    raft: KvRaft,
-    state: KvStateMachine,
-    server: JoinHandle<()>,
+/// One running node.
+pub struct Node {
+    pub raft: KvRaft,
+    pub state: KvStateMachine,
+    pub server: JoinHandle<()>,
     /// The last log index its store recovered when it opened.
-    recovered: Option<u64>,
+    pub recovered: Option<u64>,
 }
 
 /// What the scenario ends with.
@@ -85,28 +91,54 @@ async fn start(
     })
 }
 
-async fn write(leader: &KvRaft, key: &str, value: &str) -> Result<(), Box<dyn Error>> {
-    leader
-        .client_write(Request::Set {
-            key: key.into(),
-            value: value.into(),
-        })
-        .await?;
-    Ok(())
+/// Writes `key = value` through the running nodes, starting with `via`, and returns
+/// the node that accepted it (the leader) and the log index the write got. Leadership can move at any time (a
+/// heartbeat late on a loaded machine starts an election): a node that is not the
+/// leader answers `ForwardToLeader`, and the write is retried on the node it names or,
+/// while no running node is known to lead, again after a pause. Bounded.
+pub async fn write(
+    nodes: &BTreeMap<NodeId, Node>,
+    via: NodeId,
+    key: &str,
+    value: &str,
+) -> Result<(NodeId, u64), Box<dyn Error>> {
+    let request = Request::Set {
+        key: key.into(),
+        value: value.into(),
+    };
+    let mut target = Some(via);
+    for _ in 0..WRITE_TRIES {
+        let Some(node) = target.and_then(|id| nodes.get(&id).map(|n| (id, n))) else {
+            tokio::time::sleep(NO_LEADER_PAUSE).await;
+            target = known_leader(nodes);
+            continue;
+        };
+        match node.1.raft.client_write(request.clone()).await {
+            Ok(response) => return Ok((node.0, response.log_id.index)),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(to))) => {
+                println!(
+                    "node {} is not the leader; retrying {key} on {:?}",
+                    node.0, to.leader_id
+                );
+                target = to.leader_id;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(format!("{key}: no leader accepted the write in {WRITE_TRIES} tries").into())
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
-    let tmp = tempfile::tempdir()?;
-    let base: PathBuf = std::env::args_os()
-        .nth(1)
-        .map_or_else(|| tmp.path().to_path_buf(), PathBuf::from);
-    run(&base).await.map(|_| ())
+/// A running node that some running node believes leads.
+pub fn known_leader(nodes: &BTreeMap<NodeId, Node>) -> Option<NodeId> {
+    nodes
+        .values()
+        .filter_map(|n| n.raft.metrics().borrow().current_leader)
+        .find(|id| nodes.contains_key(id))
 }
 
-/// The whole scenario, with the logs under `base`.
-pub async fn run(base: &Path) -> Result<Outcome, Box<dyn Error>> {
-    let config = Arc::new(
+/// The cluster's Raft timing: elections in well under a second.
+pub fn config() -> Result<Arc<Config>, Box<dyn Error>> {
+    Ok(Arc::new(
         Config {
             heartbeat_interval: 100,
             election_timeout_min: 400,
@@ -114,8 +146,15 @@ pub async fn run(base: &Path) -> Result<Outcome, Box<dyn Error>> {
             ..Config::default()
         }
         .validate()?,
-    );
+    ))
+}
 
+/// Three nodes with their logs under `base`, listening on loopback, initialised as one
+/// cluster; returns them, their addresses and the first leader.
+pub async fn start_cluster(
+    base: &Path,
+    config: &Arc<Config>,
+) -> Result<(BTreeMap<NodeId, Node>, BTreeMap<NodeId, BasicNode>, NodeId), Box<dyn Error>> {
     let mut listeners = Vec::new();
     let mut members = BTreeMap::new();
     for id in 1..=3u64 {
@@ -131,7 +170,7 @@ pub async fn run(base: &Path) -> Result<Outcome, Box<dyn Error>> {
     let mut nodes = BTreeMap::new();
     for (id, listener) in listeners {
         let dir = base.join(format!("node-{id}"));
-        nodes.insert(id, start(id, &dir, listener, Arc::clone(&config)).await?);
+        nodes.insert(id, start(id, &dir, listener, Arc::clone(config)).await?);
     }
     let first = nodes.get(&1).ok_or("node 1")?;
     first.raft.initialize(members.clone()).await?;
@@ -141,20 +180,50 @@ pub async fn run(base: &Path) -> Result<Outcome, Box<dyn Error>> {
         .metrics(|m| m.current_leader.is_some(), "a leader")
         .await?;
     let leader_id = metrics.current_leader.ok_or("no leader")?;
+    Ok((nodes, members, leader_id))
+}
+
+/// Stops every node.
+pub async fn shutdown(nodes: &BTreeMap<NodeId, Node>) -> Result<(), Box<dyn Error>> {
+    for node in nodes.values() {
+        node.raft.shutdown().await?;
+        node.server.abort();
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let tmp = tempfile::tempdir()?;
+    let base: PathBuf = std::env::args_os()
+        .nth(1)
+        .map_or_else(|| tmp.path().to_path_buf(), PathBuf::from);
+    run(&base).await.map(|_| ())
+}
+
+/// The whole scenario, with the logs under `base`.
+pub async fn run(base: &Path) -> Result<Outcome, Box<dyn Error>> {
+    let config = config()?;
+    let (mut nodes, members, mut leader_id) = start_cluster(base, &config).await?;
     println!("leader: node {leader_id}");
 
     // A follower is the one that stops (the cluster keeps its quorum and leader).
     let follower = (1..=3).find(|id| *id != leader_id).ok_or("no follower")?;
-    let leader = nodes.get(&leader_id).ok_or("leader")?.raft.clone();
+    let mut last_index = 0;
     for i in 0..5 {
-        write(
-            &leader,
-            &format!("key-{i}"),
-            &format!("before the restart {i}"),
-        )
-        .await?;
+        let value = format!("before the restart {i}");
+        (leader_id, last_index) = write(&nodes, leader_id, &format!("key-{i}"), &value).await?;
     }
     println!("5 writes committed");
+    // A write commits once a majority holds it, which need not include this follower:
+    // let it catch up, so that its log holds the five writes when it stops.
+    nodes
+        .get(&follower)
+        .ok_or("follower")?
+        .raft
+        .wait(WAIT)
+        .applied_index_at_least(Some(last_index), "the follower has the five writes")
+        .await?;
 
     let stopped = nodes.remove(&follower).ok_or("follower")?;
     stopped.raft.shutdown().await?;
@@ -163,14 +232,10 @@ pub async fn run(base: &Path) -> Result<Outcome, Box<dyn Error>> {
     println!("node {follower} stopped");
     for i in 5..10 {
         let value = format!("while node {follower} was down {i}");
-        write(&leader, &format!("key-{i}"), &value).await?;
+        (leader_id, last_index) = write(&nodes, leader_id, &format!("key-{i}"), &value).await?;
     }
-    let applied = leader
-        .metrics()
-        .borrow()
-        .last_applied
-        .ok_or("nothing applied")?;
-    println!("5 more writes committed by the two running nodes (last applied {applied})");
+    // The last write's own log index: the leader's metrics may not show it applied yet.
+    println!("5 more writes committed by the two running nodes (last index {last_index})");
 
     let addr = &members.get(&follower).ok_or("member")?.addr;
     let listener = TcpListener::bind(addr).await?;
@@ -179,7 +244,7 @@ pub async fn run(base: &Path) -> Result<Outcome, Box<dyn Error>> {
     restarted
         .raft
         .wait(WAIT)
-        .applied_index_at_least(Some(applied.index), "the restarted node caught up")
+        .applied_index_at_least(Some(last_index), "the restarted node caught up")
         .await?;
     let data = restarted.state.data();
     println!(
@@ -194,9 +259,6 @@ pub async fn run(base: &Path) -> Result<Outcome, Box<dyn Error>> {
     }
     let recovered = restarted.recovered;
     nodes.insert(follower, restarted);
-    for node in nodes.values() {
-        node.raft.shutdown().await?;
-        node.server.abort();
-    }
+    shutdown(&nodes).await?;
     Ok(Outcome { data, recovered })
 }

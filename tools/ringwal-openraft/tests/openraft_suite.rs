@@ -8,13 +8,14 @@
     clippy::panic
 )]
 
+mod common;
 #[path = "../examples/kv/mod.rs"]
 mod kv;
 
 use kv::{KvStateMachine, NodeId, TypeConfig};
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::{AnyError, StorageError, StorageIOError};
-use ringwal::{Driver, Options, Wal};
+use ringwal::{Driver, Options};
 use ringwal_openraft::RaftLogStore;
 use tempfile::TempDir;
 
@@ -53,9 +54,8 @@ fn openraft_suite_passes_on_the_portable_driver() {
 
 #[test]
 fn openraft_suite_passes_on_the_io_uring_driver() {
-    let probe = tempfile::tempdir().unwrap();
-    if let Err(e) = Wal::open(probe.path(), options(Driver::IoUring)) {
-        eprintln!("skipping: the io_uring driver cannot run here: {e}");
+    if !common::io_uring_runs(options(Driver::IoUring)) {
+        common::skip("the io_uring driver cannot run here");
         return;
     }
     Suite::test_all(Builder {

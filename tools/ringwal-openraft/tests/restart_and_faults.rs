@@ -10,6 +10,8 @@
     clippy::panic
 )]
 
+#[allow(dead_code)]
+mod common;
 #[path = "../examples/kv/mod.rs"]
 mod kv;
 
@@ -17,7 +19,7 @@ use kv::{NodeId, Request, TypeConfig};
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftLogReader, Vote};
 use ringwal::sim::{SimError, SimFault, SimFs, SimOp};
-use ringwal::{Driver, Durability, Options, Wal};
+use ringwal::{Driver, Durability, Options};
 use ringwal_openraft::RaftLogStore;
 
 type Store = RaftLogStore<TypeConfig>;
@@ -49,10 +51,8 @@ fn small(driver: Driver) -> Options {
 
 fn drivers() -> Vec<Driver> {
     let mut out = vec![Driver::Portable];
-    let probe = tempfile::tempdir().unwrap();
-    match Wal::open(probe.path(), small(Driver::IoUring)) {
-        Ok(_) => out.push(Driver::IoUring),
-        Err(e) => eprintln!("skipping the io_uring driver: {e}"),
+    if common::io_uring_runs(small(Driver::IoUring)) {
+        out.push(Driver::IoUring);
     }
     out
 }

@@ -5,7 +5,7 @@
 
 use ringwal::{Error, Wal};
 
-use crate::common::{Place, check_log, drivers, payload, seed, skip_reason, small};
+use crate::common::{Place, check_log, drivers, payload, seed, skip, skip_reason, small};
 
 const BEFORE: u64 = 40;
 
@@ -19,7 +19,7 @@ enum Fault {
 #[test]
 fn injected_faults_poison_and_lose_nothing() {
     if let Some(reason) = skip_reason() {
-        eprintln!("skipping: {reason}");
+        skip(&reason);
         return;
     }
     let cut_seed = seed("injected_faults_poison_and_lose_nothing");

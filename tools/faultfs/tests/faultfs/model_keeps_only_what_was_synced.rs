@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 
-use crate::common::{Place, skip_reason};
+use crate::common::{Place, skip, skip_reason};
 
 /// A seed whose first draw makes the cut revert the first dirty file (the model's
 /// xorshift, first draw divisible by 3; the report below confirms it).
@@ -25,7 +25,7 @@ fn reverting_seed() -> u64 {
 #[test]
 fn model_keeps_only_what_was_synced() {
     if let Some(reason) = skip_reason() {
-        eprintln!("skipping: {reason}");
+        skip(&reason);
         return;
     }
     let place = Place::new();
