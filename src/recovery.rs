@@ -148,6 +148,8 @@ struct FrameRun {
     /// Why it stopped, when a frame was there but not the expected one.
     stop_reason: Option<CorruptReason>,
     open_batch: bool,
+    /// The LSN after the last valid frame in the chain, whole batch or not.
+    chain_end: u64,
     /// (LSN, offset) of a batch's first frame every `INDEX_STRIDE_BYTES` or more.
     samples: Vec<(u64, u64)>,
 }
@@ -166,6 +168,7 @@ fn scan_frames(
         stop: SEGMENT_HEADER_BYTES,
         stop_reason: None,
         open_batch: false,
+        chain_end: first_lsn,
         samples: Vec::new(),
     };
     let mut at = SEGMENT_HEADER_BYTES;
@@ -211,6 +214,7 @@ fn scan_frames(
     }
     run.stop = at;
     run.open_batch = pending > 0;
+    run.chain_end = expected;
     Ok(run)
 }
 
@@ -431,8 +435,11 @@ fn scan_live(
     info.records = run.records;
     info.valid_end = run.valid_end;
     info.samples = run.samples;
-    let last = run.last.unwrap_or(header.first_lsn - 1);
-    if next_first == Some(last + 1) && run.records > 0 && last + 1 < lsn_end {
+    // A segment whose frames run up to where the next one starts is sealed, even when
+    // its last frames are a batch cut short (that is the `IncompleteBatch` below, not a
+    // torn tail: the writer only moves on once a batch is whole).
+    let chain_continues = next_first == Some(run.chain_end) && run.chain_end > header.first_lsn;
+    if chain_continues && run.chain_end < lsn_end {
         // Sealed: the next segment carries on.
         if run.open_batch {
             return Err(Error::corrupt(

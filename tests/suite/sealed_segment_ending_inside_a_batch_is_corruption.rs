@@ -59,7 +59,6 @@ fn a_sealed_segment_ending_mid_batch_is_refused() {
 /// does not look sealed, and it reports `DamagedBeforeValidData` at that (undamaged)
 /// frame, pointing at the next segment's first frame.
 #[test]
-#[ignore = "bug: recovery reports DamagedBeforeValidData, not the documented IncompleteBatch (see the ci-honesty report)"]
 fn a_sealed_segment_ending_mid_batch_is_named_an_incomplete_batch() {
     let log = temp_log();
     let (seq, offset) = log_with_a_sealed_segment_ending_mid_batch(&log.dir);
