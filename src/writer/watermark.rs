@@ -341,44 +341,7 @@ impl Watermark {
         cuts_seen: u64,
         deadline: Option<Instant>,
     ) -> Result<bool> {
-        let mut registered = None;
-        loop {
-            let mut guard = self.lock();
-            if self.get(level) >= lsn || guard.cuts_made != cuts_seen {
-                return Ok(true);
-            }
-            if let Some(cause) = &guard.poison {
-                return Err(Error::Poisoned {
-                    cause: Arc::clone(cause),
-                });
-            }
-            if guard.closed {
-                return Err(Error::Closed);
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                if let Some(id) = registered {
-                    guard.sleepers.retain(|s| s.id != id);
-                }
-                return Ok(false);
-            }
-            let present = registered.is_some_and(|id| guard.sleepers.iter().any(|s| s.id == id));
-            if !present {
-                let id = guard.next_id;
-                guard.next_id += 1;
-                guard.sleepers.push(Sleeper {
-                    id,
-                    lsn,
-                    level,
-                    thread: std::thread::current(),
-                });
-                registered = Some(id);
-            }
-            drop(guard);
-            match deadline {
-                None => std::thread::park(),
-                Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
-            }
-        }
+        self.park_until(lsn, level, deadline, Some(cuts_seen))
     }
 
     fn spin(&self, lsn: u64, level: Level, deadline: Option<Instant>) -> bool {
@@ -407,10 +370,23 @@ impl Watermark {
         if alone && self.spin(lsn, level, deadline) {
             return Ok(true);
         }
+        self.park_until(lsn, level, deadline, None)
+    }
+
+    /// Parks until `level` reaches `lsn` (or, with `cuts_seen`, the log was cut since),
+    /// the log fails or closes, or `deadline` passes (`Ok(false)`).
+    fn park_until(
+        &self,
+        lsn: u64,
+        level: Level,
+        deadline: Option<Instant>,
+        cuts_seen: Option<u64>,
+    ) -> Result<bool> {
         let mut registered = None;
         loop {
             let mut guard = self.lock();
-            if self.get(level) >= lsn {
+            let cut = cuts_seen.is_some_and(|seen| guard.cuts_made != seen);
+            if self.get(level) >= lsn || cut {
                 return Ok(true);
             }
             if let Some(cause) = &guard.poison {

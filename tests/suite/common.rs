@@ -229,3 +229,15 @@ pub fn within_a_minute<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Se
         Err(RecvTimeoutError::Timeout) => panic!("{what} did not return within a minute"),
     }
 }
+
+/// A portable-driver log of small segments in `dir` holding records `1..=records` with
+/// `payload(lsn)`, synced, still open; with the options it was opened with.
+pub fn portable_log_of(dir: &Path, records: u64) -> (Wal, Options) {
+    let opts = small(Driver::Portable);
+    let wal = Wal::open(dir, opts.clone()).expect("open");
+    for lsn in 1..=records {
+        wal.append(&payload(lsn)).expect("append");
+    }
+    wal.sync().expect("sync");
+    (wal, opts)
+}

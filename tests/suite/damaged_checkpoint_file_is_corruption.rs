@@ -7,18 +7,13 @@
 
 use ringwal::{Error, LogReader, Lsn, Wal};
 
-use crate::common::{assert_log_holds, payload, small, temp_log};
+use crate::common::{assert_log_holds, portable_log_of, temp_log};
 use crate::disk::snapshot;
 
 #[test]
 fn a_damaged_checkpoint_file_is_refused() {
     let log = temp_log();
-    let opts = small(ringwal::Driver::Portable);
-    let wal = Wal::open(&log.dir, opts.clone()).unwrap();
-    for lsn in 1..=1_000 {
-        wal.append(&payload(lsn)).unwrap();
-    }
-    wal.sync().unwrap();
+    let (wal, opts) = portable_log_of(&log.dir, 1_000);
     wal.checkpoint(Lsn::from(500)).unwrap();
     wal.close().unwrap();
     let path = log.dir.join("CHECKPOINT");

@@ -6,18 +6,13 @@
 
 use ringwal::{CorruptReason, Error, Lsn, Wal};
 
-use crate::common::{assert_log_holds, payload, small, temp_log};
+use crate::common::{assert_log_holds, portable_log_of, temp_log};
 use crate::disk::{frames, snapshot, written_segments};
 
 #[test]
 fn a_first_segment_above_the_checkpoint_is_refused() {
     let log = temp_log();
-    let opts = small(ringwal::Driver::Portable);
-    let wal = Wal::open(&log.dir, opts.clone()).unwrap();
-    for lsn in 1..=1_000 {
-        wal.append(&payload(lsn)).unwrap();
-    }
-    wal.sync().unwrap();
+    let (wal, opts) = portable_log_of(&log.dir, 1_000);
     // Inside the first segment: nothing is retired.
     wal.checkpoint(Lsn::from(5)).unwrap();
     wal.close().unwrap();
@@ -53,12 +48,7 @@ fn a_first_segment_above_the_checkpoint_is_refused() {
 #[test]
 fn a_first_segment_right_after_the_checkpoint_opens() {
     let log = temp_log();
-    let opts = small(ringwal::Driver::Portable);
-    let wal = Wal::open(&log.dir, opts.clone()).unwrap();
-    for lsn in 1..=1_000 {
-        wal.append(&payload(lsn)).unwrap();
-    }
-    wal.sync().unwrap();
+    let (wal, opts) = portable_log_of(&log.dir, 1_000);
     wal.close().unwrap();
     let segments = written_segments(&log.dir);
     let second_first = frames(&segments[1].1)[0].lsn;

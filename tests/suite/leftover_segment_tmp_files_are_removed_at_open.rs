@@ -6,17 +6,13 @@
 use ringwal::Wal;
 use ringwal::format::header::SegmentHeader;
 
-use crate::common::{assert_log_holds, payload, small, temp_log};
+use crate::common::{assert_log_holds, payload, portable_log_of, temp_log};
 use crate::disk::{segment_files, written_segments};
 
 #[test]
 fn leftover_tmp_segments_are_removed_at_open() {
     let log = temp_log();
-    let opts = small(ringwal::Driver::Portable);
-    let wal = Wal::open(&log.dir, opts.clone()).unwrap();
-    for lsn in 1..=500 {
-        wal.append(&payload(lsn)).unwrap();
-    }
+    let (wal, opts) = portable_log_of(&log.dir, 500);
     wal.close().unwrap();
     let last = segment_files(&log.dir).last().unwrap().0;
     let written = written_segments(&log.dir).len();

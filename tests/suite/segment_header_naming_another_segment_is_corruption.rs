@@ -6,17 +6,13 @@
 use ringwal::format::header::SegmentHeader;
 use ringwal::{CorruptReason, Error, LogReader, Wal};
 
-use crate::common::{payload, small, temp_log};
+use crate::common::{portable_log_of, temp_log};
 use crate::disk::{frames, snapshot, write_at, written_segments};
 
 #[test]
 fn a_header_naming_another_segment_is_a_header_mismatch() {
     let log = temp_log();
-    let opts = small(ringwal::Driver::Portable);
-    let wal = Wal::open(&log.dir, opts.clone()).unwrap();
-    for lsn in 1..=1_000 {
-        wal.append(&payload(lsn)).unwrap();
-    }
+    let (wal, opts) = portable_log_of(&log.dir, 1_000);
     wal.close().unwrap();
     let segments = written_segments(&log.dir);
     assert!(segments.len() >= 3, "{segments:?}");
