@@ -152,10 +152,19 @@ impl Cursor {
     /// The payload of a frame decoded at `at`.
     pub fn payload(&mut self, at: u64, d: &Decoded) -> Result<Vec<u8>> {
         let bytes = self.window(at, d.frame_len)?;
-        Ok(bytes
+        let have = bytes.len();
+        bytes
             .get(d.payload_at..d.payload_at + d.payload_len)
-            .unwrap_or_default()
-            .to_vec())
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| {
+                // The frame decoded from this same window: an empty payload here would
+                // hand a reader a record that is not the one on disk.
+                Error::internal(format!(
+                    "payload {}..{} of the frame at {at} outside the {have} bytes read",
+                    d.payload_at,
+                    d.payload_at + d.payload_len
+                ))
+            })
     }
 
     /// The end of the last non-zero byte at or after `from` (`from` when there is
