@@ -13,7 +13,7 @@
 //! dropped before it resolves takes its registration with it.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::Thread;
@@ -97,6 +97,8 @@ pub(crate) struct Watermark {
     /// Moving average of how long waits that had to wait took, in ns: a lone waiter
     /// spins only while waits are short enough for spinning to pay off.
     wait_ns_avg: AtomicU64,
+    /// Set (after `Marks::poison`) once the log is poisoned: a lock-free first check.
+    poisoned: AtomicBool,
 }
 
 /// How long a lone waiter spins on the watermark before it parks. A sync takes about
@@ -113,6 +115,7 @@ impl Watermark {
             marks: Mutex::new(Marks::default()),
             waiting: AtomicU32::new(0),
             wait_ns_avg: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
         }
     }
 
@@ -299,6 +302,7 @@ impl Watermark {
         if guard.poison.is_none() {
             guard.poison = Some(cause);
         }
+        self.poisoned.store(true, Ordering::Release);
         self.wake_all(guard);
     }
 
@@ -310,6 +314,10 @@ impl Watermark {
     }
 
     pub fn poison_cause(&self) -> Option<Arc<Error>> {
+        // Every call checks this: the common answer takes no lock.
+        if !self.poisoned.load(Ordering::Acquire) {
+            return None;
+        }
         self.lock().poison.clone()
     }
 
