@@ -35,6 +35,8 @@ pub(crate) struct Cursor {
     pub len: u64,
     buf: Vec<u8>,
     buf_at: u64,
+    /// Bytes a read takes at least (`READ_CHUNK_BYTES` for scans; less for point reads).
+    chunk: usize,
     /// Bytes of frames checksummed so far (every decode that reached the checksum).
     pub checked_bytes: u64,
 }
@@ -83,15 +85,24 @@ impl Cursor {
             len,
             buf: Vec::new(),
             buf_at: 0,
+            chunk: READ_CHUNK_BYTES,
             checked_bytes: 0,
         })
+    }
+
+    /// A cursor whose reads take at least `chunk` bytes instead of a scan's 1 MiB: for
+    /// reads that start at an indexed frame and usually want a few records.
+    pub fn open_for_lookup(fs: &Fs, path: &Path, chunk: usize) -> Result<Self> {
+        let mut cursor = Self::open(fs, path)?;
+        cursor.chunk = chunk.max(FRAME_HEADER_BYTES as usize);
+        Ok(cursor)
     }
 
     /// At least `need` bytes from `at` (fewer only at the end of the file).
     pub fn window(&mut self, at: u64, need: usize) -> Result<&[u8]> {
         let have_end = self.buf_at + self.buf.len() as u64;
         if at < self.buf_at || at + need as u64 > have_end {
-            let want = need.max(READ_CHUNK_BYTES) as u64;
+            let want = need.max(self.chunk) as u64;
             let take = want.min(self.len.saturating_sub(at)) as usize;
             self.buf.resize(take, 0);
             let got = self

@@ -171,7 +171,7 @@ impl RecordIter {
         record_bytes_max: u64,
     ) -> Result<Self> {
         let path = dir.join(crate::format::names::segment_file_name(place.sequence));
-        let cursor = Cursor::open(fs, &path)?;
+        let cursor = Cursor::open_for_lookup(fs, &path, LOOKUP_CHUNK_BYTES)?;
         Ok(RecordIter {
             fs: fs.clone(),
             dir: dir.to_path_buf(),
@@ -302,6 +302,10 @@ impl Iterator for RecordIter {
     }
 }
 
+/// Bytes a read started from the index takes at once: a stride (the record is at most
+/// that far) rounded up, instead of a scan's 1 MiB.
+const LOOKUP_CHUNK_BYTES: usize = 2 * crate::index::INDEX_STRIDE_BYTES as usize;
+
 /// Reads the record `lsn` of segment `place.sequence`, walking frames forward from
 /// `place` (at most an index stride plus the record).
 pub(crate) fn read_at_place(
@@ -311,7 +315,7 @@ pub(crate) fn read_at_place(
     lsn: u64,
 ) -> Result<Record> {
     let path = dir.join(crate::format::names::segment_file_name(place.sequence));
-    let mut cursor = Cursor::open(fs, &path)?;
+    let mut cursor = Cursor::open_for_lookup(fs, &path, LOOKUP_CHUNK_BYTES)?;
     let mut at = place.offset;
     let mut next = place.lsn;
     loop {
