@@ -7,6 +7,12 @@
 //! contiguously. A portable driver (positioned writes + `fdatasync`) runs everywhere;
 //! the io_uring driver is the Linux fast path.
 //!
+//! Async code waits without a thread per waiter and without a runtime dependency:
+//! [`Wal::durable`] and [`SyncTicket`] are futures, [`Wal::append_async`] waits for room
+//! by yielding, and a [`Tail`] ([`Wal::tail`]) follows the durable log as a
+//! `futures_core::Stream` (or a blocking iterator). [`Wal::get`] reads one record by
+//! LSN through a sparse index; [`Wal::close`] works through a shared `Arc<Wal>`.
+//!
 //! ```
 //! use ringwal::{Lsn, Options, Wal};
 //!
