@@ -180,19 +180,43 @@ impl Tail {
         if self.next > bound {
             return Ok(None);
         }
+        let first = self.next;
         loop {
             if self.open.is_none() && !self.locate()? {
-                return self.missing(bound, None);
+                return self.checked(first, |t| t.missing(bound, None));
             }
             if let Some(batch) = self.read_batch(bound)? {
-                self.ready.extend(batch);
-                return Ok(self.ready.pop_front());
+                return self.checked(first, |t| {
+                    t.ready.extend(batch);
+                    Ok(t.ready.pop_front())
+                });
             }
             if !self.advance_segment()? {
                 let place = self.open.as_ref().map(|o| (o.sequence, o.at));
-                return self.missing(bound, place);
+                return self.checked(first, |t| t.missing(bound, place));
             }
         }
+    }
+
+    /// Hands out what a read found only if no cut began since `bound()` looked (a
+    /// cut zeroes bytes after stepping the watermark back): otherwise forgets the read,
+    /// back at `first`, and returns `Ok(None)` so the caller's next turn sees the cut.
+    fn checked(
+        &mut self,
+        first: u64,
+        then: impl FnOnce(&mut Self) -> Result<Option<Record>>,
+    ) -> Result<Option<Record>> {
+        if let Follow::Local {
+            shared, cuts_seen, ..
+        } = &self.follow
+            && shared.watermark.cuts_made() != *cuts_seen
+        {
+            self.open = None;
+            self.ready.clear();
+            self.next = first;
+            return Ok(None);
+        }
+        then(self)
     }
 
     /// Nothing to read at `next`: for a files tail, not yet; for a local tail whose
@@ -227,16 +251,19 @@ impl Tail {
                 break;
             };
             match self.header(path)? {
-                Some(first) if first <= self.next => {
+                Head::First(first) if first <= self.next => {
                     found = Some((*seq, path.clone()));
                     lowest_first = lowest_first.or(Some(first));
                     lo = mid + 1;
                 }
-                Some(first) => {
+                Head::First(first) => {
                     lowest_first = Some(lowest_first.map_or(first, |l: u64| l.min(first)));
                     hi = mid;
                 }
-                None => hi = mid,
+                // Not written yet: after every LSN.
+                Head::Blank => hi = mid,
+                // Retired since the listing, and every segment before it too.
+                Head::Gone => lo = mid + 1,
             }
         }
         let Some((sequence, path)) = found else {
@@ -254,11 +281,12 @@ impl Tail {
         self.skip_to_next()
     }
 
-    /// The first LSN in a segment's header; `None` for a blank or vanished segment.
-    fn header(&self, path: &Path) -> Result<Option<u64>> {
+    /// What a segment's header says: its first LSN, blank (not written yet), or the
+    /// file is gone (retired or cut since the listing).
+    fn header(&self, path: &Path) -> Result<Head> {
         let file = match self.fs.open(path, Mode::Read) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Head::Gone),
             Err(e) => return Err(Error::io(IoOp::Open, path, e)),
         };
         let mut bytes = vec![0u8; SEGMENT_HEADER_BYTES as usize];
@@ -266,8 +294,8 @@ impl Tail {
             .read_at(&mut bytes, 0)
             .map_err(|e| Error::io(IoOp::Read, path, e))?;
         match SegmentHeader::decode(bytes.get(..got).unwrap_or_default()) {
-            HeaderState::Valid(h) => Ok(Some(h.first_lsn)),
-            _ => Ok(None),
+            HeaderState::Valid(h) => Ok(Head::First(h.first_lsn)),
+            _ => Ok(Head::Blank),
         }
     }
 
@@ -369,16 +397,17 @@ impl Tail {
         };
         let path = self.dir.join(segment_file_name(sequence + 1));
         match self.header(&path)? {
-            Some(first) if first == self.next => {
+            Head::First(first) if first == self.next => {
                 self.open_segment(sequence + 1, &path)?;
                 Ok(true)
             }
-            Some(_) => Ok(false),
-            None if path_exists(&self.fs, &path) => Ok(false),
-            // The next segment is gone: retention may have passed this tail.
-            None => {
+            Head::First(_) | Head::Blank => Ok(false),
+            // No next segment: not made yet, or retention passed this tail. Look again
+            // from the directory; finding the same segment means "nothing yet".
+            Head::Gone => {
                 self.open = None;
-                self.locate()
+                let found = self.locate()?;
+                Ok(found && self.open.as_ref().is_some_and(|o| o.sequence != sequence))
             }
         }
     }
@@ -480,8 +509,11 @@ impl Open {
     }
 }
 
-fn path_exists(fs: &Fs, path: &Path) -> bool {
-    fs.open(path, Mode::Read).is_ok()
+/// What a segment's header says (see `Tail::header`).
+enum Head {
+    First(u64),
+    Blank,
+    Gone,
 }
 
 impl Iterator for Tail {
@@ -525,7 +557,7 @@ impl futures_core::Stream for Tail {
                     shared,
                     level,
                     wait,
-                    ..
+                    cuts_seen,
                 } => {
                     let wait = match wait {
                         Some(w) if w.lsn == next && w.level == *level => w,
@@ -536,7 +568,10 @@ impl futures_core::Stream for Tail {
                             other.insert(AsyncWait::new(next, *level))
                         }
                     };
-                    match shared.watermark.poll_wait(wait, cx) {
+                    match shared
+                        .watermark
+                        .poll_wait_or_cut(wait, cx, Some(*cuts_seen))
+                    {
                         Poll::Pending => {
                             // A cut wakes every waiter; `try_next` looks at it.
                             return Poll::Pending;

@@ -293,6 +293,31 @@ impl Wal {
     pub fn get(&self, lsn: Lsn) -> Result<Option<crate::Record>> {
         self.check_open()?;
         let lsn = lsn.get();
+        // A read that races a cut (which steps the watermark back before it zeroes)
+        // or a retirement is looked at again, once, against the log as it is then.
+        let cuts = self.shared.watermark.cuts_made();
+        match self.get_once(lsn) {
+            Err(e) if self.shared.watermark.cuts_made() != cuts => {
+                tracing::debug!(error = %e.chain(), lsn, "Wal::get raced a cut; reading again");
+                self.get_once(lsn)
+            }
+            Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => {
+                // Retired since the lookup: the directory names what is left.
+                let end = self.shared.watermark.get(Level::Written);
+                let mut iter = crate::RecordIter::new(
+                    &self.options.fs,
+                    &self.dir,
+                    lsn,
+                    end,
+                    crate::limits::RECORD_BYTES_MAX,
+                )?;
+                iter.next().transpose()
+            }
+            other => other,
+        }
+    }
+
+    fn get_once(&self, lsn: u64) -> Result<Option<crate::Record>> {
         if lsn == 0 || lsn > self.shared.watermark.get(Level::Written) {
             return Ok(None);
         }

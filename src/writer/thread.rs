@@ -250,6 +250,10 @@ impl LogWriter {
             return Ok(());
         };
         crate::truncation::write_intent(&self.fs, &self.dir, from)?;
+        // The cut is decided: the watermarks step back (and tails learn of the cut)
+        // before any byte is zeroed, so no reader trusts a watermark over bytes the
+        // cut is changing.
+        self.shared.watermark.reset(from - 1);
         crate::truncation::execute(&self.fs, &self.dir, &plan)?;
         crate::truncation::clear_intent(&self.fs, &self.dir)?;
         if kept.sequence != self.active.sequence {
@@ -260,7 +264,6 @@ impl LogWriter {
         self.runs.clear();
         self.submitted_end = from - 1;
         self.sync_submitted_end = from - 1;
-        self.shared.watermark.reset(from - 1);
         let resume = Resume {
             from,
             sequence: kept.sequence,

@@ -99,6 +99,8 @@ pub(crate) struct Watermark {
     wait_ns_avg: AtomicU64,
     /// Set (after `Marks::poison`) once the log is poisoned: a lock-free first check.
     poisoned: AtomicBool,
+    /// `Marks::cuts_made`, readable without the lock.
+    cuts: AtomicU64,
 }
 
 /// How long a lone waiter spins on the watermark before it parks. A sync takes about
@@ -116,6 +118,7 @@ impl Watermark {
             waiting: AtomicU32::new(0),
             wait_ns_avg: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
+            cuts: AtomicU64::new(0),
         }
     }
 
@@ -181,13 +184,26 @@ impl Watermark {
     /// Polls an async wait: ready once the watermark covers its LSN (or with the
     /// poison or close error); otherwise registers `cx`'s waker under its LSN.
     pub fn poll_wait(&self, wait: &mut AsyncWait, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if self.get(wait.level) >= wait.lsn {
+        self.poll_wait_or_cut(wait, cx, None)
+    }
+
+    /// `poll_wait` that is also ready once the log was cut since `cuts_seen` (a tail
+    /// must look at the cut). Cuts are counted under the same lock the waker is
+    /// registered under, so none is missed between a tail's check and its wait.
+    pub fn poll_wait_or_cut(
+        &self,
+        wait: &mut AsyncWait,
+        cx: &mut Context<'_>,
+        cuts_seen: Option<u64>,
+    ) -> Poll<Result<()>> {
+        if self.get(wait.level) >= wait.lsn && cuts_seen.is_none() {
             self.cancel(wait);
             return Poll::Ready(Ok(()));
         }
         let mut guard = self.lock();
+        let cut = cuts_seen.is_some_and(|seen| guard.cuts_made != seen);
         // Checked again under the lock: `advance` publishes, then wakes under it.
-        if self.get(wait.level) >= wait.lsn {
+        if self.get(wait.level) >= wait.lsn || cut {
             if let Some(key) = wait.key.take() {
                 guard.wakers(wait.level).remove(&key);
             }
@@ -239,9 +255,10 @@ impl Watermark {
         guard.wakers_written.len() + guard.wakers_synced.len()
     }
 
-    /// The cuts made so far (a tail's starting point for `cut_since`).
+    /// The cuts made so far (a tail's starting point for `cut_since`; also its
+    /// lock-free check that no cut began while it read).
     pub fn cuts_made(&self) -> u64 {
-        self.lock().cuts_made
+        self.cuts.load(Ordering::Acquire)
     }
 
     /// The lowest LSN cut since the tail saw `seen` cuts, and the number made now.
@@ -274,6 +291,7 @@ impl Watermark {
         self.synced.store(lsn, Ordering::Release);
         guard.cuts_made += 1;
         let made = guard.cuts_made;
+        self.cuts.store(made, Ordering::Release);
         guard.cuts.push((made, lsn + 1));
         if guard.cuts.len() > CUTS_KEPT {
             guard.cuts.remove(0);

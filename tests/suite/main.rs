@@ -62,6 +62,7 @@ mod sim_workload;
 mod simulated_power_cuts_lose_nothing_acknowledged;
 mod smaller_record_limit_on_reopen_keeps_big_records;
 mod tail_follows_the_durable_log;
+mod tail_races_cuts_and_retirement;
 mod thousands_of_segments_open_with_bounded_descriptors_and_reads;
 mod torn_tail_recovers_to_last_whole_record;
 mod truncate_from_drops_the_suffix_durably;
