@@ -239,39 +239,23 @@ impl Tail {
     /// Opens the segment holding `next` and finds its frame. `Ok(false)` when no
     /// segment holds it yet; `BelowCheckpoint` when retention removed it.
     fn locate(&mut self) -> Result<bool> {
-        let segments = list_segments(&self.fs, &self.dir)?;
-        // Binary search on first LSNs, reading one header at a time; a segment with no
-        // header yet (pre-created) sorts after every LSN.
-        let (mut lo, mut hi) = (0usize, segments.len());
-        let mut found: Option<(u64, PathBuf)> = None;
-        let mut lowest_first = None;
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let Some((seq, path)) = segments.get(mid) else {
+        // A segment that vanished between the listing and its header read may have been
+        // retired (below `next`) or removed above it (a discarded spare, a cut): the
+        // search cannot tell which way to go, so it lists again, a bounded number of
+        // times, and then answers from the last search.
+        let mut search = self.search(&list_segments(&self.fs, &self.dir)?)?;
+        for _ in 0..LOCATE_RETRIES {
+            if search.found.is_some() || !search.saw_gone {
                 break;
-            };
-            match self.header(path)? {
-                Head::First(first) if first <= self.next => {
-                    found = Some((*seq, path.clone()));
-                    lowest_first = lowest_first.or(Some(first));
-                    lo = mid + 1;
-                }
-                Head::First(first) => {
-                    lowest_first = Some(lowest_first.map_or(first, |l: u64| l.min(first)));
-                    hi = mid;
-                }
-                // Not written yet: after every LSN.
-                Head::Blank => hi = mid,
-                // Retired since the listing, and every segment before it too.
-                Head::Gone => lo = mid + 1,
             }
+            search = self.search(&list_segments(&self.fs, &self.dir)?)?;
         }
-        let Some((sequence, path)) = found else {
+        let Some((sequence, path)) = search.found else {
             let checkpoint = read_checkpoint_in(&self.fs, &self.dir)?;
             if self.next <= checkpoint {
                 return Err(Error::BelowCheckpoint {
                     requested: Lsn::new(self.next),
-                    first_available: Lsn::new(lowest_first.unwrap_or(checkpoint + 1)),
+                    first_available: Lsn::new(search.lowest_first.unwrap_or(checkpoint + 1)),
                     checkpoint: Lsn::new(checkpoint),
                 });
             }
@@ -279,6 +263,41 @@ impl Tail {
         };
         self.open_segment(sequence, &path)?;
         self.skip_to_next()
+    }
+
+    /// Binary search of `segments` for the last one whose first LSN is at or below
+    /// `next`, reading one header at a time; a segment with no header yet (pre-created)
+    /// sorts after every LSN, and one gone since the listing is taken for retired.
+    fn search(&self, segments: &[(u64, PathBuf)]) -> Result<Search> {
+        let (mut lo, mut hi) = (0usize, segments.len());
+        let mut out = Search {
+            found: None,
+            lowest_first: None,
+            saw_gone: false,
+        };
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let Some((seq, path)) = segments.get(mid) else {
+                break;
+            };
+            match self.header(path)? {
+                Head::First(first) if first <= self.next => {
+                    out.found = Some((*seq, path.clone()));
+                    out.lowest_first = out.lowest_first.or(Some(first));
+                    lo = mid + 1;
+                }
+                Head::First(first) => {
+                    out.lowest_first = Some(out.lowest_first.map_or(first, |l| l.min(first)));
+                    hi = mid;
+                }
+                Head::Blank => hi = mid,
+                Head::Gone => {
+                    out.saw_gone = true;
+                    lo = mid + 1;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// What a segment's header says: its first LSN, blank (not written yet), or the
@@ -397,9 +416,11 @@ impl Tail {
         };
         let path = self.dir.join(segment_file_name(sequence + 1));
         match self.header(&path)? {
-            Head::First(first) if first == self.next => {
+            // `first < next` when a search that raced a removal settled on an earlier
+            // segment: walk on to the frame of `next`.
+            Head::First(first) if first <= self.next => {
                 self.open_segment(sequence + 1, &path)?;
-                Ok(true)
+                self.skip_to_next()
             }
             Head::First(_) | Head::Blank => Ok(false),
             // No next segment: not made yet, or retention passed this tail. Look again
@@ -507,6 +528,16 @@ impl Open {
             .map(<[u8]>::to_vec)
             .ok_or_else(|| Error::internal("a decoded frame's payload outside the tail's window"))
     }
+}
+
+/// Times `locate` lists the directory again after a segment vanished mid-search.
+const LOCATE_RETRIES: usize = 4;
+
+/// What one binary search over a listing found.
+struct Search {
+    found: Option<(u64, PathBuf)>,
+    lowest_first: Option<u64>,
+    saw_gone: bool,
 }
 
 /// What a segment's header says (see `Tail::header`).
