@@ -26,6 +26,10 @@ struct Samples {
 pub(crate) struct LsnIndex {
     /// By the segment's first LSN.
     segments: BTreeMap<u64, Samples>,
+    /// The segment of the newest sample and the offset the next one is due at: lets
+    /// `observe`, called for every staged batch under the staging lock, return after
+    /// two comparisons until a sample is due.
+    due: Option<(u64, u64)>,
 }
 
 /// Where to start reading for an LSN: a frame at or before it.
@@ -41,6 +45,22 @@ impl LsnIndex {
     /// Notes the frame of `lsn` at `offset` of segment `sequence` (frames come in LSN
     /// order; a segment's first frame starts its entry).
     pub fn observe(&mut self, sequence: u64, lsn: u64, offset: u64) {
+        if self
+            .due
+            .is_some_and(|(seq, at)| seq == sequence && offset < at)
+        {
+            return;
+        }
+        self.sample(sequence, lsn, offset);
+        // Exactly when the newest sample says the next one is due.
+        self.due = self.segments.last_key_value().and_then(|(_, s)| {
+            s.points
+                .last()
+                .map(|&(_, at)| (s.sequence, at + INDEX_STRIDE_BYTES))
+        });
+    }
+
+    fn sample(&mut self, sequence: u64, lsn: u64, offset: u64) {
         let needs_entry = self
             .segments
             .last_key_value()
@@ -91,6 +111,7 @@ impl LsnIndex {
 
     /// Forgets every frame from `lsn` on (a cut of the log).
     pub fn cut(&mut self, lsn: u64) {
+        self.due = None;
         self.segments.retain(|first, _| *first < lsn);
         if let Some(mut last) = self.segments.last_entry() {
             last.get_mut().points.retain(|&(l, _)| l < lsn);

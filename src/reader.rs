@@ -65,7 +65,7 @@ pub struct RecordIter {
 
 /// What the header of a listed segment says, read when a lookup needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Probe {
+pub(crate) enum Probe {
     /// Retired between the listing and the read.
     Gone,
     /// A valid header: the segment's first LSN.
@@ -74,7 +74,7 @@ enum Probe {
     Headless,
 }
 
-fn probe(fs: &Fs, path: &Path) -> Result<Probe> {
+pub(crate) fn probe(fs: &Fs, path: &Path) -> Result<Probe> {
     match read_header(fs, path) {
         Ok(HeaderState::Valid(h)) => Ok(Probe::First(h.first_lsn)),
         Ok(_) => Ok(Probe::Headless),
@@ -111,8 +111,41 @@ fn find_start(fs: &Fs, files: &[(u64, PathBuf)], start: u64) -> Result<Option<(u
     }
 }
 
+/// Times `locate_start` lists the directory again after the search ended on a segment
+/// that vanished.
+const LOCATE_RETRIES: usize = 4;
+
+/// Lists `dir` and finds where a read from `start` begins (`find_start`). A segment can
+/// vanish between the listing and its header read by retirement (below `start`, which
+/// the search allows for) but also by a cut or a discarded spare (above it): a search
+/// that ends on nothing while the listing has changed is run again, a bounded number
+/// of times.
+pub(crate) fn locate_start(
+    fs: &Fs,
+    dir: &Path,
+    start: u64,
+) -> Result<(Listing, Option<(usize, u64)>)> {
+    let mut files = list_segments(fs, dir)?;
+    let mut found = find_start(fs, &files, start)?;
+    for _ in 0..LOCATE_RETRIES {
+        if found.is_some() {
+            break;
+        }
+        let again = list_segments(fs, dir)?;
+        if again == files {
+            break;
+        }
+        files = again;
+        found = find_start(fs, &files, start)?;
+    }
+    Ok((files, found))
+}
+
+/// Segment files by sequence, as `list_segments` gives them.
+pub(crate) type Listing = Vec<(u64, PathBuf)>;
+
 /// The first LSN of the oldest segment that has a header, if any.
-fn first_available(fs: &Fs, files: &[(u64, PathBuf)]) -> Result<Option<u64>> {
+pub(crate) fn first_available(fs: &Fs, files: &[(u64, PathBuf)]) -> Result<Option<u64>> {
     for (_, path) in files {
         match probe(fs, path)? {
             Probe::Gone => continue,
@@ -151,8 +184,7 @@ impl RecordIter {
             // holds.
             return Ok(iter);
         }
-        let files = list_segments(fs, dir)?;
-        let found = find_start(fs, &files, start)?;
+        let (files, found) = locate_start(fs, dir, start)?;
         let Some((at, first)) = found else {
             return Err(below_first(fs, dir, start, first_available(fs, &files)?));
         };
@@ -265,7 +297,7 @@ impl RecordIter {
 
 /// The error for a read from `start` below every segment: below the checkpoint, or
 /// records missing.
-fn below_first(fs: &Fs, dir: &Path, start: u64, first_available: Option<u64>) -> Error {
+pub(crate) fn below_first(fs: &Fs, dir: &Path, start: u64, first_available: Option<u64>) -> Error {
     let checkpoint = match read_checkpoint_in(fs, dir) {
         Ok(checkpoint) => checkpoint,
         Err(e) => return e,
@@ -314,37 +346,15 @@ pub(crate) fn read_at_place(
     place: crate::index::Place,
     lsn: u64,
 ) -> Result<Record> {
-    let path = dir.join(crate::format::names::segment_file_name(place.sequence));
-    let mut cursor = Cursor::open_for_lookup(fs, &path, LOOKUP_CHUNK_BYTES)?;
-    let mut at = place.offset;
-    let mut next = place.lsn;
-    loop {
-        match cursor.frame_at(at, place.sequence, crate::limits::RECORD_BYTES_MAX)? {
-            Found::Frame(d) if d.lsn == next && next == lsn => {
-                let payload = cursor.payload(at, &d)?;
-                return Ok(Record::new(Lsn::new(lsn), payload));
-            }
-            Found::Frame(d) if d.lsn == next && next < lsn => {
-                at += d.frame_len as u64;
-                next += 1;
-            }
-            Found::Frame(d) => {
-                let reason = CorruptReason::LsnOutOfOrder {
-                    expected: next,
-                    got: d.lsn,
-                };
-                return Err(Error::corrupt(place.sequence, at, reason));
-            }
-            Found::Invalid(reason) => return Err(Error::corrupt(place.sequence, at, reason)),
-            Found::Truncated => {
-                let reason = CorruptReason::LsnOutOfOrder {
-                    expected: next,
-                    got: 0,
-                };
-                return Err(Error::corrupt(place.sequence, at, reason));
-            }
-        }
-    }
+    let mut iter =
+        RecordIter::from_place(fs, dir, place, (lsn, lsn), crate::limits::RECORD_BYTES_MAX)?;
+    iter.next().unwrap_or_else(|| {
+        let reason = CorruptReason::LsnOutOfOrder {
+            expected: lsn,
+            got: 0,
+        };
+        Err(Error::corrupt(place.sequence, place.offset, reason))
+    })
 }
 
 /// A read-only view of a log directory, for tools: scans it like recovery does but

@@ -22,12 +22,11 @@ use std::time::{Duration, Instant};
 use crate::Lsn;
 use crate::error::{CorruptReason, Error, IoOp, Result};
 use crate::format::frame::{self, Decode};
-use crate::format::header::{HeaderState, SegmentHeader};
 use crate::format::names::segment_file_name;
 use crate::io::{Fs, Handle, Mode};
 use crate::limits::{FRAME_HEADER_BYTES, RECORD_BYTES_MAX, SEGMENT_HEADER_BYTES};
-use crate::reader::Record;
-use crate::recovery::{list_segments, read_checkpoint_in};
+use crate::reader::{Probe, Record, below_first, first_available, locate_start, probe};
+use crate::recovery::read_checkpoint_in;
 use crate::writer::thread::Shared;
 use crate::writer::watermark::{AsyncWait, Level};
 
@@ -239,83 +238,17 @@ impl Tail {
     /// Opens the segment holding `next` and finds its frame. `Ok(false)` when no
     /// segment holds it yet; `BelowCheckpoint` when retention removed it.
     fn locate(&mut self) -> Result<bool> {
-        // A segment that vanished between the listing and its header read may have been
-        // retired (below `next`) or removed above it (a discarded spare, a cut): the
-        // search cannot tell which way to go, so it lists again, a bounded number of
-        // times, and then answers from the last search.
-        let mut search = self.search(&list_segments(&self.fs, &self.dir)?)?;
-        for _ in 0..LOCATE_RETRIES {
-            if search.found.is_some() || !search.saw_gone {
-                break;
-            }
-            search = self.search(&list_segments(&self.fs, &self.dir)?)?;
-        }
-        let Some((sequence, path)) = search.found else {
+        let (files, found) = locate_start(&self.fs, &self.dir, self.next)?;
+        let Some((sequence, path)) = found.and_then(|(at, _)| files.get(at)) else {
             let checkpoint = read_checkpoint_in(&self.fs, &self.dir)?;
             if self.next <= checkpoint {
-                return Err(Error::BelowCheckpoint {
-                    requested: Lsn::new(self.next),
-                    first_available: Lsn::new(search.lowest_first.unwrap_or(checkpoint + 1)),
-                    checkpoint: Lsn::new(checkpoint),
-                });
+                let first = first_available(&self.fs, &files)?;
+                return Err(below_first(&self.fs, &self.dir, self.next, first));
             }
             return Ok(false);
         };
-        self.open_segment(sequence, &path)?;
+        self.open_segment(*sequence, path)?;
         self.skip_to_next()
-    }
-
-    /// Binary search of `segments` for the last one whose first LSN is at or below
-    /// `next`, reading one header at a time; a segment with no header yet (pre-created)
-    /// sorts after every LSN, and one gone since the listing is taken for retired.
-    fn search(&self, segments: &[(u64, PathBuf)]) -> Result<Search> {
-        let (mut lo, mut hi) = (0usize, segments.len());
-        let mut out = Search {
-            found: None,
-            lowest_first: None,
-            saw_gone: false,
-        };
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let Some((seq, path)) = segments.get(mid) else {
-                break;
-            };
-            match self.header(path)? {
-                Head::First(first) if first <= self.next => {
-                    out.found = Some((*seq, path.clone()));
-                    out.lowest_first = out.lowest_first.or(Some(first));
-                    lo = mid + 1;
-                }
-                Head::First(first) => {
-                    out.lowest_first = Some(out.lowest_first.map_or(first, |l| l.min(first)));
-                    hi = mid;
-                }
-                Head::Blank => hi = mid,
-                Head::Gone => {
-                    out.saw_gone = true;
-                    lo = mid + 1;
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// What a segment's header says: its first LSN, blank (not written yet), or the
-    /// file is gone (retired or cut since the listing).
-    fn header(&self, path: &Path) -> Result<Head> {
-        let file = match self.fs.open(path, Mode::Read) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Head::Gone),
-            Err(e) => return Err(Error::io(IoOp::Open, path, e)),
-        };
-        let mut bytes = vec![0u8; SEGMENT_HEADER_BYTES as usize];
-        let got = file
-            .read_at(&mut bytes, 0)
-            .map_err(|e| Error::io(IoOp::Read, path, e))?;
-        match SegmentHeader::decode(bytes.get(..got).unwrap_or_default()) {
-            HeaderState::Valid(h) => Ok(Head::First(h.first_lsn)),
-            _ => Ok(Head::Blank),
-        }
     }
 
     fn open_segment(&mut self, sequence: u64, path: &Path) -> Result<()> {
@@ -415,17 +348,17 @@ impl Tail {
             return Ok(false);
         };
         let path = self.dir.join(segment_file_name(sequence + 1));
-        match self.header(&path)? {
+        match probe(&self.fs, &path)? {
             // `first < next` when a search that raced a removal settled on an earlier
             // segment: walk on to the frame of `next`.
-            Head::First(first) if first <= self.next => {
+            Probe::First(first) if first <= self.next => {
                 self.open_segment(sequence + 1, &path)?;
                 self.skip_to_next()
             }
-            Head::First(_) | Head::Blank => Ok(false),
+            Probe::First(_) | Probe::Headless => Ok(false),
             // No next segment: not made yet, or retention passed this tail. Look again
             // from the directory; finding the same segment means "nothing yet".
-            Head::Gone => {
+            Probe::Gone => {
                 self.open = None;
                 let found = self.locate()?;
                 Ok(found && self.open.as_ref().is_some_and(|o| o.sequence != sequence))
@@ -528,23 +461,6 @@ impl Open {
             .map(<[u8]>::to_vec)
             .ok_or_else(|| Error::internal("a decoded frame's payload outside the tail's window"))
     }
-}
-
-/// Times `locate` lists the directory again after a segment vanished mid-search.
-const LOCATE_RETRIES: usize = 4;
-
-/// What one binary search over a listing found.
-struct Search {
-    found: Option<(u64, PathBuf)>,
-    lowest_first: Option<u64>,
-    saw_gone: bool,
-}
-
-/// What a segment's header says (see `Tail::header`).
-enum Head {
-    First(u64),
-    Blank,
-    Gone,
 }
 
 impl Iterator for Tail {

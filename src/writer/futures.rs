@@ -304,14 +304,7 @@ impl Wal {
             Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => {
                 // Retired since the lookup: the directory names what is left.
                 let end = self.shared.watermark.get(Level::Written);
-                let mut iter = crate::RecordIter::new(
-                    &self.options.fs,
-                    &self.dir,
-                    lsn,
-                    end,
-                    crate::limits::RECORD_BYTES_MAX,
-                )?;
-                iter.next().transpose()
+                self.read_from_directory(lsn, end)?.next().transpose()
             }
             other => other,
         }

@@ -433,22 +433,23 @@ impl Wal {
         });
         match from_index {
             // A segment retired since the lookup: the directory says what is left.
-            Some(Err(e)) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => RecordIter::new(
-                &self.options.fs,
-                &self.dir,
-                start,
-                end,
-                crate::limits::RECORD_BYTES_MAX,
-            ),
+            Some(Err(e)) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => {
+                self.read_from_directory(start, end)
+            }
             Some(iter) => iter,
-            None => RecordIter::new(
-                &self.options.fs,
-                &self.dir,
-                start,
-                end,
-                crate::limits::RECORD_BYTES_MAX,
-            ),
+            None => self.read_from_directory(start, end),
         }
+    }
+
+    /// Records `start..=end` found through the directory (not the index).
+    fn read_from_directory(&self, start: u64, end: u64) -> Result<RecordIter> {
+        RecordIter::new(
+            &self.options.fs,
+            &self.dir,
+            start,
+            end,
+            crate::limits::RECORD_BYTES_MAX,
+        )
     }
 
     /// Declares every record at or below `lsn` applied elsewhere: the checkpoint is
