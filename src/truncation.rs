@@ -269,6 +269,11 @@ pub(crate) fn finish_pending(fs: &Fs, dir: &Path, checkpoint: u64) -> Result<Opt
     if let Some(k) = plan.kept.as_mut() {
         k.dirty_end = k.file_bytes.max(k.dirty_end);
     }
+    // The intent read back may not be durable: a same-boot reopen after its directory
+    // sync failed still sees it. Zeroing under an intent a power cut can take away
+    // would leave zeros in front of valid frames and no record of the cut, so it is
+    // recorded again (written, synced, renamed, directory synced) first.
+    write_intent(fs, dir, from)?;
     execute(fs, dir, &plan)?;
     clear_intent(fs, dir)?;
     tracing::warn!(from, "recovery finished a truncation a crash interrupted");
