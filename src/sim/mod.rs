@@ -14,9 +14,17 @@
 //!   between two directories becomes durable in each as each is synced; a new
 //!   directory's own entry needs a sync of its parent);
 //! * [`SimFs::restart`] is a power cut followed by a boot: only durable entries remain
-//!   (an entry whose directory is not durable goes too), each file holds its durable
-//!   image plus, chosen by the seed, the first few of its unsynced writes in the order
-//!   they were made, the last of those possibly torn at a 512-byte boundary;
+//!   (an entry whose directory is not durable goes too), and each file holds its
+//!   durable image plus, chosen by the seed, any subset of the pieces of its unsynced
+//!   writes: each write is split at 512-byte (sector) or 4 KiB (page) boundaries of the
+//!   file, and every sector or page lands on its own, holding what the page cache held
+//!   for it at some moment — so a later write, or a later sector of one write, may
+//!   survive while an earlier one is lost. Nothing kept, everything kept, and an
+//!   in-order prefix (its next write torn at a boundary) stay common outcomes. The
+//!   length is journaled in order: it is the length at some moment, and bytes kept
+//!   past it are cut. Every call is synchronous, so an unsynced write is exactly a
+//!   write in flight at the cut; a write (or length change) the cut interrupts is in
+//!   flight too, and may survive in any part;
 //! * a failed sync (an injected `EIO`) behaves like Linux: the unsynced writes stay
 //!   visible to reads but are marked clean and never reach the durable image, so a
 //!   later sync succeeds without making them durable. A log that retried the sync, or
@@ -25,7 +33,8 @@
 //! Faults: [`SimFs::fail`] fails the Nth write, sync, directory sync, creation, rename
 //! or removal with `EIO` or `ENOSPC`; [`SimFs::set_capacity`] returns `ENOSPC` once the
 //! files would hold more bytes; [`SimFs::cut_power_after`] cuts the power at the Nth
-//! mutating operation from now (that operation does not happen). While the power is
+//! mutating operation from now (that operation returns an error; if it is a write, it
+//! was in flight and the restart may keep any part of it). While the power is
 //! off every operation fails, and handles opened before a restart stay dead after it.
 //!
 //! Everything random comes from the seed given to [`SimFs::new`], and the log prepares
@@ -53,6 +62,7 @@
 //! # }
 //! ```
 
+mod cut;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -132,12 +142,22 @@ pub struct SimCounts {
     pub faults_fired: u64,
     /// Power cuts (explicit, scheduled, or by a restart while powered).
     pub power_cuts: u64,
-    /// Unsynced writes a restart threw away.
+    /// Unsynced writes a restart threw away (every piece lost).
     pub writes_lost: u64,
-    /// Unsynced writes a restart kept only in part.
+    /// Unsynced writes a restart kept only in part (some pieces kept, some lost).
     pub writes_torn: u64,
     /// Unsynced writes a restart kept whole.
     pub writes_kept: u64,
+    /// Pieces (the parts of an unsynced write inside one sector or page) a restart
+    /// kept.
+    pub pieces_kept: u64,
+    /// Pieces a restart lost (never written, or past the length that survived).
+    pub pieces_lost: u64,
+    /// Files a restart left with a write kept in part.
+    pub files_torn: u64,
+    /// Files a restart left reordered: a piece survived while an earlier piece (of an
+    /// earlier write, or earlier in the same write) was lost.
+    pub files_reordered: u64,
     /// Directory entries a restart threw away (never synced, or their directory not).
     pub entries_lost: u64,
     /// Files open right now (handles not yet dropped, dead ones included).
@@ -200,7 +220,8 @@ impl SimFs {
     }
 
     /// Cuts the power at the `ops`-th mutating operation from now (1 = the next one);
-    /// that operation and every later one fail until [`SimFs::restart`].
+    /// that operation and every later one fail until [`SimFs::restart`]. A write cut
+    /// this way was in flight: the restart may keep any part of it.
     pub fn cut_power_after(&self, ops: u64) {
         self.lock().cut_after = Some(ops.max(1));
     }

@@ -8,11 +8,9 @@ use std::fs::TryLockError;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::cut::{self, Pending, apply, write_into};
 use super::{SimCounts, SimFault, SimOp};
 use crate::io::mode::Mode;
-
-/// Sector size: a torn write keeps a whole number of these from its start.
-const SECTOR_BYTES: u64 = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Entry {
@@ -20,17 +18,12 @@ enum Entry {
     File(u64),
 }
 
-#[derive(Debug)]
-enum Pending {
-    Write { at: u64, bytes: Vec<u8> },
-    Len(u64),
-}
-
 #[derive(Debug, Default)]
 struct Inode {
     live: Vec<u8>,
     durable: Vec<u8>,
-    /// Changes since the last sync, oldest first: what a power cut may lose or tear.
+    /// Changes since the last sync, oldest first, the one a power cut interrupted
+    /// included: what a power cut may keep any part of (see `cut`).
     pending: Vec<Pending>,
     /// Live directory entries naming this inode.
     links: u32,
@@ -87,24 +80,6 @@ fn path_of(entries: &BTreeMap<PathBuf, Entry>, ino: u64) -> PathBuf {
         .find(|(_, e)| **e == Entry::File(ino))
         .map(|(p, _)| p.clone())
         .unwrap_or_default()
-}
-
-fn apply(data: &mut Vec<u8>, change: &Pending) {
-    match change {
-        Pending::Write { at, bytes } => write_into(data, *at, bytes),
-        Pending::Len(len) => data.resize(*len as usize, 0),
-    }
-}
-
-fn write_into(data: &mut Vec<u8>, at: u64, bytes: &[u8]) {
-    let at = at as usize;
-    let end = at + bytes.len();
-    if data.len() < end {
-        data.resize(end, 0);
-    }
-    if let Some(dst) = data.get_mut(at..end) {
-        dst.copy_from_slice(bytes);
-    }
 }
 
 impl State {
@@ -292,9 +267,20 @@ impl State {
     ) -> io::Result<()> {
         self.gate(Some(generation))?;
         let name = self.name(ino);
-        self.tick(SimOp::Write, || {
+        let ticked = self.tick(SimOp::Write, || {
             format!("{name} [{offset}, +{})", bytes.len())
-        })?;
+        });
+        if let Err(e) = ticked {
+            // Cut by the power in the middle of the call: in flight, so any part of
+            // it may reach the disk.
+            if !self.powered && !bytes.is_empty() {
+                self.inode(ino)?.pending.push(Pending::Write {
+                    at: offset,
+                    bytes: bytes.to_vec(),
+                });
+            }
+            return Err(e);
+        }
         self.check_space(ino, offset + bytes.len() as u64)?;
         let inode = self.inode(ino)?;
         write_into(&mut inode.live, offset, bytes);
@@ -311,7 +297,13 @@ impl State {
     pub fn set_len(&mut self, generation: Option<u64>, ino: u64, len: u64) -> io::Result<()> {
         self.gate(generation)?;
         let name = self.name(ino);
-        self.tick(SimOp::Write, || format!("{name} set_len {len}"))?;
+        if let Err(e) = self.tick(SimOp::Write, || format!("{name} set_len {len}")) {
+            if !self.powered {
+                // In flight at the cut, like a write (see `write_at`).
+                self.inode(ino)?.pending.push(Pending::Len(len));
+            }
+            return Err(e);
+        }
         self.check_space(ino, len)?;
         let inode = self.inode(ino)?;
         inode.live.resize(len as usize, 0);
@@ -464,8 +456,8 @@ impl State {
     }
 
     /// Power cut and boot. Durable entries whose directory survives stay; each file
-    /// keeps its durable image plus a seeded prefix of its unsynced changes, the last
-    /// of which may be torn at a sector boundary.
+    /// keeps its durable image plus the seeded part of its unsynced changes that
+    /// `cut` lets through.
     pub fn restart(&mut self) {
         self.cut();
         let mut kept: BTreeMap<PathBuf, Entry> = BTreeMap::new();
@@ -516,30 +508,20 @@ impl State {
         }
     }
 
-    /// What of one file survives a power cut.
+    /// What of one file survives a power cut (see `cut`), counted.
     fn survivor(&mut self, inode: Inode) -> Vec<u8> {
-        let mut data = inode.durable;
-        let count = inode.pending.len();
-        let keep = self.rng.usize(..=count);
-        let mut changes = inode.pending.into_iter();
-        for change in changes.by_ref().take(keep) {
-            apply(&mut data, &change);
+        let (data, out) = cut::survivor(&mut self.rng, inode.durable, &inode.pending);
+        let c = &mut self.counts;
+        c.writes_kept += out.writes_kept;
+        c.writes_torn += out.writes_torn;
+        c.writes_lost += out.writes_lost;
+        c.pieces_kept += out.pieces_kept;
+        c.pieces_lost += out.pieces_lost;
+        c.files_torn += u64::from(out.writes_torn > 0);
+        c.files_reordered += u64::from(out.reordered);
+        if self.trace && !inode.pending.is_empty() {
+            eprintln!("    sim cut {}: {out:?}", inode.name.display());
         }
-        self.counts.writes_kept += keep as u64;
-        if let Some(Pending::Write { at, bytes }) = changes.next() {
-            let end = at + bytes.len() as u64;
-            let first = (at / SECTOR_BYTES + 1) * SECTOR_BYTES;
-            if first < end && self.rng.bool() {
-                let sectors = (end - first).div_ceil(SECTOR_BYTES);
-                let cut = first + self.rng.u64(..sectors) * SECTOR_BYTES;
-                let head = bytes.get(..(cut - at) as usize).unwrap_or_default();
-                write_into(&mut data, at, head);
-                self.counts.writes_torn += 1;
-                self.counts.writes_lost += (count - keep - 1) as u64;
-                return data;
-            }
-        }
-        self.counts.writes_lost += (count - keep) as u64;
         data
     }
 }
