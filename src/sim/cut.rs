@@ -39,6 +39,8 @@ pub(super) struct Outcome {
     pub writes_lost: u64,
     pub pieces_kept: u64,
     pub pieces_lost: u64,
+    /// The file had two unsynced pieces or more: a reordering could show.
+    pub several_pieces: bool,
     /// A piece survived while an earlier one (an earlier write's, or an earlier unit
     /// of the same write) was lost.
     pub reordered: bool,
@@ -202,6 +204,7 @@ fn apply_plan(plan: &Plan, mut data: Vec<u8>, pending: &[Pending]) -> (Vec<u8>, 
         }
     }
     data.resize(plan.len as usize, 0);
+    out.several_pieces = out.pieces_kept + out.pieces_lost >= 2;
     (data, out)
 }
 

@@ -155,6 +155,9 @@ pub struct SimCounts {
     pub pieces_lost: u64,
     /// Files a restart left with a write kept in part.
     pub files_torn: u64,
+    /// Files a restart found with two unsynced pieces or more (where a reordering can
+    /// show at all).
+    pub files_with_several_pieces: u64,
     /// Files a restart left reordered: a piece survived while an earlier piece (of an
     /// earlier write, or earlier in the same write) was lost.
     pub files_reordered: u64,

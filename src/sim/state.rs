@@ -518,6 +518,7 @@ impl State {
         c.pieces_kept += out.pieces_kept;
         c.pieces_lost += out.pieces_lost;
         c.files_torn += u64::from(out.writes_torn > 0);
+        c.files_with_several_pieces += u64::from(out.several_pieces);
         c.files_reordered += u64::from(out.reordered);
         if self.trace && !inode.pending.is_empty() {
             eprintln!("    sim cut {}: {out:?}", inode.name.display());

@@ -28,6 +28,16 @@ pub struct Tally {
     pub writes_lost: u64,
     pub entries_lost: u64,
     pub ops: u64,
+    pub power_cuts: u64,
+    pub files_torn: u64,
+    pub files_with_several_pieces: u64,
+    pub files_reordered: u64,
+    pub pieces_kept: u64,
+    pub pieces_lost: u64,
+    /// Bits flipped in acknowledged records that a later segment vouches for.
+    pub corruption_injected: u64,
+    /// Of those, the opens that reported `Corrupt` (all of them, or the seed fails).
+    pub corruption_reported: u64,
 }
 
 impl Tally {
@@ -45,6 +55,14 @@ impl Tally {
         self.writes_lost += o.writes_lost;
         self.entries_lost += o.entries_lost;
         self.ops += o.ops;
+        self.power_cuts += o.power_cuts;
+        self.files_torn += o.files_torn;
+        self.files_with_several_pieces += o.files_with_several_pieces;
+        self.files_reordered += o.files_reordered;
+        self.pieces_kept += o.pieces_kept;
+        self.pieces_lost += o.pieces_lost;
+        self.corruption_injected += o.corruption_injected;
+        self.corruption_reported += o.corruption_reported;
     }
 }
 
@@ -206,6 +224,12 @@ impl Run {
         self.tally.entries_lost = counts.entries_lost;
         self.tally.faults_fired = counts.faults_fired;
         self.tally.ops = counts.ops;
+        self.tally.power_cuts = counts.power_cuts;
+        self.tally.files_torn = counts.files_torn;
+        self.tally.files_with_several_pieces = counts.files_with_several_pieces;
+        self.tally.files_reordered = counts.files_reordered;
+        self.tally.pieces_kept = counts.pieces_kept;
+        self.tally.pieces_lost = counts.pieces_lost;
         Ok(())
     }
 
@@ -465,6 +489,9 @@ impl Run {
         for _ in 0..100 {
             if cut {
                 self.sim.restart();
+                if self.rng.u8(..8) == 0 {
+                    self.corruption_is_reported()?;
+                }
                 if self.rng.u8(..6) == 0 {
                     let n = self.rng.u64(1..=12);
                     self.note(|| format!("power goes in {n} ops, inside recovery"));
@@ -588,5 +615,139 @@ impl Run {
         model.checkpoint_asked = checkpoint;
         model.batches.retain(|(_, b)| *b <= last);
         Ok(())
+    }
+}
+
+// Segment header fields the corruption check reads (docs/FORMAT.md): the magic at 0,
+// the first LSN at 24; record data starts at 4096.
+const SEGMENT_MAGIC: &[u8] = b"RNGWALSG";
+const FIRST_LSN_AT: usize = 24;
+const DATA_AT: usize = 4096;
+/// Payloads at least this long are random enough to be found by content alone.
+const PAYLOAD_FOUND_MIN: usize = 16;
+
+/// A live segment file of the log, and the first LSN its header names (if it has one).
+struct Segment {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    first_lsn: Option<u64>,
+}
+
+/// Where `needle` occurs in `hay` (the payloads are random: a first-byte filter is
+/// enough to keep this cheap in a debug build).
+fn occurrences(hay: &[u8], needle: &[u8]) -> Vec<usize> {
+    let Some(&first) = needle.first() else {
+        return Vec::new();
+    };
+    (0..hay.len().saturating_sub(needle.len() - 1))
+        .filter(|&i| hay.get(i) == Some(&first) && hay.get(i..i + needle.len()) == Some(needle))
+        .collect()
+}
+
+impl Run {
+    fn segments(&self) -> Vec<Segment> {
+        let mut paths: Vec<PathBuf> = self
+            .sim
+            .paths()
+            .into_iter()
+            .filter(|p| p.parent() == Some(self.cfg.dir.as_path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+            .collect();
+        // 20-digit sequence numbers: the names sort in sequence order.
+        paths.sort();
+        paths
+            .into_iter()
+            .filter_map(|path| {
+                let bytes = self.sim.read_file(&path).ok()?;
+                let first_lsn = (bytes.get(..SEGMENT_MAGIC.len()) == Some(SEGMENT_MAGIC))
+                    .then(|| bytes.get(FIRST_LSN_AT..FIRST_LSN_AT + 8))
+                    .flatten()
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_le_bytes);
+                Some(Segment {
+                    path,
+                    bytes,
+                    first_lsn,
+                })
+            })
+            .collect()
+    }
+
+    /// An acknowledged record the log must call corrupt if damaged: in a segment
+    /// followed by one whose header names a first LSN that is acknowledged too (that
+    /// header is durable, and vouches for everything below its first LSN), or at or
+    /// below the acknowledged checkpoint in a live segment. Returns the segment's
+    /// path, the offset of a byte of the record's payload, and its LSN.
+    fn sealed_record(&mut self, segments: &[Segment]) -> Option<(PathBuf, u64, u64)> {
+        let m = &self.model;
+        let hi = m.pending_cut.map_or(m.acked, |from| m.acked.min(from - 1));
+        let checkpoint = m.checkpoint.min(hi);
+        let next_firsts = segments.iter().skip(1).map(|s| s.first_lsn).chain([None]);
+        let sealed: Vec<(&Segment, u64, u64)> = segments
+            .iter()
+            .zip(next_firsts)
+            .filter_map(|(seg, next_first)| {
+                let first = seg.first_lsn?;
+                let end = match next_first {
+                    Some(next) if next <= hi => next,
+                    Some(next) => next.min(checkpoint + 1),
+                    None => checkpoint + 1,
+                };
+                (first < end).then_some((seg, first, end))
+            })
+            .collect();
+        for _ in 0..8 {
+            let (seg, from, to) = *sealed.get(self.rng.usize(..sealed.len().max(1)))?;
+            let lsn = self.rng.u64(from..to);
+            let payload = self.model.payloads.get(lsn as usize - 1)?;
+            if payload.len() < PAYLOAD_FOUND_MIN {
+                continue;
+            }
+            if let [at] = occurrences(&seg.bytes, payload)[..]
+                && at >= DATA_AT
+            {
+                let at = at + self.rng.usize(..payload.len());
+                return Some((seg.path.clone(), at as u64, lsn));
+            }
+        }
+        None
+    }
+
+    /// After a power cut, before the log is reopened: flips one bit of an
+    /// acknowledged record in a sealed segment, checks that the open calls it
+    /// corruption, and puts the byte back (durably).
+    fn corruption_is_reported(&mut self) -> Result<(), String> {
+        let segments = self.segments();
+        let Some((path, at, lsn)) = self.sealed_record(&segments) else {
+            return Ok(());
+        };
+        let old = segments
+            .iter()
+            .find(|s| s.path == path)
+            .and_then(|s| s.bytes.get(at as usize).copied())
+            .ok_or("the chosen byte vanished")?;
+        let flipped = old ^ (1 << self.rng.u8(..8));
+        let io = |e: std::io::Error| format!("injecting corruption into {}: {e}", path.display());
+        self.sim.write_file_at(&path, at, &[flipped]).map_err(io)?;
+        self.note(|| format!("bit flipped in LSN {lsn}: {} at {at}", path.display()));
+        self.tally.corruption_injected += 1;
+        let opened = Wal::open(&self.cfg.dir, self.cfg.options.clone());
+        self.sim.write_file_at(&path, at, &[old]).map_err(io)?;
+        self.sim.sync_file(&path).map_err(io)?;
+        match opened {
+            Err(e) if e.is_corrupt() => {
+                self.note(|| format!("reported: {e}"));
+                self.tally.corruption_reported += 1;
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "a flipped bit in acknowledged LSN {lsn} ({} at {at}) gave {e}, not Corrupt",
+                path.display()
+            )),
+            Ok(_) => Err(format!(
+                "a flipped bit in acknowledged LSN {lsn} ({} at {at}) was not reported",
+                path.display()
+            )),
+        }
     }
 }
