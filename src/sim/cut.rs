@@ -88,7 +88,9 @@ impl Plan {
 
     /// The seeded choice. Probability mass: nothing kept 1/8, everything 1/8, an
     /// in-order prefix (its next write possibly torn at a unit boundary, as the
-    /// simulator modelled before reordering) 1/4, every unit on its own 1/2.
+    /// simulator modelled before reordering) 1/4, every unit on its own 3/8, and the
+    /// later units kept while earlier ones are not 1/8 (the state an appending log
+    /// sees as a hole with valid frames after it).
     fn choose(rng: &mut fastrand::Rng, durable_len: u64, pending: &[Pending]) -> Plan {
         let n = pending.len();
         let sizes = sizes(durable_len, pending);
@@ -99,6 +101,7 @@ impl Plan {
             0 => Plan::uniform(unit, units, 0, &sizes),
             1 => Plan::uniform(unit, units, n, &sizes),
             2 | 3 => Plan::prefix(rng, unit, units, pending, &sizes),
+            4 => Plan::suffix(rng, unit, units, pending, &sizes),
             _ => Plan::scattered(rng, unit, units, &sizes),
         }
     }
@@ -128,6 +131,37 @@ impl Plan {
             *time = t + 1;
         }
         plan.len = plan.len.max(cut);
+        plan
+    }
+
+    /// Everything from one of the units the writes touched on (not the first), the
+    /// units before it each at an earlier moment.
+    fn suffix(
+        rng: &mut fastrand::Rng,
+        unit: u64,
+        units: usize,
+        pending: &[Pending],
+        sizes: &[u64],
+    ) -> Plan {
+        let n = pending.len();
+        let mut touched: Vec<u64> = pending
+            .iter()
+            .filter_map(|change| match change {
+                Pending::Write { at, bytes } => {
+                    Some(*at / unit..(at + bytes.len() as u64).div_ceil(unit))
+                }
+                Pending::Len(_) => None,
+            })
+            .flatten()
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        let mut plan = Plan::uniform(unit, units, n, sizes);
+        if let Some(&from) = touched.get(rng.usize(1..touched.len().max(2))) {
+            for time in plan.times.iter_mut().take(from as usize) {
+                *time = rng.usize(..n);
+            }
+        }
         plan
     }
 

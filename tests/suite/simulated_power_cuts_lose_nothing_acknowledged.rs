@@ -150,7 +150,8 @@ fn simulated_power_cuts_lose_nothing_acknowledged() {
         "simulated crash points: {} over {seeds} seeds ({} cut inside recovery); \
          {} power cuts: {} files torn, {} files reordered (of {} left with two unsynced \
          pieces or more; pieces: {} kept, \
-         {} lost; writes: {} torn, {} lost); corruption injected into sealed segments \
+         {} lost; writes: {} torn, {} lost); {} holes with valid frames after them cut by \
+         recovery; corruption injected into sealed segments \
          {} times, reported {} times; {} faults armed, {} fired, {} reopens in the same \
          boot after a fault; {} records checked after reopens, {} appended; {} \
          truncations ({} refused inside a batch); {} directory entries lost; {} file \
@@ -165,6 +166,7 @@ fn simulated_power_cuts_lose_nothing_acknowledged() {
         tally.pieces_lost,
         tally.writes_torn,
         tally.writes_lost,
+        tally.holes_cut,
         tally.corruption_injected,
         tally.corruption_reported,
         tally.faults_armed,
@@ -193,6 +195,7 @@ fn simulated_power_cuts_lose_nothing_acknowledged() {
         tally.files_reordered > 0,
         "some power cuts kept a later piece without an earlier one"
     );
+    assert!(tally.holes_cut > 0, "recovery cut some holes");
     assert!(
         tally.corruption_injected > 0 && tally.corruption_reported == tally.corruption_injected,
         "corruption injected {} times, reported {} times",
