@@ -91,12 +91,15 @@ enum Cut {
 }
 
 impl Cut {
+    /// Shifted by one every six rounds, so each workload meets two kinds of cut (both
+    /// periodic ones meet a torn-seq cut).
     fn of_round(round: usize) -> Cut {
-        [
+        let kinds = [
             Cut::Any,
             Cut::Asked(Tear::TornOp),
             Cut::Asked(Tear::TornSeq),
-        ][round % 3]
+        ];
+        kinds[(round + round / 6) % 3]
     }
 
     /// Cuts; a torn-seq cut on a periodic workload waits for two unsynced writes in a
