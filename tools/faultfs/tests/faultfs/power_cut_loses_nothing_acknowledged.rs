@@ -258,18 +258,30 @@ fn run_round(driver: Driver, round: usize, rng: &mut u64) -> CutReport {
         !acked.is_empty(),
         "nothing was acknowledged before the cut: {what}"
     );
-    // The files as the cut left them, kept if the check fails (recovery changes them).
+    check_keeping_files(
+        &place,
+        workload.options(driver),
+        &acked,
+        checkpointed,
+        &what,
+    );
+    report
+}
+
+/// Remounts and checks the log (see `check_log`); if the check fails, keeps a copy of
+/// the files as the cut left them (recovery changes them) and says where.
+fn check_keeping_files(
+    place: &Place,
+    opts: Options,
+    acked: &[(u64, Vec<u8>)],
+    checkpointed: u64,
+    what: &str,
+) {
     let snapshot = tempfile::tempdir().unwrap();
     copy_dir(&place.backing, snapshot.path());
     let _again = place.mount();
-    let checked = std::panic::catch_unwind(|| {
-        check_log(
-            &place.wal_dir(),
-            workload.options(driver),
-            &acked,
-            checkpointed,
-        )
-    });
+    let checked =
+        std::panic::catch_unwind(|| check_log(&place.wal_dir(), opts, acked, checkpointed));
     match checked {
         Ok(last) => eprintln!("{what}, last {last}"),
         Err(panic) => {
@@ -278,7 +290,6 @@ fn run_round(driver: Driver, round: usize, rng: &mut u64) -> CutReport {
             std::panic::resume_unwind(panic)
         }
     }
-    report
 }
 
 /// Copies the directory tree `from` into `to` (an existing directory).
