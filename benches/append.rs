@@ -58,6 +58,7 @@ fn unsynced_append(c: &mut Criterion) {
                     out.clear();
                     let spec = ringwal::format::frame::FrameSpec {
                         lsn: 42,
+                        durable: 41,
                         sequence: 7,
                         payload: &payload,
                         payload_crc: ringwal::format::frame::payload_crc(&payload),

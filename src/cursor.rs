@@ -199,11 +199,7 @@ impl Cursor {
 
     /// Looks for any valid frame of `sequence` at or after `from` (aligned positions),
     /// and for the end of non-zero bytes there. Returns (offset of the first valid
-    /// frame, end of the last non-zero 8-byte word; `None` when all zero).
-    /// Only frames whose LSN lies in `lsns` (and not absurdly beyond its start) are
-    /// candidates: anything written after the end of the chain carries a later LSN, and
-    /// the filter keeps a scan over garbage from checksumming at every position. (The
-    /// end bound leaves out the records a pending truncation is removing.)
+    /// frame, end of the last non-zero 8-byte word; `None` when all zero). See `survey`.
     pub fn find_valid_after(
         &mut self,
         from: u64,
@@ -211,22 +207,97 @@ impl Cursor {
         record_bytes_max: u64,
         lsns: std::ops::Range<u64>,
     ) -> Result<(Option<u64>, Option<u64>)> {
-        let lsn_min = lsns.start;
+        let found = self.survey(from, sequence, record_bytes_max, lsns, Until::FirstValid)?;
+        Ok((found.first_valid, found.dirty_end))
+    }
+
+    /// Walks `from` to the end of the file (aligned positions) for valid frames of
+    /// `sequence` and the end of non-zero bytes; `Until::FirstValid` stops at the first
+    /// valid frame, `Until::End` steps over each valid frame and goes on, keeping the
+    /// highest durable claim among them.
+    ///
+    /// Only frames whose LSN lies in `lsns` (and not absurdly beyond its start) are
+    /// candidates: anything written after the end of the chain carries a later LSN, and
+    /// the filter keeps a scan over garbage from checksumming at every position. (The
+    /// end bound leaves out the records a pending truncation is removing.) A frame that
+    /// passes its checksum with an impossible durable claim is corruption.
+    pub fn survey(
+        &mut self,
+        from: u64,
+        sequence: u64,
+        record_bytes_max: u64,
+        lsns: std::ops::Range<u64>,
+        until: Until,
+    ) -> Result<Survey> {
+        let lsn_min = lsns.start.max(1);
         let align = FRAME_ALIGN;
         let mut at = from - from % align;
-        let mut dirty_end = None;
+        let mut out = Survey::default();
         let file_len = self.len;
         // The budget counts from here: what this search checksummed, and how far it
         // reached from `from`.
         let (checked_before, mut reach) = (self.checked_bytes, from);
         while at < file_len {
-            // Skip zeros a buffer at a time (a preallocated segment is mostly zeros);
-            // only a non-zero word can start a frame worth decoding.
+            let Some(next) = self.next_nonzero_word(at)? else {
+                break;
+            };
+            at = next;
+            let head = self.window(at, FRAME_HEADER_BYTES as usize)?;
+            out.dirty_end = Some((at + align).min(file_len));
+            let lsn = read_u64(head, 8).unwrap_or(0);
+            let len = u64::from(read_u32(head, 4).unwrap_or(0) & !frame::BATCH_CONTINUES);
+            let plausible = at >= from
+                && lsn < lsns.end
+                && lsn >= lsn_min
+                && lsn - lsn_min < LSN_WINDOW
+                && len <= record_bytes_max
+                && at + frame_bytes(len) <= file_len;
+            if !plausible {
+                at += align;
+                continue;
+            }
+            reach = reach.max(at + frame_bytes(len));
+            let checked = self.checked_bytes - checked_before;
+            let allowed = SCAN_CHECK_FACTOR * (reach - from) + SCAN_CHECK_SLACK_BYTES;
+            if checked + frame_bytes(len) > allowed {
+                let reason = CorruptReason::ScanBudgetExceeded {
+                    offset: at,
+                    bytes_checked: checked,
+                };
+                return Err(Error::corrupt(sequence, at, reason));
+            }
+            match self.frame_at(at, sequence, record_bytes_max)? {
+                Found::Frame(d) => {
+                    out.first_valid.get_or_insert(at);
+                    out.frames += 1;
+                    if out.vouch.is_none_or(|(claim, _)| d.durable > claim) {
+                        out.vouch = Some((d.durable, at));
+                    }
+                    if until == Until::FirstValid {
+                        return Ok(out);
+                    }
+                    at += d.frame_len as u64;
+                    out.dirty_end = Some(at.min(file_len));
+                }
+                Found::Invalid(reason @ CorruptReason::DurableClaimOutOfRange { .. }) => {
+                    return Err(Error::corrupt(sequence, at, reason));
+                }
+                _ => at += align,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first aligned position at or after `at` (aligned) whose 8-byte word is not
+    /// zero, skipping zeros a buffer at a time (a preallocated segment is mostly zeros;
+    /// only a non-zero word can start a frame worth decoding).
+    fn next_nonzero_word(&mut self, mut at: u64) -> Result<Option<u64>> {
+        let align = FRAME_ALIGN;
+        while at < self.len {
             let ahead = self.window(at, FRAME_HEADER_BYTES as usize)?;
             if ahead.is_empty() {
                 break;
             }
-            // Word by word (a word is FRAME_ALIGN = 8 bytes; `at` is aligned).
             let words = ahead.chunks_exact(align as usize);
             let tail_nonzero = words.remainder().iter().any(|&b| b != 0);
             let whole = (ahead.len() / align as usize) as u64 * align;
@@ -234,40 +305,33 @@ impl Cursor {
                 .map(|w| w.iter().fold(0u8, |acc, &b| acc | b))
                 .position(|or| or != 0)
             {
-                Some(i) => at += i as u64 * align,
-                None if !tail_nonzero => {
-                    at += ahead.len() as u64;
-                    continue;
-                }
-                None => at += whole,
+                Some(i) => return Ok(Some(at + i as u64 * align)),
+                None if !tail_nonzero => at += ahead.len() as u64,
+                None => return Ok(Some(at + whole)),
             }
-            let head = self.window(at, FRAME_HEADER_BYTES as usize)?;
-            dirty_end = Some((at + align).min(file_len));
-            let lsn = read_u64(head, 8).unwrap_or(0);
-            let len = u64::from(read_u32(head, 4).unwrap_or(0) & !frame::BATCH_CONTINUES);
-            let plausible = at >= from
-                && lsn < lsns.end
-                && lsn >= lsn_min.max(1)
-                && lsn - lsn_min.max(1) < LSN_WINDOW
-                && len <= record_bytes_max
-                && at + frame_bytes(len) <= file_len;
-            if plausible {
-                reach = reach.max(at + frame_bytes(len));
-                let checked = self.checked_bytes - checked_before;
-                let allowed = SCAN_CHECK_FACTOR * (reach - from) + SCAN_CHECK_SLACK_BYTES;
-                if checked + frame_bytes(len) > allowed {
-                    let reason = CorruptReason::ScanBudgetExceeded {
-                        offset: at,
-                        bytes_checked: checked,
-                    };
-                    return Err(Error::corrupt(sequence, at, reason));
-                }
-                if let Found::Frame(_) = self.frame_at(at, sequence, record_bytes_max)? {
-                    return Ok((Some(at), dirty_end));
-                }
-            }
-            at += align;
         }
-        Ok((None, dirty_end))
+        Ok(None)
     }
+}
+
+/// How far `Cursor::survey` goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// Stop at the first valid frame.
+    FirstValid,
+    /// Go to the end of the file.
+    End,
+}
+
+/// What `Cursor::survey` found past a point.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Survey {
+    /// Offset of the first valid frame.
+    pub first_valid: Option<u64>,
+    /// Valid frames found.
+    pub frames: u64,
+    /// The highest durable claim among them, and the offset of the frame making it.
+    pub vouch: Option<(u64, u64)>,
+    /// End of the last non-zero 8-byte word (or valid frame); `None` when all zero.
+    pub dirty_end: Option<u64>,
 }

@@ -166,6 +166,16 @@ pub enum Error {
         /// The tail's position (the next LSN it would have yielded).
         position: Lsn,
     },
+    /// The log was written in an on-disk format this build does not read (no
+    /// migration exists before 1.0: replay it with the build that wrote it).
+    UnsupportedFormat {
+        /// The file that named the version.
+        path: PathBuf,
+        /// The version found on disk.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
     /// ringwal found its own state inconsistent (a bug, not bad input or a failing
     /// disk). The log is poisoned rather than acknowledging anything it cannot vouch
     /// for; please report it with the message.
@@ -249,6 +259,45 @@ pub enum CorruptReason {
     Checkpoint(String),
     /// The truncation intent file is damaged or names an impossible cut.
     Truncation(String),
+    /// A frame or header claims a durable LSN it cannot vouch for: a frame's claim at
+    /// or above its own LSN, a header's floor at or above its first LSN. The bytes
+    /// passed their checksum, so this is not a torn write.
+    DurableClaimOutOfRange {
+        /// The LSN of the frame (or the header's first LSN).
+        lsn: u64,
+        /// The durable LSN it claims.
+        durable: u64,
+    },
+    /// The chain of records stops at `lsn`, and a valid frame or header written later
+    /// says `lsn` had already been durable: records that were acknowledged are damaged
+    /// or missing (see docs/FORMAT.md, "Recovery decision table").
+    DamagedDurableData {
+        /// The first LSN the chain is missing.
+        lsn: u64,
+        /// The durable LSN the later frame or header claims (at least `lsn`).
+        durable: u64,
+        /// The segment holding that frame or header.
+        vouched_by_segment: u64,
+        /// Its offset (0: the segment header).
+        vouched_by_offset: u64,
+    },
+    /// The chain of records stops at `lsn`, at or below the persisted checkpoint: those
+    /// records were durable before the checkpoint was written.
+    DamagedBelowCheckpoint {
+        /// The first LSN the chain is missing.
+        lsn: u64,
+        /// The persisted checkpoint.
+        checkpoint: u64,
+    },
+    /// The chain of records stops at `lsn`, at or below the LSN the lock file records
+    /// as durable (written at the last open once recovery was done, or at a clean
+    /// close): those records had been made durable.
+    DamagedBelowRecordedDurable {
+        /// The first LSN the chain is missing.
+        lsn: u64,
+        /// The durable LSN the lock file records.
+        durable: u64,
+    },
     /// The search for valid data after the end of the chain met so many plausible
     /// frame headers claiming long payloads that checking them all would cost more than
     /// a bounded multiple of the bytes scanned (crafted bytes, not a torn write): the
@@ -287,6 +336,30 @@ impl fmt::Display for CorruptReason {
                 "damaged frame followed by a valid frame at offset {valid_frame_at}"
             ),
             CorruptReason::IncompleteBatch => f.write_str("batch cut short inside the log"),
+            CorruptReason::DurableClaimOutOfRange { lsn, durable } => write!(
+                f,
+                "a valid frame or header at LSN {lsn} claims LSN {durable} was durable \
+                 before it was written"
+            ),
+            CorruptReason::DamagedDurableData {
+                lsn,
+                durable,
+                vouched_by_segment,
+                vouched_by_offset,
+            } => write!(
+                f,
+                "the records stop at LSN {lsn}, but segment {vouched_by_segment} at offset \
+                 {vouched_by_offset} was written after LSN {durable} was durable"
+            ),
+            CorruptReason::DamagedBelowRecordedDurable { lsn, durable } => write!(
+                f,
+                "the records stop at LSN {lsn}, but the lock file records every LSN up to \
+                 {durable} durable"
+            ),
+            CorruptReason::DamagedBelowCheckpoint { lsn, checkpoint } => write!(
+                f,
+                "the records stop at LSN {lsn}, at or below the checkpoint {checkpoint}"
+            ),
             CorruptReason::Checkpoint(why) => write!(f, "checkpoint file: {why}"),
             CorruptReason::Truncation(why) => write!(f, "truncation intent: {why}"),
             CorruptReason::ScanBudgetExceeded {
@@ -354,6 +427,16 @@ impl fmt::Display for Error {
                 "the log was cut from LSN {cut}, below this tail's position {position}"
             ),
             Error::Internal { what } => write!(f, "internal inconsistency (a ringwal bug): {what}"),
+            Error::UnsupportedFormat {
+                path,
+                found,
+                supported,
+            } => write!(
+                f,
+                "{} is in on-disk format version {found}; this build reads version \
+                 {supported} only",
+                path.display()
+            ),
             Error::SegmentChanged {
                 segment,
                 path,

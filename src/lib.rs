@@ -63,7 +63,7 @@ pub use lock::LogLock;
 pub use lsn::Lsn;
 pub use options::{Driver, Durability, FileAccess, Options, Preallocate, RecoveryMode};
 pub use reader::{LogReader, Record, RecordIter};
-pub use recovery::{RecoveryReport, Scan, SegmentInfo};
+pub use recovery::{RecoveryReport, Scan, SegmentInfo, TornTail};
 pub use stats::{Percentiles, Stats};
 pub use tail::Tail;
 pub use writer::{AppendAsync, Durable, SyncTicket, Wal};

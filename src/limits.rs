@@ -5,7 +5,7 @@
 pub const SEGMENT_HEADER_BYTES: u64 = 4096;
 
 /// Bytes of a record frame before its payload (see `format::frame`).
-pub const FRAME_HEADER_BYTES: u64 = 16;
+pub const FRAME_HEADER_BYTES: u64 = 24;
 
 /// Frames start at multiples of this, so a scan for valid data after damage can step
 /// through a segment without trying every byte.

@@ -20,6 +20,13 @@ const CLEAN_CLOSE_MARK: &str = "closed cleanly";
 /// The line of the lock file that bounds what the holder may leave unsynced.
 const UNSYNCED_KEY: &str = "unsynced_bytes_max ";
 
+/// The line of the lock file naming an LSN every record up to which was durable when
+/// it was written (at open, once recovery made the log durable; at a clean close; lowered
+/// before a truncation cuts below it). Recovery calls damage at or below it corruption,
+/// never a torn tail. The value is written twice and trusted only when both copies
+/// agree, so a write torn inside the line cannot make up a claim.
+const DURABLE_KEY: &str = "durable_lsn ";
+
 /// What of the lock file is read, and the longest program name written into it: the
 /// name (escaped, up to 4 bytes a char plus quotes) and both lines fit well within.
 const LOCK_TEXT_BYTES_MAX: usize = 4096;
@@ -59,6 +66,34 @@ pub(crate) fn unsynced_bytes_max(options: &crate::Options) -> u64 {
         .saturating_add(options.segment_bytes)
 }
 
+/// The durable LSN a lock file's text records, if it records one both copies agree on
+/// (the lowest, if several lines do: a torn rewrite may leave an older line behind).
+fn durable_in(text: &str) -> Option<u64> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix(DURABLE_KEY))
+        .filter_map(|v| {
+            let mut copies = v.split_whitespace().map(|n| n.parse::<u64>().ok());
+            match (copies.next(), copies.next(), copies.next()) {
+                (Some(Some(a)), Some(Some(b)), None) if a == b => Some(a),
+                _ => None,
+            }
+        })
+        .min()
+}
+
+fn durable_line(lsn: u64) -> String {
+    format!("{DURABLE_KEY}{lsn} {lsn}\n")
+}
+
+/// The durable LSN the lock file of `dir` records (0 if none): for read-only scans.
+pub(crate) fn durable_recorded(fs: &Fs, dir: &Path) -> u64 {
+    let bytes = fs.read(&dir.join(LOCK_FILE)).unwrap_or_default();
+    let text = bytes
+        .get(..bytes.len().min(LOCK_TEXT_BYTES_MAX))
+        .unwrap_or_default();
+    durable_in(&String::from_utf8_lossy(text)).unwrap_or(0)
+}
+
 /// The held lock; dropping it releases the lock.
 #[derive(Debug)]
 pub(crate) struct DirLock {
@@ -66,6 +101,8 @@ pub(crate) struct DirLock {
     path: std::path::PathBuf,
     /// This writer's own bound, recorded in the file once recovery has run.
     unsynced_bytes_max: Option<u64>,
+    /// The durable LSN the file records now (see `DURABLE_KEY`).
+    durable: std::sync::atomic::AtomicU64,
 }
 
 impl DirLock {
@@ -75,7 +112,7 @@ impl DirLock {
         fs: &Fs,
         dir: &Path,
         unsynced_bytes_max: Option<u64>,
-    ) -> Result<(Self, LastClose)> {
+    ) -> Result<(Self, LastClose, u64)> {
         let path = dir.join(LOCK_FILE);
         let file = fs
             .open(&path, Mode::CreateKeep)
@@ -109,7 +146,7 @@ impl DirLock {
             }
             Err(TryLockError::Error(e)) => return Err(Error::io(IoOp::Lock, &path, e)),
         }
-        let last = read_last_close(&file);
+        let (last, durable) = read_last_close(&file);
         // Until recovery has made the last writer's unsynced bytes durable they are
         // still at risk: a crash during this open must leave a file that makes the next
         // open cover them too, so the bound written now covers both writers.
@@ -123,14 +160,32 @@ impl DirLock {
             file,
             path,
             unsynced_bytes_max,
+            durable: std::sync::atomic::AtomicU64::new(durable),
         };
+        // The last writer's durable LSN is carried over until recovery is done, so a
+        // crash during recovery does not lose it.
         lock.record_holder(bound_now)?;
-        Ok((lock, last))
+        Ok((lock, last, durable))
     }
 
     /// Recovery made everything the last writer may have left unsynced durable: from
     /// now on only this writer's own bound matters.
-    pub fn recovered(&self) -> Result<()> {
+    /// Recovery is done and made every record up to `durable` durable.
+    pub fn recovered(&self, durable: u64) -> Result<()> {
+        self.durable
+            .store(durable, std::sync::atomic::Ordering::Relaxed);
+        self.record_holder(self.unsynced_bytes_max)
+    }
+
+    /// Lowers the recorded durable LSN to `lsn` (synced) before a cut removes records
+    /// above it: records appended after the cut reuse those LSNs and may be torn.
+    pub fn lower_durable(&self, lsn: u64) -> Result<()> {
+        let was = self
+            .durable
+            .fetch_min(lsn, std::sync::atomic::Ordering::Relaxed);
+        if was <= lsn {
+            return Ok(());
+        }
         self.record_holder(self.unsynced_bytes_max)
     }
 
@@ -147,6 +202,9 @@ impl DirLock {
             .take(PROGRAM_CHARS_MAX)
             .collect();
         let mut me = format!("pid {} ({program:?})\n", std::process::id());
+        me.push_str(&durable_line(
+            self.durable.load(std::sync::atomic::Ordering::Relaxed),
+        ));
         if let Some(bytes) = unsynced_bytes_max {
             me.push_str(&format!("{UNSYNCED_KEY}{bytes}\n"));
         }
@@ -159,12 +217,19 @@ impl DirLock {
 
     /// Records that the log was closed with everything synced and no failure. Not
     /// synced: it only lets the next open skip work, and a lost mark costs that work.
-    pub fn mark_clean(&self) {
-        let mark = format!("{CLEAN_CLOSE_MARK} by pid {}\n", std::process::id());
+    /// Records a clean close, everything up to `durable` synced. Synced itself: the
+    /// durable LSN in it lets a later open call damage to those records corruption.
+    pub fn mark_clean(&self, durable: u64) {
+        let mark = format!(
+            "{CLEAN_CLOSE_MARK} by pid {}\n{}",
+            std::process::id(),
+            durable_line(durable)
+        );
         let written = self
             .file
             .set_len(0)
-            .and_then(|()| self.file.write_all_at(mark.as_bytes(), 0));
+            .and_then(|()| self.file.write_all_at(mark.as_bytes(), 0))
+            .and_then(|()| self.file.sync_all());
         if let Err(error) = written {
             tracing::debug!(%error, path = %self.path.display(), "could not mark a clean close");
         }
@@ -179,7 +244,7 @@ impl DirLock {
 
 /// How the last writer left the log, from the lock file's content (read before this
 /// holder overwrites it). Anything unreadable counts as unclean with no bound.
-fn read_last_close(file: &Handle) -> LastClose {
+fn read_last_close(file: &Handle) -> (LastClose, u64) {
     // The content is a few short lines (see `record_holder`); more is not ours.
     let mut said = [0u8; LOCK_TEXT_BYTES_MAX];
     let n = file.read_at(&mut said, 0).unwrap_or(0);
@@ -187,14 +252,15 @@ fn read_last_close(file: &Handle) -> LastClose {
         .get(..n)
         .map(String::from_utf8_lossy)
         .unwrap_or_default();
+    let durable = durable_in(&text).unwrap_or(0);
     if text.starts_with(CLEAN_CLOSE_MARK) {
-        return LastClose::Clean;
+        return (LastClose::Clean, durable);
     }
     let unsynced_bytes_max = text
         .lines()
         .find_map(|line| line.strip_prefix(UNSYNCED_KEY))
         .and_then(|v| v.trim().parse().ok());
-    LastClose::Unclean { unsynced_bytes_max }
+    (LastClose::Unclean { unsynced_bytes_max }, durable)
 }
 
 /// The writer's lock on a log directory, taken by a tool that changes the log outside

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::Lsn;
 use crate::catalog::SegmentMeta;
-use crate::cursor::{Cursor, Found, read_header};
+use crate::cursor::{Cursor, Found, Survey, Until, read_header};
 use crate::error::{CorruptReason, Error, IoOp, Result};
 use crate::format::checkpoint;
 use crate::format::header::{HeaderState, SegmentHeader};
@@ -55,8 +55,37 @@ pub struct Tail {
     pub segment: u64,
     /// Offset of the end (the next frame would go here).
     pub offset: u64,
-    /// Bytes of torn writes past the end, over all segments.
+    /// The first LSN the log does not hold: where the chain of records stops.
+    pub lsn: u64,
+    /// Bytes of torn writes past the end, over all segments (valid frames that no
+    /// later frame vouches for included).
     pub torn_bytes: u64,
+    /// Valid frames found past the end (after a hole): written, never acknowledged
+    /// (nothing after them claims `lsn` was durable), so they are part of the torn tail.
+    pub frames_after_hole: u64,
+    /// The highest durable LSN any valid frame or segment header past the end claims:
+    /// below `lsn`, or the scan would have reported corruption.
+    pub durable_claimed: Option<u64>,
+}
+
+/// A torn tail recovery cut, and why it was not corruption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TornTail {
+    /// The segment where the log now ends.
+    pub segment: u64,
+    /// The offset where it ends.
+    pub offset: u64,
+    /// The first LSN cut (the next one the log writes).
+    pub lsn: Lsn,
+    /// Bytes zeroed or removed past the end.
+    pub bytes: u64,
+    /// Valid frames past a hole that were cut with it: none of them, and no segment
+    /// header after it, claimed `lsn` had been durable, so the hole is a write the power
+    /// cut tore and these records were never acknowledged.
+    pub frames_after_hole: u64,
+    /// The highest durable LSN claimed past the end (below `lsn`), if anything claimed.
+    pub durable_claimed: Option<Lsn>,
 }
 
 /// The result of scanning a log directory, changing nothing.
@@ -107,6 +136,9 @@ pub struct RecoveryReport {
     /// A truncation (`Wal::truncate_from`) a crash interrupted, finished by this open:
     /// the LSN it cut from.
     pub truncation_finished: Option<Lsn>,
+    /// The torn tail cut, if there was one: where, how much, and what vouched for it
+    /// being unacknowledged.
+    pub torn_tail: Option<TornTail>,
 }
 
 /// Reads the persisted checkpoint, 0 if there is none.
@@ -117,7 +149,14 @@ pub fn read_checkpoint(dir: &Path) -> Result<u64> {
 pub(crate) fn read_checkpoint_in(fs: &Fs, dir: &Path) -> Result<u64> {
     let path = dir.join(CHECKPOINT_FILE);
     match fs.read(&path) {
-        Ok(bytes) => checkpoint::decode(&bytes).map_err(|reason| Error::corrupt(0, 0, reason)),
+        Ok(bytes) => checkpoint::decode(&bytes).map_err(|reason| match reason {
+            CorruptReason::UnsupportedVersion(found) => Error::UnsupportedFormat {
+                path,
+                found,
+                supported: crate::format::FORMAT_VERSION,
+            },
+            reason => Error::corrupt(0, 0, reason),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(Error::io(IoOp::Read, path, e)),
     }
@@ -224,7 +263,14 @@ pub fn scan(dir: &Path, record_bytes_max: u64) -> Result<Scan> {
     scan_in(&Fs::default(), dir, record_bytes_max)
 }
 
+/// A read-only scan: the durable LSN the lock file records vouches like a checkpoint.
 pub(crate) fn scan_in(fs: &Fs, dir: &Path, record_bytes_max: u64) -> Result<Scan> {
+    let durable = crate::lock::durable_recorded(fs, dir);
+    scan_vouched(fs, dir, record_bytes_max, durable)
+}
+
+/// Scans with `durable_recorded`, the LSN the lock file said was durable (0: none).
+fn scan_vouched(fs: &Fs, dir: &Path, record_bytes_max: u64, durable_recorded: u64) -> Result<Scan> {
     let checkpoint = read_checkpoint_in(fs, dir)?;
     // Recovery finishes a pending truncation before it scans; a read-only scan sees
     // the log as the truncation will leave it.
@@ -248,6 +294,9 @@ pub(crate) fn scan_in(fs: &Fs, dir: &Path, record_bytes_max: u64) -> Result<Scan
         expected: None,
         record_bytes_max,
         lsn_end: truncation_pending.unwrap_or(u64::MAX),
+        past: PastEnd::default(),
+        durable_recorded,
+        bad_next_header: None,
     };
     let next_firsts: Vec<Option<u64>> = listed
         .iter()
@@ -258,6 +307,7 @@ pub(crate) fn scan_in(fs: &Fs, dir: &Path, record_bytes_max: u64) -> Result<Scan
     for (segment, next_first) in listed.into_iter().zip(next_firsts) {
         walk.segment(fs, segment, next_first)?;
     }
+    walk.judge_the_end()?;
     Ok(walk.out)
 }
 
@@ -294,23 +344,36 @@ impl Listed {
     }
 }
 
-/// Reads every segment's header, one file open at a time.
+/// Reads every segment's header, one file open at a time. A header that passed its
+/// checksum but cannot be used is never a torn write: another format version is
+/// `UnsupportedFormat`, an impossible durable floor is corruption.
 fn read_headers(fs: &Fs, files: Vec<(u64, PathBuf)>) -> Result<Vec<Listed>> {
     let mut listed = Vec::with_capacity(files.len());
     for (sequence, path) in files {
         let header = read_header(fs, &path)?;
-        if let HeaderState::Valid(h) = &header
-            && h.sequence != sequence
-        {
-            let why = format!(
-                "file name says segment {sequence}, header says {}",
-                h.sequence
-            );
-            return Err(Error::corrupt(
-                sequence,
-                0,
-                CorruptReason::HeaderMismatch(why),
-            ));
+        match &header {
+            HeaderState::Valid(h) if h.sequence != sequence => {
+                let why = format!(
+                    "file name says segment {sequence}, header says {}",
+                    h.sequence
+                );
+                return Err(Error::corrupt(
+                    sequence,
+                    0,
+                    CorruptReason::HeaderMismatch(why),
+                ));
+            }
+            HeaderState::Invalid(CorruptReason::UnsupportedVersion(found)) => {
+                return Err(Error::UnsupportedFormat {
+                    path,
+                    found: *found,
+                    supported: crate::format::FORMAT_VERSION,
+                });
+            }
+            HeaderState::Invalid(reason) if SegmentHeader::checksummed_but_refused(&header) => {
+                return Err(Error::corrupt(sequence, 0, reason.clone()));
+            }
+            _ => {}
         }
         listed.push(Listed {
             sequence,
@@ -321,6 +384,30 @@ fn read_headers(fs: &Fs, files: Vec<(u64, PathBuf)>) -> Result<Vec<Listed>> {
     Ok(listed)
 }
 
+/// What lies past the end of the chain, over every segment: valid frames (a hole's
+/// far side) and the highest durable claim among them and the segment headers there.
+#[derive(Debug, Default)]
+struct PastEnd {
+    frames: u64,
+    /// (claimed durable LSN, segment, offset) of the highest claim.
+    vouch: Option<(u64, u64, u64)>,
+}
+
+impl PastEnd {
+    fn claim(&mut self, durable: u64, segment: u64, offset: u64) {
+        if self.vouch.is_none_or(|(best, _, _)| durable > best) {
+            self.vouch = Some((durable, segment, offset));
+        }
+    }
+
+    fn add(&mut self, segment: u64, found: &Survey) {
+        self.frames += found.frames;
+        if let Some((durable, at)) = found.vouch {
+            self.claim(durable, segment, at);
+        }
+    }
+}
+
 /// The scan's second pass: along the chain, one segment (one open file) at a time.
 struct Walk {
     out: Scan,
@@ -329,6 +416,13 @@ struct Walk {
     record_bytes_max: u64,
     /// A pending truncation removes everything from here on.
     lsn_end: u64,
+    past: PastEnd,
+    /// What the lock file says was durable (0: nothing).
+    durable_recorded: u64,
+    /// When the chain ended cleanly at the end of a segment and the next segment's
+    /// header does not carry it on: that header, and why. If the end proves to be
+    /// damage, this is where the log broke.
+    bad_next_header: Option<(u64, CorruptReason)>,
 }
 
 impl Walk {
@@ -375,7 +469,7 @@ impl Walk {
     /// a headed segment, or reaching one without a header. Returns the tail if the
     /// log ends in this segment.
     fn classify(
-        &self,
+        &mut self,
         cur: &mut Cursor,
         info: &mut SegmentInfo,
         state: &HeaderState,
@@ -386,7 +480,15 @@ impl Walk {
         let limits = (self.record_bytes_max, lsn_min..self.lsn_end);
         match (&self.out.tail, state) {
             (Some(tail), _) => {
-                info.torn_bytes = check_beyond_end(cur, seq, state, tail, self.expected, limits)?;
+                if seq == tail.segment + 1 && tail.torn_bytes == 0 {
+                    self.bad_next_header = next_header_fault(state, tail.lsn).map(|r| (seq, r));
+                }
+                let found = survey_segment(cur, seq, limits)?;
+                self.past.add(seq, &found);
+                if let HeaderState::Valid(h) = state {
+                    self.past.claim(h.durable_floor, seq, 0);
+                }
+                info.torn_bytes = dirty_bytes(state, found.dirty_end);
                 Ok(None)
             }
             (None, HeaderState::Valid(h)) => {
@@ -399,24 +501,99 @@ impl Walk {
                     };
                     return Err(Error::corrupt(seq, 0, reason));
                 }
-                scan_live(
-                    cur,
-                    info,
-                    *h,
-                    next_first,
-                    (self.record_bytes_max, self.lsn_end),
-                )
+                let limits = (self.record_bytes_max, self.lsn_end);
+                scan_live(cur, info, (*h, next_first), limits, &mut self.past)
             }
             (None, _) => {
-                info.torn_bytes = check_blank_start(cur, seq, state, limits)?;
+                // The chain reached a segment without a valid header: never written (a
+                // blank), or its first write torn. The log ends at its start.
+                let found = survey_segment(cur, seq, limits)?;
+                self.past.add(seq, &found);
+                info.torn_bytes = dirty_bytes(state, found.dirty_end);
                 Ok(Some(Tail {
                     segment: seq,
                     offset: 0,
+                    lsn: lsn_min,
                     torn_bytes: 0,
+                    frames_after_hole: 0,
+                    durable_claimed: None,
                 }))
             }
         }
     }
+
+    /// Once every segment is read: the log ends where its chain stops, and what lies
+    /// after is a torn tail unless something proves it held durable records — a valid
+    /// frame or segment header past the end claiming the first missing LSN durable, or
+    /// a checkpoint at or above it (a checkpoint is only written over synced records).
+    /// See docs/FORMAT.md, "Recovery decision table".
+    fn judge_the_end(&mut self) -> Result<()> {
+        let Some(tail) = self.out.tail.as_mut() else {
+            return Ok(());
+        };
+        let past = &self.past;
+        tail.frames_after_hole = past.frames;
+        tail.durable_claimed = past.vouch.map(|(durable, _, _)| durable);
+        let damaged = tail.torn_bytes > 0 || past.frames > 0;
+        // A pending truncation removes everything from `lsn_end` on, whatever the lock
+        // file says about it.
+        let recorded = self.durable_recorded.min(self.lsn_end.saturating_sub(1));
+        let reason = match past.vouch {
+            Some((durable, by_segment, by_offset)) if durable >= tail.lsn => {
+                CorruptReason::DamagedDurableData {
+                    lsn: tail.lsn,
+                    durable,
+                    vouched_by_segment: by_segment,
+                    vouched_by_offset: by_offset,
+                }
+            }
+            _ if damaged && tail.lsn <= self.out.checkpoint => {
+                CorruptReason::DamagedBelowCheckpoint {
+                    lsn: tail.lsn,
+                    checkpoint: self.out.checkpoint,
+                }
+            }
+            _ if damaged && tail.lsn <= recorded => CorruptReason::DamagedBelowRecordedDurable {
+                lsn: tail.lsn,
+                durable: recorded,
+            },
+            _ => return Ok(()),
+        };
+        // The log broke at the next segment's header when the chain ended cleanly
+        // before it; otherwise where the chain stopped.
+        Err(match self.bad_next_header.take() {
+            Some((segment, own)) => Error::corrupt(segment, 0, own),
+            None => Error::corrupt(tail.segment, tail.offset, reason),
+        })
+    }
+}
+
+/// Why the header of the segment right after a chain that ended cleanly at `lsn` does
+/// not carry the chain on (`None` for a blank, which is how an unused segment looks).
+fn next_header_fault(state: &HeaderState, lsn: u64) -> Option<CorruptReason> {
+    match state {
+        HeaderState::Invalid(reason) => Some(reason.clone()),
+        HeaderState::Valid(h) if h.first_lsn != lsn => Some(CorruptReason::LsnOutOfOrder {
+            expected: lsn,
+            got: h.first_lsn,
+        }),
+        _ => None,
+    }
+}
+
+/// Surveys a segment past the end of the chain, from its data area to its end.
+fn survey_segment(
+    cur: &mut Cursor,
+    seq: u64,
+    (record_bytes_max, lsns): (u64, std::ops::Range<u64>),
+) -> Result<Survey> {
+    cur.survey(
+        SEGMENT_HEADER_BYTES,
+        seq,
+        record_bytes_max,
+        lsns,
+        Until::End,
+    )
 }
 
 /// Scans the frames of a segment the chain reached. Returns the tail if the log ends
@@ -424,9 +601,9 @@ impl Walk {
 fn scan_live(
     cur: &mut Cursor,
     info: &mut SegmentInfo,
-    header: SegmentHeader,
-    next_first: Option<u64>,
+    (header, next_first): (SegmentHeader, Option<u64>),
     (record_bytes_max, lsn_end): (u64, u64),
+    past: &mut PastEnd,
 ) -> Result<Option<Tail>> {
     let seq = info.sequence;
     let run = scan_frames(cur, seq, header.first_lsn, (record_bytes_max, lsn_end))?;
@@ -450,93 +627,28 @@ fn scan_live(
         }
         return Ok(None);
     }
-    // The log ends here: nothing after the stop may validate.
-    let lsn_min = run.last.map_or(header.first_lsn, |last| last + 1);
-    let (valid, dirty_end) =
-        cur.find_valid_after(run.stop, seq, record_bytes_max, lsn_min..lsn_end)?;
-    if let Some(at) = valid {
-        let reason = match run.stop_reason {
-            Some(r @ CorruptReason::LsnOutOfOrder { .. }) => r,
-            _ => CorruptReason::DamagedBeforeValidData { valid_frame_at: at },
-        };
-        return Err(Error::corrupt(seq, run.stop, reason));
-    }
-    if let Some(r @ CorruptReason::LsnOutOfOrder { .. }) = run.stop_reason {
-        // A whole, valid frame with the wrong LSN is never a torn write.
+    // A whole frame that passed its checksum where the chain stops is never a torn
+    // write: the wrong LSN, or a durable claim it cannot make.
+    if let Some(
+        r @ (CorruptReason::LsnOutOfOrder { .. } | CorruptReason::DurableClaimOutOfRange { .. }),
+    ) = run.stop_reason
+    {
         return Err(Error::corrupt(seq, run.stop, r));
     }
-    let dirty_end = dirty_end.unwrap_or(0).max(run.stop);
+    // The log ends here; what follows is judged once every segment is read.
+    let lsn = run.last.map_or(header.first_lsn, |last| last + 1);
+    let found = cur.survey(run.stop, seq, record_bytes_max, lsn..lsn_end, Until::End)?;
+    past.add(seq, &found);
+    let dirty_end = found.dirty_end.unwrap_or(0).max(run.stop);
     info.torn_bytes = dirty_end.saturating_sub(run.valid_end);
     Ok(Some(Tail {
         segment: seq,
         offset: run.valid_end,
+        lsn,
         torn_bytes: 0,
+        frames_after_hole: 0,
+        durable_claimed: None,
     }))
-}
-
-/// The chain reached a segment with no valid header: a pre-created segment never
-/// written, or a first write torn. Returns the torn bytes; errs if frames validate.
-fn check_blank_start(
-    cur: &mut Cursor,
-    seq: u64,
-    state: &HeaderState,
-    (record_bytes_max, lsns): (u64, std::ops::Range<u64>),
-) -> Result<u64> {
-    let (valid, dirty_end) =
-        cur.find_valid_after(SEGMENT_HEADER_BYTES, seq, record_bytes_max, lsns)?;
-    if valid.is_some() {
-        let reason = match state {
-            HeaderState::Invalid(r) => r.clone(),
-            _ => CorruptReason::HeaderMismatch("blank header in front of valid frames".into()),
-        };
-        return Err(Error::corrupt(seq, 0, reason));
-    }
-    Ok(dirty_bytes(state, dirty_end))
-}
-
-/// A segment after the end of the log: nothing in it may validate. `expected` is the
-/// LSN the chain needed next when it ended.
-fn check_beyond_end(
-    cur: &mut Cursor,
-    seq: u64,
-    state: &HeaderState,
-    tail: &Tail,
-    expected: Option<u64>,
-    (record_bytes_max, lsns): (u64, std::ops::Range<u64>),
-) -> Result<u64> {
-    let (valid, dirty_end) =
-        cur.find_valid_after(SEGMENT_HEADER_BYTES, seq, record_bytes_max, lsns)?;
-    if let Some(at) = valid {
-        // Data after the end: name the place the chain broke. That is this segment's
-        // own header when it is bad, or when the log ended cleanly (nothing torn) just
-        // before this segment and its header does not carry on from there; otherwise
-        // it is the damage at the end of the chain.
-        let clean_end_before = tail.torn_bytes == 0 && seq == tail.segment + 1;
-        let own = match state {
-            HeaderState::Invalid(reason) => Some(reason.clone()),
-            HeaderState::Blank => Some(CorruptReason::HeaderMismatch(
-                "blank header in front of valid frames".into(),
-            )),
-            HeaderState::Valid(h) => match expected {
-                Some(want) if clean_end_before && h.first_lsn != want => {
-                    Some(CorruptReason::LsnOutOfOrder {
-                        expected: want,
-                        got: h.first_lsn,
-                    })
-                }
-                _ => None,
-            },
-        };
-        return Err(match own {
-            Some(reason) => Error::corrupt(seq, 0, reason),
-            None => Error::corrupt(
-                tail.segment,
-                tail.offset,
-                CorruptReason::DamagedBeforeValidData { valid_frame_at: at },
-            ),
-        });
-    }
-    Ok(dirty_bytes(state, dirty_end))
 }
 
 /// Non-zero bytes in a segment that holds no record.
@@ -572,14 +684,14 @@ pub(crate) struct Recovered {
 pub(crate) fn recover(
     dir: &Path,
     options: &crate::Options,
-    last_close: LastClose,
+    (last_close, durable_recorded): (LastClose, u64),
 ) -> Result<Recovered> {
     let fs = &options.fs;
     // A cut that was decided (its intent is durable) is finished before anything else.
     let finished = crate::truncation::finish_pending(fs, dir, read_checkpoint_in(fs, dir)?)?;
     // Frames are read with the format's limit, not the options': a log reopened with a
     // smaller `record_bytes_max` must not take its larger records for torn bytes.
-    let scan = scan_in(fs, dir, crate::limits::RECORD_BYTES_MAX)?;
+    let scan = scan_vouched(fs, dir, crate::limits::RECORD_BYTES_MAX, durable_recorded)?;
     if options.recovery_mode == crate::RecoveryMode::Strict {
         refuse_torn_tail(&scan)?;
     }
@@ -597,6 +709,28 @@ pub(crate) fn recover(
         } else {
             kept.live(fs, dir, info, &scan, &mut report)?;
         }
+    }
+    report.torn_tail = scan
+        .tail
+        .filter(|_| report.torn_bytes_cut > 0)
+        .map(|t| TornTail {
+            segment: t.segment,
+            offset: t.offset,
+            lsn: Lsn::new(t.lsn),
+            bytes: report.torn_bytes_cut,
+            frames_after_hole: t.frames_after_hole,
+            durable_claimed: t.durable_claimed.map(Lsn::new),
+        });
+    if let Some(t) = report.torn_tail.filter(|t| t.frames_after_hole > 0) {
+        tracing::warn!(
+            segment = t.segment,
+            offset = t.offset,
+            lsn = t.lsn.get(),
+            frames_after_hole = t.frames_after_hole,
+            durable_claimed = t.durable_claimed.map(Lsn::get),
+            "recovery cut valid records after a hole: nothing after the hole claimed it \
+             durable, so a power cut kept later unsynced writes and lost earlier ones"
+        );
     }
     report.tail_bytes_rewritten = make_kept_durable(fs, dir, &scan, kept.next_blank, last_close)?;
     let next_lsn = scan.last_lsn.max(scan.checkpoint) + 1;

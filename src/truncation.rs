@@ -232,9 +232,18 @@ pub(crate) fn clear_intent(fs: &Fs, dir: &Path) -> Result<()> {
 pub(crate) fn pending(fs: &Fs, dir: &Path) -> Result<Option<u64>> {
     let path = dir.join(TRUNCATE_FILE);
     match fs.read(&path) {
-        Ok(bytes) => decode_marker(TRUNCATE_MAGIC, &bytes)
-            .map(Some)
-            .map_err(|reason| Error::corrupt(0, 0, CorruptReason::Truncation(reason.to_string()))),
+        Ok(bytes) => {
+            decode_marker(TRUNCATE_MAGIC, &bytes)
+                .map(Some)
+                .map_err(|reason| match reason {
+                    CorruptReason::UnsupportedVersion(found) => Error::UnsupportedFormat {
+                        path,
+                        found,
+                        supported: crate::format::FORMAT_VERSION,
+                    },
+                    reason => Error::corrupt(0, 0, CorruptReason::Truncation(reason.to_string())),
+                })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(IoOp::Read, path, e)),
     }

@@ -35,6 +35,8 @@ fn framed(raw: &[u8], sequence: u64, first_lsn: u64) -> (Vec<u8>, u64) {
         frame::encode_into(
             &FrameSpec {
                 lsn,
+                // Claims from "the previous record" down to a few records back.
+                durable: lsn.saturating_sub(1 + u64::from(step & 0x0f)),
                 sequence,
                 payload,
                 payload_crc: frame::payload_crc(payload),
@@ -77,6 +79,7 @@ pub fn write_image(dir: &Path, data: &[u8]) -> Option<()> {
                 sequence,
                 first_lsn,
                 capacity: SEGMENT_BYTES_MAX as u64,
+                durable_floor: first_lsn.saturating_sub(1 + u64::from(flags >> 6)),
             }
             .to_block();
         }

@@ -8,13 +8,20 @@
 //!     16     8  sequence         u64 LE, equals the number in the file name
 //!     24     8  first LSN        u64 LE, LSN of the first record in this segment
 //!     32     8  capacity         u64 LE, segment size the writer used
-//!     40    20  reserved         zero
+//!     40     8  durable floor    u64 LE, every LSN <= it was durable before this header
+//!                                was written (< first LSN)
+//!     48    12  reserved         zero
 //!     60     4  crc32            over bytes 0..60
 //!     64  ....  zero up to SEGMENT_HEADER_BYTES
 //! ```
 //! The header is written together with the segment's first records, in the same write
 //! and under the same sync: a segment never holds a valid header without records being
 //! on their way, and a pre-created segment is all zeros until then.
+//!
+//! The durable floor is the header's vouch, like a frame's `durable`: damage at an LSN
+//! at or below it, anywhere before this segment, is corruption, not a torn write. The
+//! writer syncs a segment before it writes the next one (docs/FORMAT.md, rule 6), so it
+//! writes `first LSN - 1`.
 
 use super::{FORMAT_VERSION, put, read_u32, read_u64};
 use crate::error::CorruptReason;
@@ -29,7 +36,8 @@ const DATA_OFFSET_AT: usize = VERSION_AT + 4;
 const SEQUENCE_AT: usize = DATA_OFFSET_AT + 4;
 const FIRST_LSN_AT: usize = SEQUENCE_AT + 8;
 const CAPACITY_AT: usize = FIRST_LSN_AT + 8;
-const RESERVED_AT: usize = CAPACITY_AT + 8;
+const FLOOR_AT: usize = CAPACITY_AT + 8;
+const RESERVED_AT: usize = FLOOR_AT + 8;
 const CRC_AT: usize = 60;
 /// Bytes covered by the header checksum plus the checksum itself.
 pub const HEADER_USED_BYTES: usize = CRC_AT + 4;
@@ -46,6 +54,9 @@ pub struct SegmentHeader {
     pub first_lsn: u64,
     /// The segment size the writer was using.
     pub capacity: u64,
+    /// Every LSN at or below this was durable before the header was written; below
+    /// `first_lsn`.
+    pub durable_floor: u64,
 }
 
 /// What the first bytes of a segment file turned out to be.
@@ -74,6 +85,7 @@ impl SegmentHeader {
         put(out, SEQUENCE_AT, &self.sequence.to_le_bytes());
         put(out, FIRST_LSN_AT, &self.first_lsn.to_le_bytes());
         put(out, CAPACITY_AT, &self.capacity.to_le_bytes());
+        put(out, FLOOR_AT, &self.durable_floor.to_le_bytes());
         put(out, RESERVED_AT, &[0u8; CRC_AT - RESERVED_AT]);
         let crc = crc32fast::hash(out.get(..CRC_AT).unwrap_or_default());
         put(out, CRC_AT, &crc.to_le_bytes());
@@ -123,6 +135,7 @@ impl SegmentHeader {
             sequence: field(SEQUENCE_AT),
             first_lsn: field(FIRST_LSN_AT),
             capacity: field(CAPACITY_AT),
+            durable_floor: field(FLOOR_AT),
         };
         if header.first_lsn == 0 || header.first_lsn > LSN_MAX || header.sequence > LSN_MAX {
             return HeaderState::Invalid(CorruptReason::HeaderMismatch(format!(
@@ -130,7 +143,25 @@ impl SegmentHeader {
                 header.first_lsn, header.sequence
             )));
         }
+        if header.durable_floor >= header.first_lsn {
+            return HeaderState::Invalid(CorruptReason::DurableClaimOutOfRange {
+                lsn: header.first_lsn,
+                durable: header.durable_floor,
+            });
+        }
         HeaderState::Valid(header)
+    }
+
+    /// Whether a header that failed to decode passed its checksum: its bytes are what
+    /// a writer wrote, so it is never a torn write (a version this build cannot read,
+    /// an impossible claim).
+    pub fn checksummed_but_refused(state: &HeaderState) -> bool {
+        matches!(
+            state,
+            HeaderState::Invalid(
+                CorruptReason::UnsupportedVersion(_) | CorruptReason::DurableClaimOutOfRange { .. }
+            )
+        )
     }
 }
 
@@ -144,6 +175,7 @@ mod tests {
             sequence: 7,
             first_lsn: 1234,
             capacity: 1 << 20,
+            durable_floor: 1200,
         };
         let block = h.to_block();
         assert_eq!(block.len() as u64, SEGMENT_HEADER_BYTES);
@@ -158,6 +190,7 @@ mod tests {
             sequence: 1,
             first_lsn: 1,
             capacity: 8192,
+            durable_floor: 0,
         };
         let good = h.to_block();
         for byte in 0..HEADER_USED_BYTES {
@@ -178,8 +211,10 @@ mod tests {
             sequence in 0..=LSN_MAX,
             first_lsn in 1..=LSN_MAX,
             capacity in proptest::prelude::any::<u64>(),
+            below in 1..=LSN_MAX,
         ) {
-            let h = SegmentHeader { sequence, first_lsn, capacity };
+            let durable_floor = first_lsn.saturating_sub(below);
+            let h = SegmentHeader { sequence, first_lsn, capacity, durable_floor };
             proptest::prop_assert_eq!(SegmentHeader::decode(&h.to_block()), HeaderState::Valid(h));
         }
 
@@ -187,6 +222,18 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
             let _ = SegmentHeader::decode(&bytes);
         }
+    }
+
+    #[test]
+    fn a_floor_at_or_above_the_first_lsn_is_refused() {
+        let h = SegmentHeader {
+            sequence: 2,
+            first_lsn: 50,
+            capacity: 8192,
+            durable_floor: 50,
+        };
+        let state = SegmentHeader::decode(&h.to_block());
+        assert!(SegmentHeader::checksummed_but_refused(&state), "{state:?}");
     }
 
     #[test]

@@ -7,7 +7,9 @@ pub mod header;
 pub mod names;
 
 /// Format version written into every header. Bump on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 added the durable claims (frame `durable`, header `durable floor`) that
+/// let recovery tell a torn tail from damage to durable records (docs/FORMAT.md).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Reads a little-endian `u32` at `at`, or `None` past the end.
 pub(crate) fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {

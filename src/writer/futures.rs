@@ -148,9 +148,10 @@ impl Future for AppendAsync<'_> {
         if let Some(error) = this.early.take() {
             return Poll::Ready(Err(error));
         }
-        let staging = &this.wal.shared.staging;
-        staging
-            .poll_append(&[this.record], &mut this.key, cx)
+        let shared = &this.wal.shared;
+        shared
+            .staging
+            .poll_append(&[this.record], &mut this.key, cx, &shared.watermark)
             .map_ok(|(lsn, _)| Lsn::new(lsn))
     }
 }

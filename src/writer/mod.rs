@@ -220,14 +220,16 @@ impl Wal {
         let fs = options.fs.clone();
         fs.create_dir_all_durable(&dir)?;
         let bound = crate::lock::unsynced_bytes_max(&options);
-        let (lock, last_close) = DirLock::acquire(&fs, &dir, Some(bound))?;
+        let (lock, last_close, durable_recorded) = DirLock::acquire(&fs, &dir, Some(bound))?;
         remove_leftover_tmp_files(&fs, &dir)?;
         let driver = io::open_driver(&options)?;
         // After anything but a clean close, records read back near the end of the log
         // may be only in memory: recovery rewrites them, as far back as the last
         // writer's bound in LOCK, so its syncs really make them durable.
-        let mut recovered = recovery::recover(&dir, &options, last_close)?;
-        lock.recovered()?;
+        let mut recovered = recovery::recover(&dir, &options, (last_close, durable_recorded))?;
+        // Recovery made every record it kept durable: the lock file says so, and later
+        // damage to them is corruption, not a torn tail.
+        lock.recovered(recovered.next_lsn - 1)?;
         warn_if_open_to_others(&fs, &dir);
         let retention = Retention {
             fs: fs.clone(),
@@ -300,20 +302,20 @@ impl Wal {
     /// Blocks while staging is full.
     pub fn append(&self, payload: &[u8]) -> Result<Lsn> {
         self.check_record(payload)?;
-        let (lsn, _) = self
-            .shared
-            .staging
-            .append(&[Prepared::new(payload)], true)?;
+        let (lsn, _) =
+            self.shared
+                .staging
+                .append(&[Prepared::new(payload)], true, &self.shared.watermark)?;
         Ok(Lsn::new(lsn))
     }
 
     /// Like `append`, but returns `Error::WouldBlock` instead of waiting for room.
     pub fn try_append(&self, payload: &[u8]) -> Result<Lsn> {
         self.check_record(payload)?;
-        let (lsn, _) = self
-            .shared
-            .staging
-            .append(&[Prepared::new(payload)], false)?;
+        let (lsn, _) =
+            self.shared
+                .staging
+                .append(&[Prepared::new(payload)], false, &self.shared.watermark)?;
         Ok(Lsn::new(lsn))
     }
 
@@ -334,7 +336,10 @@ impl Wal {
             self.check_record(payload)?;
         }
         let prepared: Vec<Prepared<'_>> = payloads.iter().map(|p| Prepared::new(p)).collect();
-        let (first, last) = self.shared.staging.append(&prepared, true)?;
+        let (first, last) = self
+            .shared
+            .staging
+            .append(&prepared, true, &self.shared.watermark)?;
         Ok(Lsn::new(first)..=Lsn::new(last))
     }
 
@@ -541,6 +546,13 @@ impl Wal {
         if from == last + 1 {
             return Ok(());
         }
+        // Records from `from` on are about to go and their LSNs to be reused: the lock
+        // file must stop vouching for them first (lowering it early only weakens
+        // detection, so a refused cut needs no undo).
+        if let Running::Open { lock, .. } = &*self.running.lock().unwrap_or_else(|p| p.into_inner())
+        {
+            lock.lower_durable(from - 1)?;
+        }
         self.shared.staging.truncate(from)
     }
 
@@ -623,7 +635,7 @@ impl Wal {
                 }
                 let outcome = self.shared.watermark.poison_cause();
                 if outcome.is_none() {
-                    lock.mark_clean();
+                    lock.mark_clean(self.shared.watermark.get(Level::Synced));
                 }
                 // Dropping the lock releases the directory.
                 drop(lock);

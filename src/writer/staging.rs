@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 /// serial appender arrives a few µs after its previous one became durable.
 const IDLE_WRITER_SPIN: Duration = Duration::from_micros(50);
 
+use super::watermark::{Level, Watermark};
 use crate::catalog::SegmentMeta;
 use crate::error::{Error, Result};
 use crate::format::frame::{self, FrameSpec};
@@ -182,7 +183,14 @@ impl Staging {
 
     /// Reserves LSNs for `records` (one batch: one segment, dense LSNs) and stages them.
     /// Returns the first and last LSN.
-    pub fn append(&self, records: &[Prepared<'_>], block: bool) -> Result<(u64, u64)> {
+    /// Each frame claims the durable watermark `watermark` holds at that moment (read
+    /// under the staging lock, so it never runs ahead of the LSNs it stages after a cut).
+    pub fn append(
+        &self,
+        records: &[Prepared<'_>],
+        block: bool,
+        watermark: &Watermark,
+    ) -> Result<(u64, u64)> {
         let frames: u64 = records
             .iter()
             .map(|r| frame_bytes(r.payload.len() as u64))
@@ -190,7 +198,8 @@ impl Staging {
         self.check_batch_fits(frames)?;
         let st = self.lock();
         let mut st = self.wait_for_room(st, frames, block)?;
-        let (first, last) = Self::stage(&mut st, records, frames, self.segment_bytes);
+        let durable = watermark.get(Level::Synced);
+        let (first, last) = Self::stage(&mut st, records, (frames, durable), self.segment_bytes);
         self.arrived(st);
         Ok((first, last))
     }
@@ -267,6 +276,7 @@ impl Staging {
         records: &[Prepared<'_>],
         key: &mut Option<u64>,
         cx: &mut Context<'_>,
+        watermark: &Watermark,
     ) -> Poll<Result<(u64, u64)>> {
         let frames: u64 = records
             .iter()
@@ -285,7 +295,8 @@ impl Staging {
         match room {
             Err(e) => Poll::Ready(Err(e)),
             Ok(true) => {
-                let lsns = Self::stage(&mut st, records, frames, self.segment_bytes);
+                let durable = watermark.get(Level::Synced);
+                let lsns = Self::stage(&mut st, records, (frames, durable), self.segment_bytes);
                 self.arrived(st);
                 Poll::Ready(Ok(lsns))
             }
@@ -313,11 +324,12 @@ impl Staging {
     }
 
     /// Frames `records` into the buffer with dense LSNs, in the current segment or, if
-    /// they do not fit, at the start of the next. Returns the first and last LSN.
+    /// they do not fit, at the start of the next. `durable` is the synced watermark,
+    /// which each frame claims. Returns the first and last LSN.
     fn stage(
         st: &mut State,
         records: &[Prepared<'_>],
-        frames: u64,
+        (frames, durable): (u64, u64),
         segment_bytes: u64,
     ) -> (u64, u64) {
         if st.offset + frames > segment_bytes {
@@ -337,9 +349,14 @@ impl Staging {
         let sequence = st.sequence;
         st.index.observe(sequence, first, st.offset);
         let count = records.len();
+        // A claim is never above the record before the batch: the watermark can hold a
+        // higher value only for an instant around a cut, and a claim at or above a
+        // frame's own LSN would make recovery refuse the log.
+        let durable = durable.min(first - 1);
         for (i, record) in records.iter().enumerate() {
             let spec = FrameSpec {
                 lsn: first + i as u64,
+                durable,
                 sequence,
                 payload: record.payload,
                 payload_crc: record.crc,
@@ -376,10 +393,13 @@ impl Staging {
             offset: 0,
             start,
         });
+        // The writer syncs a segment before its first write to the next one (rule 6 in
+        // docs/FORMAT.md), so once this header is on disk every earlier record is too.
         let header = SegmentHeader {
             sequence,
             first_lsn: first,
             capacity,
+            durable_floor: first - 1,
         };
         st.buf.resize(start + SEGMENT_HEADER_BYTES as usize, 0);
         if let Some(block) = st.buf.get_mut(start..) {

@@ -49,8 +49,9 @@ fn plausible_headers(
 ) -> Vec<u8> {
     let mut bytes = vec![0u8; (file_len - from) as usize];
     let mut at = from;
-    while at + 16 <= file_len {
-        let room = file_len - at - 16;
+    let head = ringwal::limits::FRAME_HEADER_BYTES;
+    while at + head <= file_len {
+        let room = file_len - at - head;
         let claimed = len(room).min(room) as u32;
         let i = (at - from) as usize;
         bytes[i..i + 4].copy_from_slice(&0xdead_beefu32.to_le_bytes());

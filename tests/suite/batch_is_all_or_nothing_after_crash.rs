@@ -27,6 +27,7 @@ fn log_ending_in_a_batch(driver: Driver) -> (TempLog, std::path::PathBuf, Vec<Fr
     let range = wal.append_batch(&refs).unwrap();
     assert_eq!(range, Lsn::from(BEFORE + 1)..=Lsn::from(BEFORE + BATCH));
     wal.close().unwrap();
+    crate::disk::as_if_power_was_cut(&log.dir);
     let (_, path) = written_segments(&log.dir).pop().unwrap();
     let all = frames(&path);
     let batch_frames = all[all.len() - BATCH as usize..].to_vec();
@@ -56,6 +57,7 @@ fn assert_batch_dropped(dir: &Path, driver: Driver) {
         .collect();
     assert_eq!(lsns, (1..=BEFORE).collect::<Vec<_>>());
     wal.close().unwrap();
+    crate::disk::as_if_power_was_cut(dir);
     // The cut is on disk: a reopen with no writes in between finds nothing to cut.
     let wal = Wal::open(dir, small(driver).recovery_mode(RecoveryMode::Strict)).unwrap();
     assert_eq!(
@@ -70,6 +72,7 @@ fn assert_batch_dropped(dir: &Path, driver: Driver) {
         Lsn::from(BEFORE + 1)
     );
     wal.close().unwrap();
+    crate::disk::as_if_power_was_cut(dir);
     assert_log_holds(dir, small(driver), 1, BEFORE + 1);
 }
 
@@ -119,6 +122,7 @@ fn an_undamaged_batch_comes_back_whole() {
             Lsn::from(BEFORE + BATCH + 1)
         );
         wal.close().unwrap();
+        crate::disk::as_if_power_was_cut(&log.dir);
     }
 }
 
@@ -139,6 +143,13 @@ fn a_batch_that_does_not_fit_goes_wholly_into_the_next_segment() {
             lsn = wal.append(&big).unwrap().get();
             used += frame_bytes(1000);
         }
+        let filler = vec![0xcdu8; 200];
+        let mut last_payload = big.clone();
+        while segment_bytes - used >= 3 * small_frame {
+            lsn = wal.append(&filler).unwrap().get();
+            used += small_frame;
+            last_payload = filler.clone();
+        }
         let left = segment_bytes - used;
         assert!(
             left >= 2 * small_frame && left < 3 * small_frame,
@@ -157,6 +168,7 @@ fn a_batch_that_does_not_fit_goes_wholly_into_the_next_segment() {
         }
         assert_eq!(wal.append_durable(b"after").unwrap(), Lsn::from(lsn + 4));
         wal.close().unwrap();
+        crate::disk::as_if_power_was_cut(&log.dir);
 
         let scan = LogReader::open(&log.dir).unwrap().scan().clone();
         let holding: Vec<_> = scan.segments.iter().filter(|s| s.records > 0).collect();
@@ -180,7 +192,7 @@ fn a_batch_that_does_not_fit_goes_wholly_into_the_next_segment() {
             .map(|r| r.unwrap())
             .collect();
         assert_eq!(records.len(), 5);
-        assert!(records[0].payload() == big.as_slice());
+        assert!(records[0].payload() == last_payload.as_slice());
         for (i, part) in parts.iter().enumerate() {
             assert!(
                 records[i + 1].payload() == part.as_slice(),
@@ -189,5 +201,6 @@ fn a_batch_that_does_not_fit_goes_wholly_into_the_next_segment() {
         }
         assert_eq!(records[4].payload(), b"after");
         wal.close().unwrap();
+        crate::disk::as_if_power_was_cut(&log.dir);
     }
 }

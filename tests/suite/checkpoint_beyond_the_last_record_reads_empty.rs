@@ -21,11 +21,13 @@ fn checkpoint_beyond_the_last_record_reads_empty() {
             sequence: 1,
             first_lsn: 1,
             capacity: 64 << 10,
+            durable_floor: 0,
         }
         .to_block();
         frame::encode_into(
             &FrameSpec {
                 lsn: 1,
+                durable: 0,
                 sequence: 1,
                 payload: b"one",
                 payload_crc: frame::payload_crc(b"one"),

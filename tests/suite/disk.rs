@@ -2,7 +2,7 @@
 //! documented format: segment files `DIR/<20-digit sequence>.wal`, a
 //! `SEGMENT_HEADER_BYTES` header starting with the magic `RNGWALSG`, then frames of
 //! `FRAME_HEADER_BYTES` (crc u32, len u32 whose top bit means "batch continues", LSN
-//! u64) plus the payload padded to `FRAME_ALIGN`.
+//! u64, durable claim u64) plus the payload padded to `FRAME_ALIGN`.
 
 #![allow(dead_code)]
 
@@ -55,6 +55,8 @@ pub struct FrameAt {
     /// Bytes on disk, padding included.
     pub bytes: u64,
     pub lsn: u64,
+    /// The durable LSN the frame claims.
+    pub durable: u64,
     pub payload_len: u64,
     pub batch_continues: bool,
 }
@@ -69,6 +71,7 @@ pub fn frames(path: &Path) -> Vec<FrameAt> {
         let i = at as usize;
         let len_field = u32::from_le_bytes(data[i + 4..i + 8].try_into().unwrap());
         let lsn = u64::from_le_bytes(data[i + 8..i + 16].try_into().unwrap());
+        let durable = u64::from_le_bytes(data[i + 16..i + 24].try_into().unwrap());
         if lsn == 0 {
             break;
         }
@@ -78,6 +81,7 @@ pub fn frames(path: &Path) -> Vec<FrameAt> {
             offset: at,
             bytes,
             lsn,
+            durable,
             payload_len,
             batch_continues: len_field & BATCH_CONTINUES != 0,
         });
@@ -135,4 +139,12 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     out
+}
+
+/// Makes a cleanly closed log look like one whose writer lost its power: the lock file
+/// no longer records a clean close or a durable LSN, so a test can tear the tail the
+/// way a power cut would (bytes a writer never synced) without the lock file vouching
+/// that those records were durable (which would make the damage corruption).
+pub fn as_if_power_was_cut(dir: &Path) {
+    std::fs::write(dir.join("LOCK"), "pid 0 (\"power cut\")\n").unwrap();
 }

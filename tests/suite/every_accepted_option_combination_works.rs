@@ -16,9 +16,9 @@ use ringwal::{Driver, Durability, Error, Options, Preallocate, Wal};
 
 use crate::common::{drivers, temp_log};
 
-/// Framed bytes of a payload (the format's 16-byte header, 8-byte alignment).
+/// Framed bytes of a payload (the format's frame header, 8-byte alignment).
 fn framed(len: u64) -> u64 {
-    (16 + len).div_ceil(8) * 8
+    (ringwal::limits::FRAME_HEADER_BYTES + len).div_ceil(8) * 8
 }
 
 const HEADER: u64 = 4096;
@@ -63,7 +63,10 @@ fn options() -> impl Strategy<Value = Options> {
                 // The record limit as a share of what a segment and a staging buffer
                 // can hold, so most drawn options pass validation; some do not, and
                 // those are skipped below (validation refusing them is its own test).
-                let room = segment.min(staging).saturating_sub(HEADER + 16).max(1);
+                let room = segment
+                    .min(staging)
+                    .saturating_sub(HEADER + ringwal::limits::FRAME_HEADER_BYTES)
+                    .max(1);
                 let record_max = (room * record_permille / 1000).max(1);
                 Options::default()
                     .segment_bytes(segment)

@@ -66,10 +66,12 @@ fn records_after_a_reopen_survive_a_failed_sync_of_an_earlier_segment() {
         sequence: 2,
         first_lsn: 7,
         capacity: SEGMENT_BYTES,
+        durable_floor: 6,
     }
     .to_block();
     let spec = FrameSpec {
         lsn: 7,
+        durable: 6,
         sequence: 2,
         payload: &body,
         payload_crc: frame::payload_crc(&body),
@@ -103,7 +105,7 @@ fn records_after_a_reopen_survive_a_failed_sync_of_an_earlier_segment() {
 fn unclean_log(sim: &SimFs, segments: u64) -> u64 {
     let wal = Wal::open("/wal", options(sim)).unwrap();
     let record = 1_000u64;
-    let per_segment = (SEGMENT_BYTES - 4096) / (record + 16);
+    let per_segment = (SEGMENT_BYTES - 4096) / (record + ringwal::limits::FRAME_HEADER_BYTES);
     for lsn in 1..=segments * per_segment {
         wal.append(&vec![lsn as u8; record as usize]).unwrap();
     }

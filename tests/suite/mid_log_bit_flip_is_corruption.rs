@@ -69,6 +69,8 @@ fn assert_corrupt_at(
                     reason,
                     CorruptReason::Checksum { .. }
                         | CorruptReason::DamagedBeforeValidData { .. }
+                        | CorruptReason::DamagedDurableData { .. }
+                        | CorruptReason::DamagedBelowRecordedDurable { .. }
                         | CorruptReason::LengthTooLarge { .. }
                 ),
                 "{who}: unexpected reason {reason:?}"

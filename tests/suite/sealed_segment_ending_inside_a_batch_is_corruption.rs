@@ -31,7 +31,7 @@ fn log_with_a_sealed_segment_ending_mid_batch(dir: &std::path::Path) -> (u64, u6
         last.payload_len as usize,
     );
     let len_field = last.payload_len as u32 | BATCH_CONTINUES;
-    let crc = frame_crc(payload_crc(&body), last.lsn, len_field, *seq);
+    let crc = frame_crc(payload_crc(&body), last.lsn, len_field, last.durable, *seq);
     let mut head = crc.to_le_bytes().to_vec();
     head.extend_from_slice(&len_field.to_le_bytes());
     write_at(path, last.offset, &head);

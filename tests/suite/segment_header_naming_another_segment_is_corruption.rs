@@ -22,6 +22,7 @@ fn a_header_naming_another_segment_is_a_header_mismatch() {
         sequence: seq + 7,
         first_lsn: frames(path)[0].lsn,
         capacity: opts.get_segment_bytes(),
+        durable_floor: 0,
     };
     write_at(path, 0, &header.to_block());
     let before = snapshot(&log.dir);

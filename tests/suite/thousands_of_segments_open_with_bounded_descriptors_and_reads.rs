@@ -40,11 +40,13 @@ fn segment_bytes(seq: u64) -> Vec<u8> {
         sequence: seq,
         first_lsn: seq,
         capacity: SEGMENT_BYTES,
+        durable_floor: seq - 1,
     };
     let mut bytes = header.to_block();
     let body = payload(seq);
     let spec = FrameSpec {
         lsn: seq,
+        durable: seq - 1,
         sequence: seq,
         payload: &body,
         payload_crc: frame::payload_crc(&body),

@@ -23,6 +23,7 @@ fn closed_log(driver: Driver) -> (TempLog, u64, PathBuf, FrameAt) {
         wal.append(&payload(lsn)).unwrap();
     }
     wal.close().unwrap();
+    crate::disk::as_if_power_was_cut(&log.dir);
     let (seq, path) = written_segments(&log.dir).pop().unwrap();
     assert!(seq > 1, "the records should span several segments");
     let all = frames(&path);
@@ -42,6 +43,7 @@ fn recovers_to(dir: &Path, driver: Driver, last_whole: u64, cut: u64) {
     assert_eq!(wal.durable_lsn(), Lsn::from(last_whole));
     assert_eq!(report.torn_bytes_cut, cut, "{report:?}");
     wal.close().unwrap();
+    crate::disk::as_if_power_was_cut(dir);
     // The repair is on disk: a reopen with no writes in between finds nothing to cut.
     let wal = Wal::open(dir, small(driver).recovery_mode(RecoveryMode::Strict)).unwrap();
     assert_eq!(
@@ -54,6 +56,7 @@ fn recovers_to(dir: &Path, driver: Driver, last_whole: u64, cut: u64) {
         assert_eq!(wal.append_durable(&payload(lsn)).unwrap(), Lsn::from(lsn));
     }
     wal.close().unwrap();
+    crate::disk::as_if_power_was_cut(dir);
     assert_log_holds(dir, small(driver), 1, last_whole + 50);
     let wal = Wal::open(dir, small(driver)).unwrap();
     assert_eq!(
@@ -63,6 +66,7 @@ fn recovers_to(dir: &Path, driver: Driver, last_whole: u64, cut: u64) {
     );
     assert_eq!(wal.last_lsn(), Lsn::from(last_whole + 50));
     wal.close().unwrap();
+    crate::disk::as_if_power_was_cut(dir);
 }
 
 /// Strict recovery reports the torn tail where it starts and leaves every byte alone.
@@ -107,6 +111,7 @@ fn log_ending_in_a_fresh_segment(dir: &Path, driver: Driver) -> u64 {
     wal.sync().unwrap();
     assert_eq!(wal.stats().rotations, 2);
     wal.close().unwrap();
+    crate::disk::as_if_power_was_cut(dir);
     lsn
 }
 
@@ -147,6 +152,7 @@ fn a_last_frame_that_never_landed_ends_the_log_before_it() {
         let wal = Wal::open(&log.dir, small(driver).recovery_mode(RecoveryMode::Strict)).unwrap();
         assert_eq!(wal.last_lsn(), Lsn::from(RECORDS - 1));
         wal.close().unwrap();
+        crate::disk::as_if_power_was_cut(&log.dir);
         recovers_to(&log.dir, driver, RECORDS - 1, 0);
     }
 }

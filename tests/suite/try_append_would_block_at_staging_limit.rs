@@ -10,8 +10,8 @@ use ringwal::{Driver, Durability, Error, Lsn, Options, Wal};
 
 use crate::common::{drivers, eventually, temp_log, within_a_minute};
 
-/// Room for eight 1000-byte records (1016 bytes framed), or four plus a segment header.
-/// Every flush is then 1016·k or 4096 + 1016·k bytes, at most 8160; a flush of exactly
+/// Room for eight 1000-byte records (1024 bytes framed), or four plus a segment header.
+/// Every flush is then 1024·k or 4096 + 1024·k bytes, at most 8192; a flush of exactly
 /// the limit is covered by the last test below.
 const STAGING_BYTES: u64 = 8192;
 const PAYLOAD_BYTES: usize = 1000;
@@ -146,7 +146,9 @@ fn a_flush_that_fills_staging_exactly_is_reported_within_the_limit() {
         let wal = Wal::open(&log.dir, opts).unwrap();
         // A segment header plus four 1024-byte frames: exactly `limit`, staged under one
         // lock, so the writer takes it as one flush.
-        let payloads: Vec<Vec<u8>> = (0..4).map(|i| vec![i as u8 + 1; 1008]).collect();
+        let payloads: Vec<Vec<u8>> = (0..4)
+            .map(|i| vec![i as u8 + 1; 1024 - ringwal::limits::FRAME_HEADER_BYTES as usize])
+            .collect();
         let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
         wal.append_batch(&refs).unwrap();
         wal.sync().unwrap();

@@ -51,11 +51,13 @@ fn fabricate(dir: &Path, segments: u64) -> Result<(), BoxError> {
             sequence: seq,
             first_lsn: seq,
             capacity: SEGMENT_BYTES,
+            durable_floor: seq - 1,
         }
         .to_block();
         let body = payload(seq);
         let spec = FrameSpec {
             lsn: seq,
+            durable: seq - 1,
             sequence: seq,
             payload: &body,
             payload_crc: frame::payload_crc(&body),
