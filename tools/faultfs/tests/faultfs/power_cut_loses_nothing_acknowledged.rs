@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ringwal::{Driver, Durability, Lsn, Options, Preallocate, Wal};
+use ringwal::{Driver, Durability, Lsn, Options, Preallocate, RecoveryReport, Wal};
 use ringwal_faultfs::{Control, CutReport, Tear};
 
 use crate::common::{
@@ -185,10 +185,21 @@ fn power_cut_loses_nothing_acknowledged() {
     let mut rng = seed("power_cut_loses_nothing_acknowledged");
     for driver in drivers() {
         let mut total = CutReport::default();
+        // Recovery's side: cuts after which it cut a torn tail, and of those, a hole
+        // with valid (unvouched) frames after it — reordering as the log sees it.
+        let (mut tails_cut, mut holes_cut) = (0, 0);
         for round in 0..ROUNDS {
-            total.add(&run_round(driver, round, &mut rng));
+            let (cut, recovery) = run_round(driver, round, &mut rng);
+            total.add(&cut);
+            if let Some(tail) = recovery.torn_tail {
+                tails_cut += 1;
+                holes_cut += u64::from(tail.frames_after_hole > 0);
+            }
         }
-        eprintln!("{driver:?}: {ROUNDS} cuts, together: {total:?}");
+        eprintln!(
+            "{driver:?}: {ROUNDS} cuts, together: {total:?}; recovery cut a torn tail after \
+             {tails_cut}, a hole with valid frames after it after {holes_cut}"
+        );
         // Asked for on purpose in a third of the rounds each, over files that hold
         // unsynced writes: a driver run without them no longer tests reordering.
         assert!(
@@ -199,7 +210,7 @@ fn power_cut_loses_nothing_acknowledged() {
 }
 
 /// One round: a fresh log on a fresh mount, appends, a cut, a remount and the check.
-fn run_round(driver: Driver, round: usize, rng: &mut u64) -> CutReport {
+fn run_round(driver: Driver, round: usize, rng: &mut u64) -> (CutReport, RecoveryReport) {
     let workload = Workload::of_round(round);
     let cut = Cut::of_round(round);
     let place = Place::new();
@@ -258,14 +269,14 @@ fn run_round(driver: Driver, round: usize, rng: &mut u64) -> CutReport {
         !acked.is_empty(),
         "nothing was acknowledged before the cut: {what}"
     );
-    check_keeping_files(
+    let recovery = check_keeping_files(
         &place,
         workload.options(driver),
         &acked,
         checkpointed,
         &what,
     );
-    report
+    (report, recovery)
 }
 
 /// Remounts and checks the log (see `check_log`); if the check fails, keeps a copy of
@@ -276,14 +287,20 @@ fn check_keeping_files(
     acked: &[(u64, Vec<u8>)],
     checkpointed: u64,
     what: &str,
-) {
+) -> RecoveryReport {
     let snapshot = tempfile::tempdir().unwrap();
     copy_dir(&place.backing, snapshot.path());
     let _again = place.mount();
     let checked =
         std::panic::catch_unwind(|| check_log(&place.wal_dir(), opts, acked, checkpointed));
     match checked {
-        Ok(last) => eprintln!("{what}, last {last}"),
+        Ok((last, recovery)) => {
+            eprintln!(
+                "{what}, last {last}, torn tail cut: {:?}",
+                recovery.torn_tail
+            );
+            recovery
+        }
         Err(panic) => {
             let kept = snapshot.keep();
             eprintln!("FAILED {what}; the files the cut left: {}", kept.display());
