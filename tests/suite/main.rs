@@ -50,6 +50,7 @@ mod missing_middle_segment_fails_wal_open;
 mod one_flush_across_many_segments_writes_each_in_place;
 mod power_cut_while_recovery_cuts_a_torn_tail;
 mod reopen_after_drop_without_close;
+mod reordered_writes_are_a_torn_tail_and_vouched_damage_is_corruption;
 mod rotation_across_many_segments;
 mod rotation_under_load_with_chains_in_flight;
 mod round_trip;
