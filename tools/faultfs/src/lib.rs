@@ -10,13 +10,22 @@
 //!   file's content as of that sync: its *durable image*. Writes go to the backing file
 //!   at once (that is the *live image*, which every read sees). `fsync`/`fdatasync` on
 //!   the file drops the copy: the live image becomes durable.
+//!   The model also records, per file, the ranges written since that sync, in order
+//!   (the `write` requests, and `fallocate`s that punch or zero a range; truncates and
+//!   growth change only the size).
 //! * **A power cut** ([`Control::cut_power`]) puts back, for every file with unsynced
-//!   writes, its durable image overlaid by a prefix of the live image: the live bytes
-//!   up to a point chosen by the seed at a 512-byte boundary (anywhere from "nothing
-//!   unsynced survived" to "everything survived"), then the durable bytes beyond it. So
-//!   unsynced writes are lost or torn in file-offset order — never a later byte kept
-//!   while an earlier one is lost. After the cut every request fails with `EIO` until
-//!   the filesystem is mounted again (a new [`mount`] over the same backing directory).
+//!   writes, its durable image plus ANY SUBSET of the pieces of those writes — each
+//!   write split at 512-byte (sector) or 4 KiB (page) boundaries — with the live
+//!   content of the kept pieces, as page-cache writeback and a disk that persists
+//!   sectors in any order would leave it; the size changes since the sync survive as a
+//!   whole or not (a kept piece past the old end takes the size with it). The seed
+//!   picks, per file, one of the shapes named by [`Tear`]: nothing, everything, an
+//!   in-order tear, one write split with only its later part kept (torn-op), a run of
+//!   writes lost while later ones were kept (torn-seq), or any subset;
+//!   [`Control::cut_power_with`] asks for one shape. [`CutReport`] says what each file
+//!   came back as, judged from its bytes. After the cut every request fails with `EIO`
+//!   until the filesystem is mounted again (a new [`mount`] over the same backing
+//!   directory).
 //! * **Directory operations are volatile until their directories are synced**:
 //!   creation (`create`, `mkdir`), rename and removal (`unlink`, `rmdir`) are applied to
 //!   the backing directory at once and recorded as pending; `fsyncdir` on a directory
@@ -41,6 +50,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod tear;
+
+pub use tear::Tear;
+use tear::{Outcome, Unsynced};
+
 use fuser::{
     BackgroundSession, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
     Generation, INodeNo, LockOwner, MountOption, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
@@ -51,26 +65,64 @@ use fuser::{
 /// Attributes and entries are not cached by the kernel: every lookup reaches the model,
 /// so a dead filesystem fails at once.
 const TTL: Duration = Duration::ZERO;
-/// Power cuts tear at this granularity (a sector).
-const TEAR_BYTES: u64 = 512;
 /// How long an unmount waits for files still open (a hang guard).
 const UNMOUNT_WAIT_MAX: Duration = Duration::from_secs(10);
 
-/// What a power cut did.
+/// What a power cut did. Every dirty file counts in exactly one of `files_reverted`,
+/// `files_kept`, `files_torn_in_order` and `files_reordered`; a reordered one counts
+/// in `files_torn_op`, `files_torn_seq` or both. Judged from the bytes each file came
+/// back with, not from the shape the seed asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CutReport {
-    /// Files that had unsynced writes.
+    /// Files that had unsynced changes.
     pub files_dirty: u64,
     /// Files put back exactly to their durable image.
     pub files_reverted: u64,
-    /// Files that kept every unsynced write.
+    /// Files that kept every unsynced change: exactly their live image.
     pub files_kept: u64,
-    /// Files that kept a prefix of their unsynced writes (torn).
-    pub files_torn: u64,
+    /// Files that lost some unsynced change and kept none after a lost one.
+    pub files_torn_in_order: u64,
+    /// Files that kept a change after losing an earlier one (torn-op or torn-seq).
+    pub files_reordered: u64,
+    /// Files where one write lost a piece and kept a later piece of its own.
+    pub files_torn_op: u64,
+    /// Files where a write lost a piece and a later write kept a change.
+    pub files_torn_seq: u64,
     /// Directory operations undone because their directories were not synced.
     pub dir_ops_undone: u64,
+    /// Writes (and range-changing `fallocate`s) not yet synced, over all files.
+    pub unsynced_writes: u64,
     /// Bytes that differed between the live and the durable images, over all files.
     pub unsynced_bytes: u64,
+}
+
+impl CutReport {
+    /// Adds the counts of `other` (for totals over several cuts).
+    pub fn add(&mut self, other: &CutReport) {
+        self.files_dirty += other.files_dirty;
+        self.files_reverted += other.files_reverted;
+        self.files_kept += other.files_kept;
+        self.files_torn_in_order += other.files_torn_in_order;
+        self.files_reordered += other.files_reordered;
+        self.files_torn_op += other.files_torn_op;
+        self.files_torn_seq += other.files_torn_seq;
+        self.dir_ops_undone += other.dir_ops_undone;
+        self.unsynced_writes += other.unsynced_writes;
+        self.unsynced_bytes += other.unsynced_bytes;
+    }
+
+    fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Reverted => self.files_reverted += 1,
+            Outcome::Kept => self.files_kept += 1,
+            Outcome::TornInOrder => self.files_torn_in_order += 1,
+            Outcome::Reordered { torn_op, torn_seq } => {
+                self.files_reordered += 1;
+                self.files_torn_op += u64::from(torn_op);
+                self.files_torn_seq += u64::from(torn_seq);
+            }
+        }
+    }
 }
 
 /// Counters of what the filesystem saw.
@@ -155,8 +207,9 @@ struct State {
     paths: HashMap<u64, PathBuf>,
     handles: HashMap<u64, Handle>,
     next_fh: u64,
-    /// For each file with unsynced changes: its content at its last sync.
-    durable: HashMap<u64, Vec<u8>>,
+    /// For each file with unsynced changes: its content at its last sync and the
+    /// writes since.
+    unsynced: HashMap<u64, Unsynced>,
     dead: bool,
     /// Directory operations not yet made durable by `fsyncdir`, oldest first.
     pending_dir_ops: Vec<PendingDirOp>,
@@ -184,53 +237,43 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl Control {
-    /// Cuts the power: every file with unsynced writes gets its durable image back,
-    /// overlaid by a prefix of its unsynced bytes chosen by `seed`, and every later
-    /// request fails with `EIO`. Mount again to go on.
+    /// Cuts the power: every file with unsynced writes gets its durable image back plus
+    /// a subset of the pieces of its unsynced writes, in a shape `seed` draws for each
+    /// file ([`Tear::Any`]); pending directory operations are undone; every later
+    /// request fails with `EIO`. Mount again to go on. The same seed over the same
+    /// files and writes leaves the same bytes.
     pub fn cut_power(&self, seed: u64) -> io::Result<CutReport> {
-        let mut st = lock(&self.state);
-        st.dead = true;
-        let mut rng = seed | 1;
-        let mut report = CutReport::default();
-        let durable = std::mem::take(&mut st.durable);
-        for (ino, image) in durable {
-            let Some(path) = st.paths.get(&ino) else {
-                continue; // unlinked since: nothing to put back
-            };
-            report.files_dirty += 1;
-            let live = std::fs::read(path)?;
-            let live_len = live.len() as u64;
-            // Tear inside the unsynced bytes: at a sector boundary strictly between the
-            // sector of the first byte that differs from the durable image and the end
-            // of the last one (the whole file, past the end of the shorter image).
-            let (first_diff, end_diff) = differing_range(&image, &live);
-            report.unsynced_bytes += end_diff - first_diff;
-            let torn_from = first_diff / TEAR_BYTES * TEAR_BYTES;
-            let sectors = end_diff.saturating_sub(torn_from).div_ceil(TEAR_BYTES);
-            let keep = match xorshift(&mut rng) % 3 {
-                0 => 0,
-                1 => live_len,
-                _ if sectors < 2 => live_len,
-                _ => torn_from + (1 + xorshift(&mut rng) % (sectors - 1)) * TEAR_BYTES,
-            };
-            let restored = overlay(&image, &live, keep);
-            if restored == image {
-                report.files_reverted += 1;
-            } else if restored == live {
-                report.files_kept += 1;
-            } else {
-                report.files_torn += 1;
+        self.cut_power_with(seed, Tear::Any)
+    }
+
+    /// [`Control::cut_power`] with every dirty file torn in the shape `tear`, where its
+    /// writes allow that shape (see [`Tear`]; the report says what each file became).
+    pub fn cut_power_with(&self, seed: u64, tear: Tear) -> io::Result<CutReport> {
+        lock(&self.state).cut(seed, tear)
+    }
+
+    /// Waits until some file holds at least `writes_min` unsynced writes, or until
+    /// `wait_max` has passed, then cuts as [`Control::cut_power_with`] does. The check
+    /// and the cut happen under one lock, so no sync slips in between. It polls (every
+    /// 100 µs): a way for a test to land its cuts where reordering can show, not an
+    /// event to rely on.
+    pub fn cut_power_when_unsynced(
+        &self,
+        seed: u64,
+        tear: Tear,
+        writes_min: usize,
+        wait_max: Duration,
+    ) -> io::Result<CutReport> {
+        let started = std::time::Instant::now();
+        loop {
+            let mut st = lock(&self.state);
+            let most = st.unsynced.values().map(|u| u.writes.len()).max();
+            if most.unwrap_or(0) >= writes_min || started.elapsed() >= wait_max || st.dead {
+                return st.cut(seed, tear);
             }
-            let file = OpenOptions::new().write(true).open(path)?;
-            file.write_all_at(&restored, 0)?;
-            file.set_len(restored.len() as u64)?;
+            drop(st);
+            std::thread::sleep(Duration::from_micros(100));
         }
-        let pending = std::mem::take(&mut st.pending_dir_ops);
-        for p in pending.iter().rev() {
-            p.op.undo()?;
-            report.dir_ops_undone += 1;
-        }
-        Ok(report)
     }
 
     /// The next file sync fails with `errno`.
@@ -264,40 +307,11 @@ impl Control {
     }
 }
 
-/// The first `keep` bytes of `live` over `durable`. The result is as long as the longer
-/// of `durable` and the kept prefix.
-fn overlay(durable: &[u8], live: &[u8], keep: u64) -> Vec<u8> {
-    let keep = (keep as usize).min(live.len());
-    let mut out = live.get(..keep).unwrap_or_default().to_vec();
-    if let Some(rest) = durable.get(keep..) {
-        out.extend_from_slice(rest);
-    }
-    out
-}
-
-/// The byte range `[first, end)` outside which `a` and `b` agree (lengths count: the
-/// longer one's extra bytes differ).
-fn differing_range(a: &[u8], b: &[u8]) -> (u64, u64) {
-    let common = a.len().min(b.len());
-    let longest = a.len().max(b.len());
-    let same = |i: &usize| a.get(*i) == b.get(*i);
-    let first = (0..common).find(|i| !same(i)).unwrap_or(common);
-    let end = if a.len() != b.len() {
-        longest
-    } else {
-        (0..common)
-            .rev()
-            .find(|i| !same(i))
-            .map_or(first, |i| i + 1)
-    };
-    (first as u64, end as u64)
-}
-
-fn xorshift(x: &mut u64) -> u64 {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    *x
+/// How many byte positions hold different values in `a` and `b` (a position only one
+/// of them has counts).
+fn bytes_differing(a: &[u8], b: &[u8]) -> u64 {
+    let common = a.iter().zip(b).filter(|(x, y)| x != y).count();
+    (common + a.len().abs_diff(b.len())) as u64
 }
 
 /// The filesystem. Mount it with [`mount`].
@@ -468,15 +482,49 @@ impl State {
         Ok(attr(ino, &md))
     }
 
-    /// Keeps the durable image of `ino` before its first change since its last sync.
-    fn before_change(&mut self, ino: u64) -> Result<(), Errno> {
-        if self.durable.contains_key(&ino) {
-            return Ok(());
+    /// Keeps the durable image of `ino` before its first change since its last sync,
+    /// and returns the record of its unsynced changes.
+    fn before_change(&mut self, ino: u64) -> Result<&mut Unsynced, Errno> {
+        let unsynced = match self.unsynced.entry(ino) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let path = self.paths.get(&ino).ok_or(Errno::ENOENT)?;
+                let image = std::fs::read(path).map_err(|e| errno(&e))?;
+                e.insert(Unsynced::new(image))
+            }
+        };
+        Ok(unsynced)
+    }
+
+    /// Cuts the power (see [`Control::cut_power`]).
+    fn cut(&mut self, seed: u64, tear: Tear) -> io::Result<CutReport> {
+        self.dead = true;
+        let mut rng = seed | 1;
+        let mut report = CutReport::default();
+        // Files unlinked since their change have nothing to put back. The rest go in
+        // path order, so a seed draws the same choices whatever the hash order.
+        let mut files: Vec<(PathBuf, Unsynced)> = std::mem::take(&mut self.unsynced)
+            .into_iter()
+            .filter_map(|(ino, u)| Some((self.paths.get(&ino)?.clone(), u)))
+            .collect();
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, file) in files {
+            report.files_dirty += 1;
+            report.unsynced_writes += file.writes.len() as u64;
+            let live = std::fs::read(&path)?;
+            report.unsynced_bytes += bytes_differing(&file.durable, &live);
+            let restored = tear::restore(&file, &live, tear, &mut rng);
+            report.count(restored.outcome);
+            let out = OpenOptions::new().write(true).open(&path)?;
+            out.write_all_at(&restored.bytes, 0)?;
+            out.set_len(restored.bytes.len() as u64)?;
         }
-        let path = self.paths.get(&ino).ok_or(Errno::ENOENT)?;
-        let image = std::fs::read(path).map_err(|e| errno(&e))?;
-        self.durable.insert(ino, image);
-        Ok(())
+        let pending = std::mem::take(&mut self.pending_dir_ops);
+        for p in pending.iter().rev() {
+            p.op.undo()?;
+            report.dir_ops_undone += 1;
+        }
+        Ok(report)
     }
 
     fn handle(&self, fh: FileHandle) -> Result<&Handle, Errno> {
@@ -513,10 +561,11 @@ impl State {
         }
         self.before_change(ino)?;
         let handle = self.handle(fh)?;
-        handle
-            .file
-            .write_all_at(data, offset)
-            .map_err(|e| errno(&e))?;
+        // Recorded once it reached the live image (a failed write may have changed part
+        // of it: record it either way).
+        let written = handle.file.write_all_at(data, offset);
+        self.before_change(ino)?.wrote(offset, data.len() as u64);
+        written.map_err(|e| errno(&e))?;
         self.counters.writes += 1;
         Ok(data.len() as u32)
     }
@@ -525,7 +574,7 @@ impl State {
         let ino = self.handle(fh)?.ino;
         let fail = self.fail_next_fsync.take();
         self.injected(fail)?;
-        self.durable.remove(&ino);
+        self.unsynced.remove(&ino);
         self.counters.fsyncs += 1;
         Ok(())
     }
@@ -537,7 +586,7 @@ impl State {
             self.counters.faults += 1;
             return Err(Errno::ENOSPC);
         }
-        self.before_change(ino.0)?;
+        self.before_change(ino.0)?.resized(size);
         let file = OpenOptions::new()
             .write(true)
             .open(&path)
@@ -588,8 +637,8 @@ impl State {
         if !md.is_file() {
             return None;
         }
-        match self.durable.get(&ino_of(&md)) {
-            Some(image) => Some(image.clone()),
+        match self.unsynced.get(&ino_of(&md)) {
+            Some(u) => Some(u.durable.clone()),
             None => std::fs::read(path).ok(),
         }
     }
@@ -603,7 +652,7 @@ impl State {
             .collect();
         for ino in gone {
             self.paths.remove(&ino);
-            self.durable.remove(&ino);
+            self.unsynced.remove(&ino);
         }
     }
 }
@@ -989,6 +1038,15 @@ impl Filesystem for FaultFs {
             if rc != 0 {
                 return Err(errno(&io::Error::last_os_error()));
             }
+            // Allocating changes the size at most (bytes past the old end read as zeros,
+            // which the model gives them); punching or zeroing changes the range's
+            // content; collapsing or inserting moves everything after `offset`.
+            let unsynced = st.before_change(ino)?;
+            if mode & (libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_ZERO_RANGE) != 0 {
+                unsynced.wrote(offset, length);
+            } else if mode & (libc::FALLOC_FL_COLLAPSE_RANGE | libc::FALLOC_FL_INSERT_RANGE) != 0 {
+                unsynced.wrote(offset, u64::MAX - offset);
+            }
             Ok(())
         })();
         match done {
@@ -1000,22 +1058,13 @@ impl Filesystem for FaultFs {
 
 #[cfg(test)]
 mod tests {
-    use super::overlay;
+    use super::bytes_differing;
 
     #[test]
-    fn differing_range_spans_every_difference() {
-        use super::differing_range;
-        assert_eq!(differing_range(b"abcdef", b"abXdYf"), (2, 5));
-        assert_eq!(differing_range(b"abc", b"abc"), (3, 3));
-        assert_eq!(differing_range(b"abc", b"abcde"), (3, 5));
-    }
-
-    #[test]
-    fn overlay_keeps_a_prefix_of_the_live_image() {
-        assert_eq!(overlay(b"aaaa", b"bbbbbb", 0), b"aaaa");
-        assert_eq!(overlay(b"aaaa", b"bbbbbb", 2), b"bbaa");
-        assert_eq!(overlay(b"aaaa", b"bbbbbb", 5), b"bbbbb");
-        assert_eq!(overlay(b"aaaa", b"bbbbbb", 9), b"bbbbbb");
-        assert_eq!(overlay(b"aaaaaa", b"bb", 2), b"bbaaaa");
+    fn bytes_differing_counts_every_position_that_differs() {
+        assert_eq!(bytes_differing(b"abcdef", b"abXdYf"), 2);
+        assert_eq!(bytes_differing(b"abc", b"abc"), 0);
+        assert_eq!(bytes_differing(b"abc", b"abcde"), 2);
+        assert_eq!(bytes_differing(b"abcde", b"Xb"), 4);
     }
 }

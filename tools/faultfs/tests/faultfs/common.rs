@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ringwal::{Driver, Lsn, Options, Wal};
+use ringwal::{Driver, Lsn, Options, RecoveryReport, Wal};
 use ringwal_faultfs::Mounted;
 
 /// A backing directory and a mount point, removed when dropped (after the mount).
@@ -131,11 +131,18 @@ pub fn payload(t: u64, n: u64) -> Vec<u8> {
     p
 }
 
-/// Reopens the log and checks: the persisted checkpoint is at least `checkpointed`
-/// (the last checkpoint call that succeeded); above it LSNs are dense and every
-/// acknowledged `(lsn, payload)` is present; appends go on. Returns the last LSN.
-pub fn check_log(dir: &Path, opts: Options, acked: &[(u64, Vec<u8>)], checkpointed: u64) -> u64 {
+/// Reopens the log (it must open by itself: no repair) and checks: the persisted
+/// checkpoint is at least `checkpointed` (the last checkpoint call that succeeded);
+/// above it LSNs are dense and every acknowledged `(lsn, payload)` is present; appends
+/// go on. Returns the last LSN and what recovery did.
+pub fn check_log(
+    dir: &Path,
+    opts: Options,
+    acked: &[(u64, Vec<u8>)],
+    checkpointed: u64,
+) -> (u64, RecoveryReport) {
     let wal = Wal::open(dir, opts).unwrap();
+    let recovery = wal.recovery_report();
     let checkpoint = wal.checkpoint_lsn().get();
     assert!(
         checkpoint >= checkpointed,
@@ -162,7 +169,7 @@ pub fn check_log(dir: &Path, opts: Options, acked: &[(u64, Vec<u8>)], checkpoint
         "appends go on after the end"
     );
     wal.close().unwrap();
-    last
+    (last, recovery)
 }
 
 /// A seed from the clock, printed.

@@ -7,4 +7,5 @@
 mod common;
 mod injected_faults_poison_and_lose_nothing;
 mod model_keeps_only_what_was_synced;
+mod model_reorders_unsynced_writes;
 mod power_cut_loses_nothing_acknowledged;

@@ -6,21 +6,9 @@
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 
-use crate::common::{Place, skip, skip_reason};
+use ringwal_faultfs::Tear;
 
-/// A seed whose first draw makes the cut revert the first dirty file (the model's
-/// xorshift, first draw divisible by 3; the report below confirms it).
-fn reverting_seed() -> u64 {
-    (1..)
-        .find(|&s: &u64| {
-            let mut x = s | 1;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % 3 == 0
-        })
-        .unwrap()
-}
+use crate::common::{Place, skip, skip_reason};
 
 #[test]
 fn model_keeps_only_what_was_synced() {
@@ -39,7 +27,7 @@ fn model_keeps_only_what_was_synced() {
     std::fs::write(place.mnt.join("unsynced-entry"), b"x").unwrap();
     let entry = std::fs::File::open(place.mnt.join("unsynced-entry")).unwrap();
     entry.sync_all().unwrap(); // its data, but not its directory entry
-    let report = mounted.control().cut_power(reverting_seed()).unwrap();
+    let report = mounted.control().cut_power_with(1, Tear::Nothing).unwrap();
     assert_eq!(report.files_reverted, 1, "{report:?}");
     assert_eq!(report.dir_ops_undone, 1, "{report:?}");
     assert!(f.write_all_at(b"after", 0).is_err(), "I/O after the cut");
