@@ -37,7 +37,8 @@ pub struct Tally {
     /// Opens after a cut whose recovery cut a hole with valid (unvouched) frames
     /// after it: a reordered write-back.
     pub holes_cut: u64,
-    /// Bits flipped in acknowledged records that a later segment vouches for.
+    /// Bits flipped in acknowledged records that a later segment vouches for, or at
+    /// or below the checkpoint.
     pub corruption_injected: u64,
     /// Of those, the opens that reported `Corrupt` (all of them, or the seed fails).
     pub corruption_reported: u64,
@@ -734,8 +735,8 @@ impl Run {
     }
 
     /// After a power cut, before the log is reopened: flips one bit of an
-    /// acknowledged record in a sealed segment, checks that the open calls it
-    /// corruption, and puts the byte back (durably).
+    /// acknowledged record the log must not lose silently (see `sealed_record`),
+    /// checks that the open calls it corruption, and puts the byte back (durably).
     fn corruption_is_reported(&mut self) -> Result<(), String> {
         let segments = self.segments();
         let Some((path, at, lsn)) = self.sealed_record(&segments) else {

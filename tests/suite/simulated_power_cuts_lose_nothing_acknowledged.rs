@@ -151,8 +151,8 @@ fn simulated_power_cuts_lose_nothing_acknowledged() {
          {} power cuts: {} files torn, {} files reordered (of {} left with two unsynced \
          pieces or more; pieces: {} kept, \
          {} lost; writes: {} torn, {} lost); {} holes with valid frames after them cut by \
-         recovery; corruption injected into sealed segments \
-         {} times, reported {} times; {} faults armed, {} fired, {} reopens in the same \
+         recovery; corruption injected into acknowledged records \
+         (sealed, or at or below the checkpoint) {} times, reported {} times; {} faults armed, {} fired, {} reopens in the same \
          boot after a fault; {} records checked after reopens, {} appended; {} \
          truncations ({} refused inside a batch); {} directory entries lost; {} file \
          operations",
