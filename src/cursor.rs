@@ -216,11 +216,13 @@ impl Cursor {
     /// valid frame, `Until::End` steps over each valid frame and goes on, keeping the
     /// highest durable claim among them.
     ///
-    /// Only frames whose LSN lies in `lsns` (and not absurdly beyond its start) are
+    /// Only frames whose LSN is at least `lsns.start` (and not absurdly beyond it) are
     /// candidates: anything written after the end of the chain carries a later LSN, and
-    /// the filter keeps a scan over garbage from checksumming at every position. (The
-    /// end bound leaves out the records a pending truncation is removing.) A frame that
-    /// passes its checksum with an impossible durable claim is corruption.
+    /// the filter keeps a scan over garbage from checksumming at every position. Frames
+    /// at or above `lsns.end` (the records a pending truncation is removing) are not
+    /// counted or returned, but their durable claims are kept: what they say about the
+    /// records below the cut stays true. A frame that passes its checksum with an
+    /// impossible durable claim is corruption.
     pub fn survey(
         &mut self,
         from: u64,
@@ -247,7 +249,6 @@ impl Cursor {
             let lsn = read_u64(head, 8).unwrap_or(0);
             let len = u64::from(read_u32(head, 4).unwrap_or(0) & !frame::BATCH_CONTINUES);
             let plausible = at >= from
-                && lsn < lsns.end
                 && lsn >= lsn_min
                 && lsn - lsn_min < LSN_WINDOW
                 && len <= record_bytes_max
@@ -268,13 +269,15 @@ impl Cursor {
             }
             match self.frame_at(at, sequence, record_bytes_max)? {
                 Found::Frame(d) => {
-                    out.first_valid.get_or_insert(at);
-                    out.frames += 1;
                     if out.vouch.is_none_or(|(claim, _)| d.durable > claim) {
                         out.vouch = Some((d.durable, at));
                     }
-                    if until == Until::FirstValid {
-                        return Ok(out);
+                    if d.lsn < lsns.end {
+                        out.first_valid.get_or_insert(at);
+                        out.frames += 1;
+                        if until == Until::FirstValid {
+                            return Ok(out);
+                        }
                     }
                     at += d.frame_len as u64;
                     out.dirty_end = Some(at.min(file_len));

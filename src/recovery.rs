@@ -18,6 +18,7 @@ use crate::format::names::{CHECKPOINT_FILE, parse_segment_file_name};
 use crate::io::{Fs, Mode};
 use crate::limits::SEGMENT_HEADER_BYTES;
 use crate::lock::LastClose;
+use crate::truncation::Finished;
 
 /// What recovery found in one live segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -537,9 +538,12 @@ impl Walk {
         let damaged = tail.torn_bytes > 0 || past.frames > 0;
         // A pending truncation removes everything from `lsn_end` on, whatever the lock
         // file says about it.
-        let recorded = self.durable_recorded.min(self.lsn_end.saturating_sub(1));
+        let recorded_cap = self.lsn_end.saturating_sub(1);
+        let recorded = self.durable_recorded.min(recorded_cap);
+        // A claim about records a pending truncation removes proves nothing: the cut
+        // takes them whatever they held.
         let reason = match past.vouch {
-            Some((durable, by_segment, by_offset)) if durable >= tail.lsn => {
+            Some((durable, by_segment, by_offset)) if durable.min(recorded_cap) >= tail.lsn => {
                 CorruptReason::DamagedDurableData {
                     lsn: tail.lsn,
                     durable,
@@ -699,7 +703,10 @@ pub(crate) fn recover(
         checkpoint_lsn: Lsn::new(scan.checkpoint),
         last_lsn: Lsn::new(scan.last_lsn),
         records: scan.records,
-        truncation_finished: finished.map(Lsn::new),
+        truncation_finished: match finished {
+            Finished::Nothing => None,
+            Finished::Cut(from) | Finished::LeftToRecovery(from) => Some(Lsn::new(from)),
+        },
         ..RecoveryReport::default()
     };
     let mut kept = Kept::default();
@@ -732,6 +739,19 @@ pub(crate) fn recover(
              durable, so a power cut kept later unsynced writes and lost earlier ones"
         );
     }
+    if let Finished::LeftToRecovery(from) = finished {
+        // Everything from the end of the chain on was cut above, the records the
+        // intent names with it (they lie past that end): the intent is done. (The cut
+        // of a torn tail replaced it with its own and removed that already.)
+        if crate::truncation::pending(fs, dir)?.is_some() {
+            crate::truncation::clear_intent(fs, dir)?;
+        }
+        tracing::warn!(
+            from,
+            end = next_lsn_after(&scan),
+            "recovery finished a truncation a crash interrupted below its cut"
+        );
+    }
     report.tail_bytes_rewritten = make_kept_durable(fs, dir, &scan, kept.next_blank, last_close)?;
     let next_lsn = scan.last_lsn.max(scan.checkpoint) + 1;
     // The log's last LSN, also when a checkpoint retired every record.
@@ -747,6 +767,10 @@ pub(crate) fn recover(
         next_lsn,
         checkpoint: scan.checkpoint,
     })
+}
+
+fn next_lsn_after(scan: &Scan) -> u64 {
+    scan.last_lsn.max(scan.checkpoint) + 1
 }
 
 /// `RecoveryMode::Strict`: a torn tail is reported, not cut.

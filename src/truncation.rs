@@ -61,8 +61,40 @@ fn refuse(reason: String) -> Error {
     }
 }
 
-/// Finds what a cut at `from` changes, reading only.
+/// Finds what a cut at `from` changes, reading only. A kept segment whose chain of
+/// records ends before the cut is refused as corruption: the cut would have to zero
+/// from the damage, removing records below the cut that the caller means to keep.
 pub(crate) fn locate(fs: &Fs, dir: &Path, from: u64) -> Result<Plan> {
+    let (plan, short) = locate_inner(fs, dir, from)?;
+    match short {
+        Some(short) => Err(short.refusal(from)),
+        None => Ok(plan),
+    }
+}
+
+/// Where the kept segment's chain ends when it ends before the cut.
+#[derive(Debug, Clone, Copy)]
+struct Short {
+    sequence: u64,
+    at: u64,
+    /// The first LSN below the cut that the chain does not hold.
+    lsn: u64,
+}
+
+impl Short {
+    fn refusal(self, from: u64) -> Error {
+        Error::corrupt(
+            self.sequence,
+            self.at,
+            CorruptReason::Truncation(format!(
+                "the records end at LSN {}, before the cut from {from}",
+                self.lsn
+            )),
+        )
+    }
+}
+
+fn locate_inner(fs: &Fs, dir: &Path, from: u64) -> Result<(Plan, Option<Short>)> {
     let mut segments = Vec::new();
     for (seq, path) in list_segments(fs, dir)? {
         // A small header read per segment, the file closed again (no chunk read).
@@ -96,11 +128,12 @@ pub(crate) fn locate(fs: &Fs, dir: &Path, from: u64) -> Result<Plan> {
             .into_iter()
             .map(|(_, path, _)| path)
             .collect();
-        return Ok(Plan {
+        let plan = Plan {
             from,
             kept: None,
             removed,
-        });
+        };
+        return Ok((plan, None));
     };
     let removed = segments
         .split_off(kept_at + 1)
@@ -111,13 +144,16 @@ pub(crate) fn locate(fs: &Fs, dir: &Path, from: u64) -> Result<Plan> {
         return Err(refuse("no segment keeps the records below the cut".into()));
     };
     let mut cur = Cursor::open(fs, &path)?;
-    let cut_at = if first_lsn == from {
-        0
+    let (cut_at, short) = if first_lsn == from {
+        (0, None)
     } else {
-        cut_offset(&mut cur, sequence, first_lsn, from)?
+        match cut_offset(&mut cur, sequence, first_lsn, from)? {
+            (at, lsn) if lsn < from => (at, Some(Short { sequence, at, lsn })),
+            (at, _) => (at, None),
+        }
     };
     let dirty_end = cur.nonzero_end(cut_at)?;
-    Ok(Plan {
+    let plan = Plan {
         from,
         kept: Some(Kept {
             sequence,
@@ -128,11 +164,13 @@ pub(crate) fn locate(fs: &Fs, dir: &Path, from: u64) -> Result<Plan> {
             file_bytes: cur.len,
         }),
         removed,
-    })
+    };
+    Ok((plan, short))
 }
 
-/// The offset of the frame of LSN `from` in a segment whose first LSN is below it.
-fn cut_offset(cur: &mut Cursor, sequence: u64, first_lsn: u64, from: u64) -> Result<u64> {
+/// The offset of the frame of LSN `from` in a segment whose first LSN is below it, and
+/// the LSN the chain reached there (below `from` when it ends before the cut).
+fn cut_offset(cur: &mut Cursor, sequence: u64, first_lsn: u64, from: u64) -> Result<(u64, u64)> {
     let mut at = SEGMENT_HEADER_BYTES;
     let mut expected = first_lsn;
     let mut in_batch = false;
@@ -151,21 +189,7 @@ fn cut_offset(cur: &mut Cursor, sequence: u64, first_lsn: u64, from: u64) -> Res
             "LSN {from} lies inside a batch appended with append_batch; a batch is cut whole or not at all"
         )));
     }
-    if expected < from {
-        // The chain ends before the cut. Zeroing from here is only safe when no valid
-        // record below the cut follows (a torn or clean end): damage with such records
-        // after it is corruption, and recovery never deletes a valid record. Records
-        // from the cut on prove nothing: the cut removes them anyway.
-        let (valid, _) = cur.find_valid_after(at, sequence, RECORD_BYTES_MAX, expected..from)?;
-        if let Some(valid_frame_at) = valid {
-            return Err(Error::corrupt(
-                sequence,
-                at,
-                CorruptReason::DamagedBeforeValidData { valid_frame_at },
-            ));
-        }
-    }
-    Ok(at)
+    Ok((at, expected))
 }
 
 /// Carries out a located cut (step 3). Repeating it is harmless.
@@ -249,11 +273,25 @@ pub(crate) fn pending(fs: &Fs, dir: &Path) -> Result<Option<u64>> {
     }
 }
 
+/// What an open did with a cut a crash interrupted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finished {
+    /// No cut was pending.
+    Nothing,
+    /// The cut from this LSN was carried out.
+    Cut(u64),
+    /// The cut from this LSN was left to recovery: the kept segment's records end
+    /// before it (a power cut tore writes below the cut that were never synced, or
+    /// damaged ones that were). The scan judges that end like any other, with the
+    /// intent still pending, and recovery removes the intent once its own cut of
+    /// the torn tail (which reaches below this one) is done.
+    LeftToRecovery(u64),
+}
+
 /// Finishes a cut a crash interrupted (steps 1, 3, 4), before recovery scans.
-/// Returns the LSN it cut from.
-pub(crate) fn finish_pending(fs: &Fs, dir: &Path, checkpoint: u64) -> Result<Option<u64>> {
+pub(crate) fn finish_pending(fs: &Fs, dir: &Path, checkpoint: u64) -> Result<Finished> {
     let Some(from) = pending(fs, dir)? else {
-        return Ok(None);
+        return Ok(Finished::Nothing);
     };
     if from <= checkpoint {
         return Err(Error::corrupt(
@@ -265,12 +303,15 @@ pub(crate) fn finish_pending(fs: &Fs, dir: &Path, checkpoint: u64) -> Result<Opt
         ));
     }
     // The writer refuses such a cut before it records the intent: one on disk is damage.
-    let mut plan = locate(fs, dir, from).map_err(|e| match e {
+    let (mut plan, short) = locate_inner(fs, dir, from).map_err(|e| match e {
         Error::InvalidArgument { reason, .. } => {
             Error::corrupt(0, 0, CorruptReason::Truncation(reason))
         }
         other => other,
     })?;
+    if short.is_some() {
+        return Ok(Finished::LeftToRecovery(from));
+    }
     // The zeros read back may be only in memory: a failed sync of the interrupted cut's
     // zeroing marks its pages clean without writing them, and the disk still holds the
     // records it was cutting. So the whole rest of the segment is zeroed again, not
@@ -286,7 +327,7 @@ pub(crate) fn finish_pending(fs: &Fs, dir: &Path, checkpoint: u64) -> Result<Opt
     execute(fs, dir, &plan)?;
     clear_intent(fs, dir)?;
     tracing::warn!(from, "recovery finished a truncation a crash interrupted");
-    Ok(Some(from))
+    Ok(Finished::Cut(from))
 }
 
 /// The library's cut, for `ringwal repair --truncate-at-corruption`: the tool cuts a
