@@ -11,6 +11,7 @@
 
 mod common;
 
+mod a_hole_left_by_a_reordered_write_back_is_a_torn_tail;
 mod bad_directories_exit_3;
 mod bench_prints_table_and_json;
 mod dump_of_a_damaged_log_prints_records_before_the_damage;
