@@ -81,8 +81,55 @@ fn durable_in(text: &str) -> Option<u64> {
         .min()
 }
 
+/// The line saying who holds the log or how it was closed: the first line that is not
+/// the durable line.
+fn status_line(text: &str) -> &str {
+    text.lines()
+        .find(|l| !l.starts_with(DURABLE_KEY) && !l.trim().is_empty())
+        .unwrap_or_default()
+}
+
+/// Writes the lock file's text over its first `LOCK_TEXT_BYTES_MAX` bytes in place,
+/// padded with newlines: the durable line first, then `status`. Never truncated first,
+/// so a power cut during the rewrite leaves the old text, the new one, or (torn at a
+/// sector) a mix whose durable line is one of the two (the lowest line wins, and the
+/// two copies of a value must agree) — never a file that lost its durable LSN.
+fn write_text(file: &Handle, durable: u64, status: &str) -> std::io::Result<()> {
+    let mut text = durable_line(durable);
+    text.push_str(status);
+    let mut bytes = text.into_bytes();
+    bytes.resize(bytes.len().max(LOCK_TEXT_BYTES_MAX), b'\n');
+    file.write_all_at(&bytes, 0)
+}
+
 fn durable_line(lsn: u64) -> String {
     format!("{DURABLE_KEY}{lsn} {lsn}\n")
+}
+
+/// Lowers the durable LSN the lock file of `dir` records to `lsn`, keeping the rest of
+/// its text: for a tool that holds the lock (`LogLock`) and cuts the log below it.
+pub(crate) fn lower_recorded(fs: &Fs, dir: &Path, lsn: u64) -> Result<()> {
+    let path = dir.join(LOCK_FILE);
+    let file = fs
+        .open(&path, Mode::ReadWrite)
+        .map_err(|e| Error::io(IoOp::Lock, &path, e))?;
+    let mut said = vec![0u8; LOCK_TEXT_BYTES_MAX];
+    let n = file
+        .read_at(&mut said, 0)
+        .map_err(|e| Error::io(IoOp::Lock, &path, e))?;
+    let text = String::from_utf8_lossy(said.get(..n).unwrap_or_default()).into_owned();
+    if durable_in(&text).is_none_or(|d| d <= lsn) {
+        return Ok(());
+    }
+    let mut status: String = text
+        .lines()
+        .filter(|l| !l.starts_with(DURABLE_KEY) && !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    status.push('\n');
+    write_text(&file, lsn, &status)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(IoOp::Lock, &path, e))
 }
 
 /// The durable LSN the lock file of `dir` records (0 if none): for read-only scans.
@@ -139,7 +186,7 @@ impl DirLock {
                     // The first line names the holder; the next ones are for recovery.
                     .map(|s| {
                         let text = String::from_utf8_lossy(&s);
-                        text.lines().next().unwrap_or_default().trim().to_owned()
+                        status_line(&text).trim().to_owned()
                     })
                     .filter(|s| !s.is_empty());
                 return Err(Error::Locked { path, holder });
@@ -168,31 +215,38 @@ impl DirLock {
         Ok((lock, last, durable))
     }
 
-    /// Recovery made everything the last writer may have left unsynced durable: from
-    /// now on only this writer's own bound matters.
-    /// Recovery is done and made every record up to `durable` durable.
+    /// Recovery is done and made every record up to `durable` durable: from now on
+    /// only this writer's own bound on unsynced bytes matters.
     pub fn recovered(&self, durable: u64) -> Result<()> {
+        self.write_holder(durable, self.unsynced_bytes_max)?;
         self.durable
             .store(durable, std::sync::atomic::Ordering::Relaxed);
-        self.record_holder(self.unsynced_bytes_max)
+        Ok(())
     }
 
     /// Lowers the recorded durable LSN to `lsn` (synced) before a cut removes records
-    /// above it: records appended after the cut reuse those LSNs and may be torn.
+    /// above it: records appended after the cut reuse those LSNs and may be torn. The
+    /// value kept in memory changes only once the file says so, so a failed write is
+    /// tried again by the next cut.
     pub fn lower_durable(&self, lsn: u64) -> Result<()> {
-        let was = self
-            .durable
-            .fetch_min(lsn, std::sync::atomic::Ordering::Relaxed);
-        if was <= lsn {
+        if self.durable.load(std::sync::atomic::Ordering::Relaxed) <= lsn {
             return Ok(());
         }
-        self.record_holder(self.unsynced_bytes_max)
+        self.write_holder(lsn, self.unsynced_bytes_max)?;
+        self.durable
+            .store(lsn, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
-    /// Writes who holds the lock and the bound on what it may leave unsynced. Synced, so
-    /// that the "not closed cleanly" state cannot be lost to a failed write-back of this
-    /// page while the log runs (see `mark_clean`).
+    /// Writes who holds the lock, the durable LSN and the bound on what it may leave
+    /// unsynced. Synced, so that the "not closed cleanly" state cannot be lost to a
+    /// failed write-back of this page while the log runs (see `mark_clean`).
     fn record_holder(&self, unsynced_bytes_max: Option<u64>) -> Result<()> {
+        let durable = self.durable.load(std::sync::atomic::Ordering::Relaxed);
+        self.write_holder(durable, unsynced_bytes_max)
+    }
+
+    fn write_holder(&self, durable: u64, unsynced_bytes_max: Option<u64>) -> Result<()> {
         // The program name is cut short so the file stays within what
         // `read_last_close` reads.
         let program: String = std::env::args()
@@ -201,35 +255,21 @@ impl DirLock {
             .chars()
             .take(PROGRAM_CHARS_MAX)
             .collect();
-        let mut me = format!("pid {} ({program:?})\n", std::process::id());
-        me.push_str(&durable_line(
-            self.durable.load(std::sync::atomic::Ordering::Relaxed),
-        ));
+        let mut status = format!("pid {} ({program:?})\n", std::process::id());
         if let Some(bytes) = unsynced_bytes_max {
-            me.push_str(&format!("{UNSYNCED_KEY}{bytes}\n"));
+            status.push_str(&format!("{UNSYNCED_KEY}{bytes}\n"));
         }
-        let file = &self.file;
-        file.set_len(0)
-            .and_then(|()| file.write_all_at(me.as_bytes(), 0))
-            .and_then(|()| file.sync_all())
+        write_text(&self.file, durable, &status)
+            .and_then(|()| self.file.sync_all())
             .map_err(|e| Error::io(IoOp::Lock, &self.path, e))
     }
 
-    /// Records that the log was closed with everything synced and no failure. Not
-    /// synced: it only lets the next open skip work, and a lost mark costs that work.
     /// Records a clean close, everything up to `durable` synced. Synced itself: the
-    /// durable LSN in it lets a later open call damage to those records corruption.
+    /// durable LSN in it lets a later open call damage to those records corruption (a
+    /// lost mark only costs the next open a rewrite and that vouch).
     pub fn mark_clean(&self, durable: u64) {
-        let mark = format!(
-            "{CLEAN_CLOSE_MARK} by pid {}\n{}",
-            std::process::id(),
-            durable_line(durable)
-        );
-        let written = self
-            .file
-            .set_len(0)
-            .and_then(|()| self.file.write_all_at(mark.as_bytes(), 0))
-            .and_then(|()| self.file.sync_all());
+        let status = format!("{CLEAN_CLOSE_MARK} by pid {}\n", std::process::id());
+        let written = write_text(&self.file, durable, &status).and_then(|()| self.file.sync_all());
         if let Err(error) = written {
             tracing::debug!(%error, path = %self.path.display(), "could not mark a clean close");
         }
@@ -253,7 +293,7 @@ fn read_last_close(file: &Handle) -> (LastClose, u64) {
         .map(String::from_utf8_lossy)
         .unwrap_or_default();
     let durable = durable_in(&text).unwrap_or(0);
-    if text.starts_with(CLEAN_CLOSE_MARK) {
+    if status_line(&text).starts_with(CLEAN_CLOSE_MARK) {
         return (LastClose::Clean, durable);
     }
     let unsynced_bytes_max = text

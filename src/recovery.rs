@@ -557,10 +557,15 @@ impl Walk {
                     checkpoint: self.out.checkpoint,
                 }
             }
-            _ if damaged && tail.lsn <= recorded => CorruptReason::DamagedBelowRecordedDurable {
-                lsn: tail.lsn,
-                durable: recorded,
-            },
+            // Also a clean end: records the lock file vouches for are simply missing
+            // (a lost page read back as zeros). Not below the checkpoint: those are
+            // retired, and a tail a checkpoint passed is handled at open.
+            _ if tail.lsn <= recorded && (damaged || tail.lsn > self.out.checkpoint) => {
+                CorruptReason::DamagedBelowRecordedDurable {
+                    lsn: tail.lsn,
+                    durable: recorded,
+                }
+            }
             _ => return Ok(()),
         };
         // The log broke at the next segment's header when the chain ended cleanly

@@ -425,6 +425,9 @@ pub mod repair {
         // Refused (inside a batch, valid records after damage below the cut) before
         // anything changes.
         checked_plan(&fs, dir, from)?;
+        // The lock file must stop vouching for the records the cut removes before the
+        // cut is decided: their LSNs are reused by the next appends.
+        crate::lock::lower_recorded(&fs, dir, from - 1)?;
         write_intent(&fs, dir, from)
     }
 

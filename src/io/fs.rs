@@ -309,14 +309,6 @@ impl Handle {
         }
     }
 
-    pub fn set_len(&self, len: u64) -> io::Result<()> {
-        match self {
-            Handle::Os(file) => file.set_len(len),
-            #[cfg(feature = "sim")]
-            Handle::Sim(file) => file.set_len(len),
-        }
-    }
-
     /// Reserves `len` bytes of space (`fallocate` where there is one).
     pub fn allocate(&self, len: u64) -> io::Result<()> {
         match self {

@@ -390,6 +390,9 @@ impl SimFile {
             .write_at(self.generation, self.inode, bytes, offset)
     }
 
+    /// Shortens or extends the file (the log itself never truncates a file: its lock
+    /// file is rewritten in place; kept for the model's own tests).
+    #[cfg(test)]
     pub fn set_len(&self, len: u64) -> io::Result<()> {
         self.writable()?;
         self.fs

@@ -146,12 +146,14 @@ impl LogWriter {
                 continue;
             };
             let rotates = self.runs_rotate(work.taken.is_some());
-            // A rotation syncs the segment it leaves (see `build_flush`), so it needs
-            // the same ordering as an explicit sync.
-            let older_unsynced = (work.want_sync || rotates) && !self.unsynced.is_empty();
-            if older_unsynced && self.driver.in_flight() > 0 {
+            let older_unsynced = work.want_sync && !self.unsynced.is_empty();
+            if (older_unsynced || rotates) && self.driver.in_flight() > 0 {
                 // A sync of segments written by flushes still in flight would not be
-                // ordered after those writes: let them finish first.
+                // ordered after those writes: let them finish first. A rotation waits
+                // too, even when every chain carries its own sync (`Durability::Fsync`):
+                // separate chains are not ordered, and the next segment's first write
+                // (its header vouches that every earlier record is durable, rule 6)
+                // must come after the syncs of the segment it leaves have completed.
                 self.drain()?;
             }
             let flush = self.build_flush(work.taken, work.want_sync)?;
@@ -309,6 +311,15 @@ impl LogWriter {
                 .get(i + 1)
                 .map_or(buf.bytes.len(), |next| next.start);
             if staged.sequence != self.active.sequence {
+                if self.driver.in_flight() > 0 {
+                    // The next segment's header claims every earlier record durable:
+                    // nothing written before it may still be in flight (see `run_loop`).
+                    return Err(Error::internal(format!(
+                        "a flush moves into segment {} with {} chains in flight",
+                        staged.sequence,
+                        self.driver.in_flight()
+                    )));
+                }
                 // Leaving a segment always syncs it first, whatever the durability: its
                 // records must never depend on a later segment's sync, and `unsynced`
                 // stays at most the active segment long.

@@ -13,7 +13,7 @@ fn retire_with_a_fault(archive: bool, op: SimOp) -> Error {
         .archive(archive)
         .simulated(&sim);
     let wal = Wal::open("/wal", options).unwrap();
-    // Four 1,016-byte frames fill a segment: LSNs 1-4 in segment 1.
+    // Four 1,024-byte frames fill a segment: LSNs 1-4 in segment 1.
     for i in 1..=5u8 {
         wal.append_durable(&[i; 1000]).unwrap();
     }
