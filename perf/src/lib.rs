@@ -10,6 +10,8 @@ use hdrhistogram::Histogram;
 use ringwal::{Driver, Durability, Options, Wal};
 
 pub mod appender;
+#[cfg(target_os = "linux")]
+pub mod direct;
 pub mod peers;
 pub mod report;
 #[cfg(target_os = "linux")]
@@ -112,7 +114,7 @@ pub enum Until {
 }
 
 impl Until {
-    fn reached(self, start: Instant, records: u64) -> bool {
+    pub(crate) fn reached(self, start: Instant, records: u64) -> bool {
         match self {
             Until::Elapsed(d) => start.elapsed() >= d,
             Until::Records(n) => records >= n,
