@@ -19,9 +19,7 @@ use rustix::fs::{Advice, AtFlags, StatxFlags};
 
 use crate::{BoxError, Measure, RAW_FILE_BYTES, Until, prezeroed_file};
 
-/// The least write granularity and buffer alignment (a page); larger when
-/// `statx(STATX_DIOALIGN)` asks for more.
-pub const MIN_BLOCK: usize = 4096;
+pub use crate::DIRECT_MIN_BLOCK as MIN_BLOCK;
 
 /// Byte every payload byte is filled with (the first 8 bytes of each write carry its
 /// sequence number instead); the padding up to the block stays zero.

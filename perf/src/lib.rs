@@ -133,6 +133,10 @@ pub fn raw_baseline_until(
     raw_loop(dir, record_bytes, batch, until, prezeroed, true)
 }
 
+/// The raw O_DIRECT loop's least write granularity and buffer alignment (a page);
+/// larger when `statx(STATX_DIOALIGN)` asks for more.
+pub const DIRECT_MIN_BLOCK: usize = 4096;
+
 /// Size of the raw loops' file (they wrap around to its start when they reach its end).
 pub const RAW_FILE_BYTES: u64 = 256 << 20;
 
