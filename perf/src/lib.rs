@@ -10,6 +10,8 @@ use hdrhistogram::Histogram;
 use ringwal::{Driver, Durability, Options, Wal};
 
 pub mod appender;
+#[cfg(target_os = "linux")]
+pub mod direct;
 pub mod peers;
 pub mod report;
 #[cfg(target_os = "linux")]
@@ -112,7 +114,7 @@ pub enum Until {
 }
 
 impl Until {
-    fn reached(self, start: Instant, records: u64) -> bool {
+    pub(crate) fn reached(self, start: Instant, records: u64) -> bool {
         match self {
             Until::Elapsed(d) => start.elapsed() >= d,
             Until::Records(n) => records >= n,
@@ -130,6 +132,10 @@ pub fn raw_baseline_until(
 ) -> Result<Measure, BoxError> {
     raw_loop(dir, record_bytes, batch, until, prezeroed, true)
 }
+
+/// The raw O_DIRECT loop's least write granularity and buffer alignment (a page);
+/// larger when `statx(STATX_DIOALIGN)` asks for more.
+pub const DIRECT_MIN_BLOCK: usize = 4096;
 
 /// Size of the raw loops' file (they wrap around to its start when they reach its end).
 pub const RAW_FILE_BYTES: u64 = 256 << 20;

@@ -42,6 +42,9 @@ pub struct CellReport {
     pub process_cpu_ns_per_record: Option<f64>,
     /// Wall time per record per appending thread, ns.
     pub wall_ns_per_record: Option<f64>,
+    /// What the row is, where its system needs explaining (the raw O_DIRECT loop: its
+    /// depth, bytes per write, and in W2 that it is an open-loop physical reference).
+    pub note: Option<String>,
     /// Latency CDF over all rounds: (µs, fraction of calls at or below).
     pub cdf: Vec<(f64, f64)>,
 }
@@ -89,6 +92,7 @@ impl CellReport {
             caller_cpu_ns_per_record: median_of(&|m| per_rec(m.caller_cpu_ns, m)),
             process_cpu_ns_per_record: median_of(&|m| per_rec(m.process_cpu_ns, m)),
             wall_ns_per_record: None,
+            note: None,
             cdf: cdf_points(&all),
         }))
     }

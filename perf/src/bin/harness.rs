@@ -36,12 +36,13 @@ struct Args {
     /// Workloads to run (comma-separated): W1,W2,W3,W4,W5,W6.
     #[arg(long, value_delimiter = ',', default_value = "W1,W2,W3,W4,W5,W6")]
     workloads: Vec<String>,
-    /// Systems to run (comma-separated): raw, raw-growing, raw-uring, io_uring,
-    /// portable, okaywal, raft-engine, walrus. Default: every one built.
+    /// Systems to run (comma-separated): raw, raw-growing, raw-uring, raw-direct-1,
+    /// raw-direct-4, raw-direct-16, io_uring, portable, okaywal, raft-engine, walrus.
+    /// Default: every one built.
     #[arg(long, value_delimiter = ',')]
     systems: Vec<String>,
     /// W2's thread counts.
-    #[arg(long, value_delimiter = ',', default_value = "4,16,64")]
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16,64,256")]
     threads: Vec<usize>,
     /// W3's batch sizes (records of 128 B per sync).
     #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000")]
@@ -70,11 +71,41 @@ struct Args {
 /// The raw loop's name in W6.
 const RAW_UNSYNCED: &str = "raw pwrite, no sync";
 
+/// The depths (writes in flight) the raw O_DIRECT loop runs at, one system each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    D1,
+    D4,
+    D16,
+}
+
+impl Depth {
+    const ALL: [Depth; 3] = [Depth::D1, Depth::D4, Depth::D16];
+
+    fn n(self) -> usize {
+        match self {
+            Depth::D1 => 1,
+            Depth::D4 => 4,
+            Depth::D16 => 16,
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Depth::D1 => "raw-direct-1",
+            Depth::D4 => "raw-direct-4",
+            Depth::D16 => "raw-direct-16",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum System {
     Raw,
     RawGrowing,
     RawUring,
+    /// io_uring `WriteFixed` + `RWF_DSYNC` on an O_DIRECT file, this many in flight.
+    RawDirect(Depth),
     Ringwal(Driver),
     Peer(Peer),
 }
@@ -85,6 +116,7 @@ impl System {
             System::Raw => "raw",
             System::RawGrowing => "raw-growing",
             System::RawUring => "raw-uring",
+            System::RawDirect(d) => d.key(),
             System::Ringwal(Driver::IoUring) => "io_uring",
             System::Ringwal(_) => "portable",
             System::Peer(p) => p.name(),
@@ -102,6 +134,7 @@ impl System {
             System::Raw => "raw pwrite+fdatasync (pre-zeroed)".into(),
             System::RawGrowing => "raw pwrite+fdatasync (growing)".into(),
             System::RawUring => "raw io_uring write->fsync".into(),
+            System::RawDirect(d) => format!("raw io_uring O_DIRECT+RWF_DSYNC, depth {}", d.n()),
             System::Ringwal(Driver::IoUring) => "ringwal io_uring".into(),
             System::Ringwal(_) => "ringwal portable".into(),
             System::Peer(p) => p.name().into(),
@@ -113,6 +146,11 @@ impl System {
             (System::Raw | System::RawGrowing, true) => "fdatasync after every write".into(),
             (System::Raw | System::RawGrowing, false) => "pwrite only (page cache)".into(),
             (System::RawUring, _) => "Write linked to Fsync(DATASYNC), 1 chain in flight".into(),
+            (System::RawDirect(d), _) => format!(
+                "each write durable on its own: WriteFixed + RWF_DSYNC on an O_DIRECT file, \
+                 padded to 4 KiB blocks, {} in flight on separate blocks",
+                d.n()
+            ),
             (System::Ringwal(_), true) => {
                 "per-record durable: fdatasync before ack (group commit)".into()
             }
@@ -123,7 +161,37 @@ impl System {
     }
 
     fn is_raw(self) -> bool {
-        matches!(self, System::Raw | System::RawGrowing | System::RawUring)
+        matches!(
+            self,
+            System::Raw | System::RawGrowing | System::RawUring | System::RawDirect(_)
+        )
+    }
+
+    /// The notes column of this system's cell, where the row needs explaining.
+    fn note(self, kind: Kind, workload: &str) -> Option<String> {
+        let System::RawDirect(d) = self else {
+            return None;
+        };
+        let Kind::Durable {
+            threads,
+            batch,
+            record_bytes,
+        } = kind
+        else {
+            return None;
+        };
+        let block = ringwal_perf::DIRECT_MIN_BLOCK;
+        let kib = (record_bytes * batch).div_ceil(block) * block / 1024;
+        let mut note = format!("O_DIRECT+RWF_DSYNC, depth {}, {kib} KiB per write", d.n());
+        if workload == "W2" {
+            let _ = write!(
+                note,
+                "; open loop, one submitter: a physical reference, not a closed loop of \
+                 {threads} thread{}",
+                if threads == 1 { "" } else { "s" }
+            );
+        }
+        Some(note)
     }
 }
 
@@ -265,13 +333,12 @@ fn main() -> Result<(), BoxError> {
 }
 
 fn pick_systems(args: &Args, dir: &Path, notes: &mut Vec<String>) -> Vec<System> {
-    let mut all = vec![
-        System::Raw,
-        System::RawGrowing,
-        System::RawUring,
+    let mut all = vec![System::Raw, System::RawGrowing, System::RawUring];
+    all.extend(Depth::ALL.map(System::RawDirect));
+    all.extend([
         System::Ringwal(Driver::IoUring),
         System::Ringwal(Driver::Portable),
-    ];
+    ]);
     all.extend(Peer::built().into_iter().map(System::Peer));
     let mut picked: Vec<System> = all
         .into_iter()
@@ -283,6 +350,18 @@ fn pick_systems(args: &Args, dir: &Path, notes: &mut Vec<String>) -> Vec<System>
         notes.push(format!("ringwal io_uring not measured: {why}"));
         picked.retain(|s| *s != System::Ringwal(Driver::IoUring));
     }
+    let direct = |s: &System| matches!(s, System::RawDirect(_));
+    if picked.iter().any(direct)
+        && let Err(why) = direct_probe(dir)
+    {
+        let keys: Vec<&str> = picked
+            .iter()
+            .filter(|s| direct(s))
+            .map(|s| s.key())
+            .collect();
+        notes.push(format!("{} not measured: {why}", keys.join(", ")));
+        picked.retain(|s| !direct(s));
+    }
     if Peer::built().is_empty() {
         notes.push(
             "no peer WALs in this build (cargo features okaywal, raft-engine, walrus, or peers)"
@@ -290,6 +369,19 @@ fn pick_systems(args: &Args, dir: &Path, notes: &mut Vec<String>) -> Vec<System>
         );
     }
     picked
+}
+
+/// Whether the raw O_DIRECT loop runs in `dir`: one write through its own path.
+fn direct_probe(dir: &Path) -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    return ringwal_perf::direct::direct_available(dir);
+    #[cfg(not(target_os = "linux"))]
+    return Err(format!("io_uring is Linux-only ({})", dir.display()));
+}
+
+/// A W2 case's label (the bound rows find their case by it).
+fn w2_label(threads: usize) -> String {
+    format!("{threads} thread{}", if threads == 1 { "" } else { "s" })
 }
 
 fn plan(args: &Args, systems: &[System], wanted: &dyn Fn(&str) -> bool) -> Vec<Case> {
@@ -324,8 +416,10 @@ fn plan(args: &Args, systems: &[System], wanted: &dyn Fn(&str) -> bool) -> Vec<C
                 batch: 1,
                 record_bytes: 256,
             };
-            add("W2", format!("{t} threads"), t as u64, kind, &|s| {
-                !s.is_raw()
+            // The raw loops have one writer; only the deepest O_DIRECT loop stands
+            // beside W2, as an open-loop physical reference.
+            add("W2", w2_label(t), t as u64, kind, &|s| {
+                !s.is_raw() || s == System::RawDirect(Depth::D16)
             });
         }
     }
@@ -349,7 +443,10 @@ fn plan(args: &Args, systems: &[System], wanted: &dyn Fn(&str) -> bool) -> Vec<C
                 record_bytes: size,
             };
             add("W4", format!("{size} B"), size as u64, kind, &|s| {
-                !matches!(s, System::RawGrowing | System::RawUring)
+                !matches!(
+                    s,
+                    System::RawGrowing | System::RawUring | System::RawDirect(_)
+                )
             });
         }
     }
@@ -399,6 +496,15 @@ fn run_one(dir: &Path, system: System, kind: Kind, until: Until) -> Result<Measu
                 ..
             },
         ) => ringwal_perf::uring::raw_uring_loop(dir, record_bytes, batch, until),
+        #[cfg(target_os = "linux")]
+        (
+            System::RawDirect(d),
+            Kind::Durable {
+                batch,
+                record_bytes,
+                ..
+            },
+        ) => ringwal_perf::direct::raw_uring_direct_loop(dir, record_bytes, batch, d.n(), until),
         (
             System::Ringwal(d),
             Kind::Durable {
@@ -460,6 +566,7 @@ fn case_cells(case: &Case) -> Result<Vec<CellReport>, BoxError> {
         else {
             continue;
         };
+        cell.note = system.note(case.kind, case.id);
         if !durable {
             cell.wall_ns_per_record =
                 Some(1e9 * threads as f64 / cell.summary.records_per_s.max(1e-9));
@@ -577,6 +684,9 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 }
 
 fn extra(c: &CellReport) -> String {
+    if let Some(note) = &c.note {
+        return note.clone();
+    }
     if c.workload == "W5" {
         return format!("{:.2} GB/s", c.summary.mb_per_s / 1000.0);
     }
@@ -621,7 +731,7 @@ fn text_table(r: &RunReport, systems: &[System]) -> String {
         if let Some((_, b)) = r
             .bounds
             .iter()
-            .find(|(t, _)| last == format!("W2 {t} threads"))
+            .find(|(t, _)| last == format!("W2 {}", w2_label(*t as usize)))
         {
             let _ = writeln!(
                 s,
@@ -688,7 +798,7 @@ fn markdown_table(r: &RunReport, systems: &[System]) -> String {
         if let Some((t, b)) = r
             .bounds
             .iter()
-            .find(|(t, _)| last == format!("W2 {t} threads"))
+            .find(|(t, _)| last == format!("W2 {}", w2_label(*t as usize)))
         {
             let _ = writeln!(
                 s,
@@ -778,15 +888,23 @@ fn log_log_chart(
 
 fn charts(out: &Path, r: &RunReport) -> Result<(), BoxError> {
     let raw = System::Raw.name();
-    // Throughput vs threads: W1 (1 thread) and W2, with the T x raw serial bound.
+    // Throughput vs threads: W1 (1 thread, unless W2 ran 1 thread itself) and W2, with
+    // the T x raw serial bound; the raw O_DIRECT loop in W2 drawn as a reference.
+    let w2_has_one = r.cells.iter().any(|c| c.workload == "W2" && c.param == 1);
     let by_threads: Vec<&CellReport> = r
         .cells
         .iter()
-        .filter(|c| (c.workload == "W1" && !c.system.starts_with("raw")) || c.workload == "W2")
+        .filter(|c| {
+            (c.workload == "W1" && !w2_has_one && !c.system.starts_with("raw"))
+                || c.workload == "W2"
+        })
         .collect();
     let mut series = series_by_system(&by_threads, &|c| c.param as f64, &|c| {
         c.summary.records_per_s
     });
+    for s in &mut series {
+        s.reference = s.name.starts_with("raw");
+    }
     if let Some(w1) = r
         .cells
         .iter()
