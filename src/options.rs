@@ -88,6 +88,7 @@ pub struct Options {
     pub(crate) chains_in_flight_max: u32,
     pub(crate) sqpoll: bool,
     pub(crate) sqpoll_idle_ms: u32,
+    pub(crate) direct_io: bool,
     #[cfg(feature = "fault-injection")]
     pub(crate) faults: Option<crate::testing::FaultPlan>,
     /// Where the files live: the real filesystem unless a simulator was given.
@@ -112,6 +113,7 @@ impl Default for Options {
             chains_in_flight_max: 1,
             sqpoll: false,
             sqpoll_idle_ms: 1000,
+            direct_io: true,
             #[cfg(feature = "fault-injection")]
             faults: None,
             fs: crate::io::fs::Fs::default(),
@@ -222,6 +224,16 @@ impl Options {
     /// fsync queues behind the first. Raise it where the device overlaps flushes.
     pub fn chains_in_flight_max(mut self, chains: u32) -> Self {
         self.chains_in_flight_max = chains;
+        self
+    }
+
+    /// io_uring driver: commit with one `O_DIRECT` + `RWF_DSYNC` write per segment
+    /// instead of a buffered write linked to an fsync (default on). Used where it is
+    /// sound and works: `Durability::Fsync`, `Preallocate::Zeroed`, one chain in flight,
+    /// and a filesystem that takes `O_DIRECT` (probed at open; otherwise the buffered
+    /// chains, said once through tracing). `Stats::direct_io` says which runs.
+    pub fn direct_io(mut self, on: bool) -> Self {
+        self.direct_io = on;
         self
     }
 

@@ -63,6 +63,12 @@ impl Hist {
 pub struct Stats {
     /// The driver writing the log.
     pub driver: Driver,
+    /// Whether the io_uring driver commits with direct (`O_DIRECT` + `RWF_DSYNC`)
+    /// writes, rather than buffered writes linked to fsyncs (see
+    /// `Options::direct_io`); false on the portable driver.
+    pub direct_io: bool,
+    /// Direct writes submitted.
+    pub direct_writes: u64,
     /// Records appended.
     pub appends: u64,
     /// Payload bytes appended.

@@ -1,6 +1,8 @@
 //! The one I/O seam. Which driver runs, and whether io_uring exists at all on this
 //! platform and build, is decided here and nowhere else.
 
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+pub(crate) mod direct;
 pub(crate) mod file_io;
 pub(crate) mod fs;
 pub(crate) mod mode;
@@ -104,6 +106,8 @@ pub(crate) struct DriverCounters {
     pub fixed_writes: u64,
     /// Most chains seen in flight at once.
     pub chains_in_flight_peak: u64,
+    /// Direct (`O_DIRECT` + `RWF_DSYNC`) writes submitted.
+    pub direct_writes: u64,
 }
 
 /// Wakes a writer that is blocked inside the driver waiting for completions.
@@ -133,6 +137,13 @@ pub(crate) trait IoDriver: Send {
     fn in_flight(&self) -> usize;
     /// Counters so far.
     fn counters(&self) -> DriverCounters;
+    /// Settles how to write into `dir` before the first flush (io_uring: whether
+    /// direct mode works there).
+    fn prepare(&mut self, _dir: &std::path::Path) {}
+    /// Whether commits are direct (`O_DIRECT` + `RWF_DSYNC`) writes.
+    fn direct(&self) -> bool {
+        false
+    }
 }
 
 fn force_portable() -> bool {

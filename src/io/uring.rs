@@ -24,7 +24,12 @@
 //! * An eventfd polled by the ring lets an appender wake the writer while it waits for
 //!   completions, so new work is submitted while earlier chains are still in flight.
 //!
-//! All of the crate's `unsafe` is in this file.
+//! * Direct mode (see `super::direct`): where it is sound and the filesystem takes
+//!   `O_DIRECT`, each write goes through an `O_DIRECT` descriptor with `RWF_DSYNC`,
+//!   from an aligned buffer laid out per chain, and the sync after it becomes a `NOP`
+//!   (the write is durable when it completes). A short direct write is an error.
+//!
+//! The crate's `unsafe` is in this file and in `super::direct` (its aligned buffers).
 
 use std::collections::VecDeque;
 use std::io;
@@ -34,6 +39,7 @@ use std::time::Instant;
 
 use io_uring::{IoUring, Probe, opcode, squeue, types};
 
+use super::direct::{self, AlignedBuf, Placed, TailBlock};
 use super::{Buffer, Completed, DriverCounters, Flush, IoDriver, Op, SegmentFile, Wake};
 use crate::error::{Error, IoOp, Result};
 use crate::limits::{CHAINS_IN_FLIGHT_MAX, FLUSH_OPS_MAX, FLUSH_SEGMENTS_MAX};
@@ -83,6 +89,9 @@ impl Wake for EventWake {
 #[derive(Debug, Default)]
 struct Slot {
     file: Option<Arc<SegmentFile>>,
+    /// In direct mode, the `O_DIRECT` descriptor registered in the slot (kept open
+    /// while it is).
+    direct_fd: Option<std::fs::File>,
     /// Operations in flight that use this slot.
     users: u32,
 }
@@ -93,6 +102,10 @@ struct OpState {
     /// Bytes of a write known written.
     written: usize,
     complete: bool,
+    /// Direct mode: where this write's blocks lie in the chain's aligned buffer.
+    direct: Option<Placed>,
+    /// Direct mode: a sync made redundant by the `RWF_DSYNC` writes before it.
+    nop: bool,
 }
 
 #[derive(Debug)]
@@ -107,6 +120,8 @@ struct Chain {
     /// The first error of this chain, with its place in the order completions arrived.
     error: Option<(u64, Error)>,
     submitted: Instant,
+    /// Direct mode: the aligned copy of the chain's writes the kernel reads from.
+    bounce: Option<AlignedBuf>,
 }
 
 impl Chain {
@@ -137,6 +152,12 @@ pub(crate) struct UringDriver {
     counters: DriverCounters,
     /// Completions seen so far (orders errors: the first one in time is reported).
     completions: u64,
+    /// Whether the options allow direct mode (see `super::direct`).
+    direct_wanted: bool,
+    /// Direct mode's block size, once the probe at open said direct writes work.
+    direct_block: Option<u64>,
+    /// Direct mode: the last partly written block.
+    tail: Option<TailBlock>,
     #[cfg(feature = "fault-injection")]
     faults: Option<crate::testing::FaultState>,
 }
@@ -226,6 +247,12 @@ impl UringDriver {
             poll_armed: false,
             counters: DriverCounters::default(),
             completions: 0,
+            direct_wanted: options.direct_io
+                && options.durability == crate::options::Durability::Fsync
+                && options.preallocate == crate::options::Preallocate::Zeroed
+                && depth == 1,
+            direct_block: None,
+            tail: None,
             #[cfg(feature = "fault-injection")]
             faults: options.faults.map(crate::testing::FaultState::new),
         })
@@ -264,12 +291,23 @@ impl UringDriver {
                 reason: "io_uring driver: a segment that is not a kernel file".into(),
             });
         };
+        let direct_fd = match self.direct_block {
+            Some(_) => Some(
+                direct::open_direct(&segment.path)
+                    .map_err(|e| Error::io(IoOp::Open, &segment.path, e))?,
+            ),
+            None => None,
+        };
+        let fd = direct_fd
+            .as_ref()
+            .map_or(file.as_raw_fd(), |f| f.as_raw_fd());
         self.ring
             .submitter()
-            .register_files_update(i as u32, &[file.as_raw_fd()])
+            .register_files_update(i as u32, &[fd])
             .map_err(|e| Error::io(IoOp::Driver, &segment.path, e))?;
         if let Some(slot) = self.slots.get_mut(i) {
             slot.file = Some(Arc::clone(segment));
+            slot.direct_fd = direct_fd;
         }
         Ok(Some(i as u32))
     }
@@ -324,6 +362,8 @@ impl UringDriver {
         };
         let fd = types::Fixed(state.slot);
         let entry = match op {
+            Op::Write(_) if state.direct.is_some() => Self::direct_entry(chain, fd, state)?,
+            Op::Sync(_) if state.nop => opcode::Nop::new().build(),
             Op::Write(run) => {
                 let rest = chain
                     .flush
@@ -362,6 +402,56 @@ impl UringDriver {
             entry
         };
         Ok(linked.user_data((chain.id << 16) | i as u64))
+    }
+
+    /// A direct write: its whole blocks from the chain's aligned buffer, durable when
+    /// it completes.
+    fn direct_entry(chain: &Chain, fd: types::Fixed, state: &OpState) -> Result<squeue::Entry> {
+        let (Some(p), Some(bounce)) = (state.direct, chain.bounce.as_ref()) else {
+            return Err(Error::internal("a direct write without its buffer"));
+        };
+        let bytes = bounce
+            .bytes()
+            .get(p.buf_at..p.buf_at + p.len)
+            .ok_or_else(|| Error::internal("a direct write outside its buffer"))?;
+        let len = u32::try_from(bytes.len())
+            .map_err(|_| Error::internal(format!("a {}-byte direct write", bytes.len())))?;
+        Ok(opcode::Write::new(fd, bytes.as_ptr(), len)
+            .offset(p.file_at)
+            .rw_flags(libc::RWF_DSYNC)
+            .build())
+    }
+
+    /// Direct mode: lays out the chain's writes in one aligned buffer and marks the
+    /// syncs their `RWF_DSYNC` makes redundant.
+    fn place_direct(&mut self, flush: &Flush, ops: &mut [OpState], block: u64) -> Result<AlignedBuf> {
+        let mut runs = Vec::new();
+        for op in &flush.ops {
+            if let Op::Write(run) = op {
+                let bytes = flush
+                    .buf
+                    .bytes
+                    .get(run.bytes.clone())
+                    .ok_or_else(|| Error::internal("a run outside its flush buffer"))?;
+                runs.push((&run.segment, run.offset, bytes));
+            }
+        }
+        let (bounce, placed) = direct::lay_out(&runs, block, &mut self.tail)?;
+        let mut placed = placed.into_iter();
+        let mut written: Vec<&Arc<SegmentFile>> = Vec::new();
+        for (op, state) in flush.ops.iter().zip(ops.iter_mut()) {
+            match op {
+                Op::Write(run) => {
+                    state.direct = placed.next();
+                    written.push(&run.segment);
+                }
+                Op::Sync(segment) => {
+                    state.nop = written.iter().any(|w| Arc::ptr_eq(w, segment));
+                }
+            }
+        }
+        self.counters.direct_writes += runs.len() as u64;
+        Ok(bounce)
     }
 
     /// Pushes the chain's ops from `from` on, linked, and submits them.
@@ -518,14 +608,20 @@ impl UringDriver {
         let seen = self.completions;
         let Some((io_op, segment, offset, left)) = self.chains.get(index).and_then(|chain| {
             let state = chain.ops.get(op)?;
-            Some(match chain.flush.ops.get(op)? {
-                Op::Write(run) => (
+            Some(match (chain.flush.ops.get(op)?, state.direct) {
+                (Op::Write(run), Some(p)) => (
+                    IoOp::Write,
+                    run.segment.sequence,
+                    p.file_at + state.written as u64,
+                    p.len - state.written,
+                ),
+                (Op::Write(run), None) => (
                     IoOp::Write,
                     run.segment.sequence,
                     run.offset + state.written as u64,
                     run.bytes.len() - state.written,
                 ),
-                Op::Sync(segment) => (IoOp::Sync, segment.sequence, 0, 0),
+                (Op::Sync(segment), _) => (IoOp::Sync, segment.sequence, 0, 0),
             })
         }) else {
             return;
@@ -539,8 +635,15 @@ impl UringDriver {
             // Cut off behind a short write (resumed below) or an error (reported).
             return;
         }
+        let direct = chain.ops.get(op).is_some_and(|s| s.direct.is_some());
         let failure = match (io_op, result) {
             (_, r) if r < 0 => Some(io::Error::from_raw_os_error(-r)),
+            // A direct write is whole blocks, durable as a whole: a part of one cannot
+            // be resumed unaligned, nor counted durable.
+            (IoOp::Write, r) if direct && (r as usize) < left => Some(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("a direct write of {left} bytes wrote {r}"),
+            )),
             // A write that made no progress would be resubmitted forever.
             (IoOp::Write, 0) if left > 0 => Some(io::Error::new(
                 io::ErrorKind::WriteZero,
@@ -669,6 +772,25 @@ impl IoDriver for UringDriver {
         Driver::IoUring
     }
 
+    fn prepare(&mut self, dir: &std::path::Path) {
+        if !self.direct_wanted {
+            return;
+        }
+        match direct::probe(dir) {
+            Ok(block) => self.direct_block = Some(block),
+            Err(why) => {
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| {
+                    tracing::warn!(%why, dir = %dir.display(), "io_uring direct mode unavailable; committing with buffered write → fsync chains");
+                });
+            }
+        }
+    }
+
+    fn direct(&self) -> bool {
+        self.direct_block.is_some()
+    }
+
     fn depth(&self) -> usize {
         self.depth
     }
@@ -744,6 +866,11 @@ impl IoDriver for UringDriver {
                 self.progress(true)?;
             }
         };
+        let mut ops = ops;
+        let bounce = match self.direct_block {
+            Some(block) => Some(self.place_direct(&flush, &mut ops, block)?),
+            None => None,
+        };
         let id = self.next_chain;
         self.next_chain += 1;
         self.chains.push_back(Chain {
@@ -754,6 +881,7 @@ impl IoDriver for UringDriver {
             broken: false,
             error: None,
             submitted: Instant::now(),
+            bounce,
         });
         self.counters.chains_in_flight_peak = self
             .counters

@@ -44,6 +44,8 @@ pub struct Wal {
     dir: PathBuf,
     options: Options,
     driver: Driver,
+    /// Whether the driver commits with direct writes (`Options::direct_io`).
+    direct_io: bool,
     report: RecoveryReport,
     retention: Retention,
     /// Serialises checkpoints and truncations.
@@ -142,6 +144,7 @@ struct Started {
     shared: Arc<Shared>,
     handle: JoinHandle<()>,
     kind: Driver,
+    direct_io: bool,
 }
 
 /// Sets up staging and the watermark where recovery left the log, and starts the
@@ -182,6 +185,7 @@ fn start_writer(
         durability: options.durability,
     });
     let kind = driver.kind();
+    let direct_io = driver.direct();
     let (fs, dir) = (spec.fs.clone(), spec.dir.clone());
     let mut preparer = Preparer::start(spec, segments.next_blank)?;
     preparer.request(active.sequence + 1);
@@ -209,6 +213,7 @@ fn start_writer(
         shared,
         handle,
         kind,
+        direct_io,
     })
 }
 
@@ -222,7 +227,8 @@ impl Wal {
         let bound = crate::lock::unsynced_bytes_max(&options);
         let (lock, last_close, durable_recorded) = DirLock::acquire(&fs, &dir, Some(bound))?;
         remove_leftover_tmp_files(&fs, &dir)?;
-        let driver = io::open_driver(&options)?;
+        let mut driver = io::open_driver(&options)?;
+        driver.prepare(&dir);
         // After anything but a clean close, records read back near the end of the log
         // may be only in memory: recovery rewrites them, as far back as the last
         // writer's bound in LOCK, so its syncs really make them durable.
@@ -252,12 +258,13 @@ impl Wal {
         let mut report = recovered.report;
         report.checkpoint_lsn = Lsn::new(checkpoint);
         let started = start_writer(&options, driver, spec, segments, recovered)?;
-        tracing::info!(dir = %dir.display(), ?report, driver = ?started.kind, "ringwal opened");
+        tracing::info!(dir = %dir.display(), ?report, driver = ?started.kind, direct_io = started.direct_io, "ringwal opened");
         Ok(Wal {
             shared: started.shared,
             dir,
             options,
             driver: started.kind,
+            direct_io: started.direct_io,
             report,
             retention,
             checkpoint: Mutex::new(Checkpoint {
@@ -565,6 +572,8 @@ impl Wal {
         let f = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
         Stats {
             driver: self.driver,
+            direct_io: self.direct_io,
+            direct_writes: f.driver.direct_writes,
             appends,
             append_bytes,
             flushes: f.flushes,

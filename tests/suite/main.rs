@@ -18,6 +18,7 @@ mod checkpoint_archives_and_prunes;
 mod checkpoint_beyond_the_last_record_reads_empty;
 mod close_through_a_shared_handle;
 mod common;
+mod direct_mode_commits_with_o_direct_writes;
 mod disk;
 mod poison_wakes_every_pending_future;
 

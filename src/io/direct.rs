@@ -1,0 +1,240 @@
+//! Direct mode of the io_uring driver: each commit is one `O_DIRECT` write per segment
+//! with `RWF_DSYNC`, so the write is durable when it completes and no separate fsync
+//! runs (shared/IO_URING_NOTES.md: an aligned O_DIRECT overwrite of pre-zeroed blocks
+//! is issued inline by the submitting task, and its completion runs the device flush;
+//! a buffered write and an FSYNC both go to io-wq workers).
+//!
+//! A direct write covers whole blocks. The log stays dense: a commit that starts inside
+//! a block rewrites the block's earlier bytes (kept from the last write, or read once
+//! from the file) and pads its last block with zeros, which the next commit overwrites.
+//! Two writes to one block must never be in flight together, so direct mode keeps one
+//! commit in flight (`chains_in_flight_max` 1, the default); pipelined commits need the
+//! block padding of issue 14 and are not done yet.
+//!
+//! Used only where it is sound and fast: `Durability::Fsync` (every commit durable on
+//! its own), `Preallocate::Zeroed` (direct writes must not extend a file or convert
+//! unwritten extents), one chain in flight, and a filesystem that takes `O_DIRECT`
+//! (probed at open; otherwise the buffered write → fsync chains, said once).
+
+use std::alloc::Layout;
+use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::ptr::NonNull;
+
+use crate::error::{Error, IoOp, Result};
+use crate::io::SegmentFile;
+
+/// The smallest block direct writes are aligned and padded to.
+pub(crate) const BLOCK_MIN: u64 = 4096;
+
+/// The block size direct writes to `file` must respect: `statx(STATX_DIOALIGN)`'s
+/// offset and memory alignment (Linux 6.1+), at least `BLOCK_MIN`; `BLOCK_MIN` when the
+/// kernel does not say. `Err` when the kernel says the file takes no direct I/O.
+fn dio_block(file: &File) -> std::result::Result<u64, String> {
+    use rustix::fs::{AtFlags, StatxFlags};
+    let Ok(st) = rustix::fs::statx(file, "", AtFlags::EMPTY_PATH, StatxFlags::DIOALIGN) else {
+        return Ok(BLOCK_MIN);
+    };
+    if st.stx_mask & StatxFlags::DIOALIGN.bits() == 0 {
+        return Ok(BLOCK_MIN);
+    }
+    if st.stx_dio_offset_align == 0 {
+        return Err("statx(STATX_DIOALIGN) says the file takes no direct I/O".into());
+    }
+    let asked = u64::from(st.stx_dio_offset_align.max(st.stx_dio_mem_align));
+    Ok(asked.max(BLOCK_MIN))
+}
+
+/// Opens `path` for direct writes.
+pub(crate) fn open_direct(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+}
+
+/// Whether direct writes work in `dir`: creates a probe file there, writes one aligned
+/// block through `O_DIRECT` and removes it. Returns the block size, or why not.
+pub(crate) fn probe(dir: &Path) -> std::result::Result<u64, String> {
+    let path = dir.join(".ringwal-direct-probe");
+    let outcome = (|| {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_DIRECT)
+            .open(&path)
+            .map_err(|e| format!("opening a file with O_DIRECT failed: {e}"))?;
+        let block = dio_block(&file)?;
+        let mut buf = AlignedBuf::zeroed(block as usize, block as usize)
+            .map_err(|e| format!("{e}"))?;
+        let bytes = buf.bytes_mut();
+        std::os::unix::fs::FileExt::write_all_at(&file, bytes, 0)
+            .map_err(|e| format!("an O_DIRECT write failed: {e}"))?;
+        Ok(block)
+    })();
+    let _ = std::fs::remove_file(&path);
+    outcome
+}
+
+/// One zeroed heap block aligned for direct I/O (`Vec<u8>` guarantees no alignment).
+#[derive(Debug)]
+pub(crate) struct AlignedBuf {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+// SAFETY: the buffer owns its allocation exclusively; it is plain bytes.
+unsafe impl Send for AlignedBuf {}
+
+impl AlignedBuf {
+    pub fn zeroed(len: usize, align: usize) -> Result<AlignedBuf> {
+        let layout = Layout::from_size_align(len.max(1), align)
+            .map_err(|e| Error::internal(format!("a {len}-byte buffer aligned to {align}: {e}")))?;
+        // SAFETY: the layout's size is at least 1.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = NonNull::new(raw)
+            .ok_or_else(|| Error::internal(format!("allocating {len} aligned bytes failed")))?;
+        Ok(AlignedBuf { ptr, layout })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` is a live allocation of `layout.size()` bytes, initialised
+        // (zeroed) when made, owned by `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.layout.size()) }
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`; `&mut self` makes this borrow unique. The driver
+        // fills a buffer before it submits a write from it and never touches it again
+        // until the write has completed.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.layout.size()) }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from `alloc_zeroed` with this very layout and is freed only
+        // here, once.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+/// The last partly written block of the segment written last: what a commit starting
+/// inside it rewrites in front of its own bytes.
+#[derive(Debug)]
+pub(crate) struct TailBlock {
+    pub segment: std::sync::Arc<SegmentFile>,
+    pub block_start: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Where one direct write goes: `len` bytes at `buf_at` of the chain's buffer, to
+/// `file_at` of the segment.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Placed {
+    pub buf_at: usize,
+    pub len: usize,
+    pub file_at: u64,
+}
+
+/// Lays out a chain's direct writes in one aligned buffer: each run widened to whole
+/// blocks, its block's earlier bytes in front (from `tail` when it holds them, else
+/// read from the file) and zeros behind. Updates `tail` to the last block written.
+/// `runs` are (segment, file offset, bytes) in chain order.
+pub(crate) fn lay_out(
+    runs: &[(&std::sync::Arc<SegmentFile>, u64, &[u8])],
+    block: u64,
+    tail: &mut Option<TailBlock>,
+) -> Result<(AlignedBuf, Vec<Placed>)> {
+    let widened = |offset: u64, len: usize| {
+        let start = offset - offset % block;
+        let end = (offset + len as u64).div_ceil(block) * block;
+        (start, end)
+    };
+    let total: u64 = runs
+        .iter()
+        .map(|(_, offset, bytes)| {
+            let (start, end) = widened(*offset, bytes.len());
+            end - start
+        })
+        .sum();
+    let mut buf = AlignedBuf::zeroed(total as usize, block as usize)?;
+    let mut placed = Vec::with_capacity(runs.len());
+    let mut at = 0usize;
+    for (segment, offset, bytes) in runs {
+        let (start, end) = widened(*offset, bytes.len());
+        let len = (end - start) as usize;
+        let prefix = (offset - start) as usize;
+        let region = buf
+            .bytes_mut()
+            .get_mut(at..at + len)
+            .ok_or_else(|| Error::internal("a direct write outside its buffer"))?;
+        fill_prefix(region, segment, start, prefix, tail)?;
+        if let Some(dst) = region.get_mut(prefix..prefix + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        let last_block = region.get(len - block as usize..).unwrap_or_default();
+        *tail = ((offset + bytes.len() as u64) % block != 0).then(|| TailBlock {
+            segment: std::sync::Arc::clone(segment),
+            block_start: end - block,
+            bytes: last_block.to_vec(),
+        });
+        placed.push(Placed {
+            buf_at: at,
+            len,
+            file_at: start,
+        });
+        at += len;
+    }
+    Ok((buf, placed))
+}
+
+/// Puts the `prefix` bytes of the segment's block at `start` in front of a write.
+fn fill_prefix(
+    region: &mut [u8],
+    segment: &std::sync::Arc<SegmentFile>,
+    start: u64,
+    prefix: usize,
+    tail: &Option<TailBlock>,
+) -> Result<()> {
+    if prefix == 0 {
+        return Ok(());
+    }
+    let dst = region
+        .get_mut(..prefix)
+        .ok_or_else(|| Error::internal("a block prefix longer than its write"))?;
+    if let Some(t) = tail
+        .as_ref()
+        .filter(|t| std::sync::Arc::ptr_eq(&t.segment, segment) && t.block_start == start)
+        && let Some(src) = t.bytes.get(..prefix)
+    {
+        dst.copy_from_slice(src);
+        return Ok(());
+    }
+    // First write into this block since open (or since a cut): read what the file
+    // holds in front of the write. Nothing is in flight on it (one commit at a time).
+    let mut got = 0;
+    while got < prefix {
+        let rest = dst.get_mut(got..).unwrap_or_default();
+        let n = segment
+            .file
+            .read_at(rest, start + got as u64)
+            .map_err(|e| Error::io(IoOp::Read, &segment.path, e))?;
+        if n == 0 {
+            return Err(Error::SegmentChanged {
+                segment: segment.sequence,
+                path: segment.path.clone(),
+                change: crate::error::SegmentChange::Truncated {
+                    len: start + got as u64,
+                    written_end: start + prefix as u64,
+                },
+            });
+        }
+        got += n;
+    }
+    Ok(())
+}
