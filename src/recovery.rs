@@ -700,6 +700,13 @@ pub(crate) fn recover(
     let finished = crate::truncation::finish_pending(fs, dir, read_checkpoint_in(fs, dir)?)?;
     // Frames are read with the format's limit, not the options': a log reopened with a
     // smaller `record_bytes_max` must not take its larger records for torn bytes.
+    // A decided cut removed what lay above it, whatever the lock file still says (the
+    // writer lowers it before deciding a cut; an intent written some other way must
+    // not make the cut's own end look like lost records).
+    let durable_recorded = match finished {
+        Finished::Cut(from) | Finished::LeftToRecovery(from) => durable_recorded.min(from - 1),
+        Finished::Nothing => durable_recorded,
+    };
     let scan = scan_vouched(fs, dir, crate::limits::RECORD_BYTES_MAX, durable_recorded)?;
     if options.recovery_mode == crate::RecoveryMode::Strict {
         refuse_torn_tail(&scan)?;

@@ -69,8 +69,8 @@ pub(crate) fn probe(dir: &Path) -> std::result::Result<u64, String> {
             .open(&path)
             .map_err(|e| format!("opening a file with O_DIRECT failed: {e}"))?;
         let block = dio_block(&file)?;
-        let mut buf = AlignedBuf::zeroed(block as usize, block as usize)
-            .map_err(|e| format!("{e}"))?;
+        let mut buf =
+            AlignedBuf::zeroed(block as usize, block as usize).map_err(|e| format!("{e}"))?;
         let bytes = buf.bytes_mut();
         std::os::unix::fs::FileExt::write_all_at(&file, bytes, 0)
             .map_err(|e| format!("an O_DIRECT write failed: {e}"))?;
@@ -178,7 +178,7 @@ pub(crate) fn lay_out(
             dst.copy_from_slice(bytes);
         }
         let last_block = region.get(len - block as usize..).unwrap_or_default();
-        *tail = ((offset + bytes.len() as u64) % block != 0).then(|| TailBlock {
+        *tail = (!(offset + bytes.len() as u64).is_multiple_of(block)).then(|| TailBlock {
             segment: std::sync::Arc::clone(segment),
             block_start: end - block,
             bytes: last_block.to_vec(),

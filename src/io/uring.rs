@@ -424,7 +424,12 @@ impl UringDriver {
 
     /// Direct mode: lays out the chain's writes in one aligned buffer and marks the
     /// syncs their `RWF_DSYNC` makes redundant.
-    fn place_direct(&mut self, flush: &Flush, ops: &mut [OpState], block: u64) -> Result<AlignedBuf> {
+    fn place_direct(
+        &mut self,
+        flush: &Flush,
+        ops: &mut [OpState],
+        block: u64,
+    ) -> Result<AlignedBuf> {
         let mut runs = Vec::new();
         for op in &flush.ops {
             if let Op::Write(run) = op {

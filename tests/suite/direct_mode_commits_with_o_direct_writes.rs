@@ -35,7 +35,11 @@ fn check(dir: &std::path::Path, options: Options, last: u64) {
     for record in wal.read_from(Lsn::from(1u64)).unwrap() {
         let record = record.unwrap();
         assert_eq!(record.lsn().get(), expected);
-        assert_eq!(record.payload(), payload(expected).as_slice(), "LSN {expected}");
+        assert_eq!(
+            record.payload(),
+            payload(expected).as_slice(),
+            "LSN {expected}"
+        );
         expected += 1;
     }
     assert_eq!(expected, last + 1);
@@ -112,7 +116,10 @@ fn other_settings_keep_the_buffered_chains() {
     for (what, opts) in [
         ("direct_io(false)", options().direct_io(false)),
         ("Durability::Flush", options().durability(Durability::Flush)),
-        ("Preallocate::Grow", options().preallocate(Preallocate::Grow)),
+        (
+            "Preallocate::Grow",
+            options().preallocate(Preallocate::Grow),
+        ),
         ("two chains", options().chains_in_flight_max(2)),
     ] {
         let log = temp_log();

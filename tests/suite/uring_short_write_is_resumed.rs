@@ -59,7 +59,10 @@ fn a_short_direct_write_poisons_and_acknowledges_nothing_of_it() {
         }
     }
     let e = failed.expect("the short direct write was not reported");
-    assert!(e.to_string().contains("poisoned") || e.io_kind().is_some(), "{e:?}");
+    assert!(
+        e.to_string().contains("poisoned") || e.io_kind().is_some(),
+        "{e:?}"
+    );
     assert_eq!(acknowledged, 2, "the third write was the short one");
     drop(wal);
     // The injected fault shortens the count the kernel returned, not what reached the
