@@ -12,9 +12,13 @@
 //! block padding of issue 14 and are not done yet.
 //!
 //! Used only where it is sound and fast: `Durability::Fsync` (every commit durable on
-//! its own), `Preallocate::Zeroed` (direct writes must not extend a file or convert
-//! unwritten extents), one chain in flight, and a filesystem that takes `O_DIRECT`
-//! (probed at open; otherwise the buffered write → fsync chains, said once).
+//! its own), `Preallocate::Zeroed` (direct writes should not extend a file or convert
+//! unwritten extents), segments a whole number of blocks, one chain in flight, and a
+//! filesystem known to make `RWF_DSYNC` direct writes durable that takes `O_DIRECT`
+//! (probed at open; otherwise the buffered write → fsync chains, said once). A segment
+//! left short or unwritten by a session with another `Preallocate` is still written
+//! correctly (the file system makes the extension or conversion durable with the
+//! write), only more slowly.
 
 use std::alloc::Layout;
 use std::fs::File;
@@ -46,17 +50,51 @@ fn dio_block(file: &File) -> std::result::Result<u64, String> {
     Ok(asked.max(BLOCK_MIN))
 }
 
-/// Opens `path` for direct writes.
-pub(crate) fn open_direct(path: &Path) -> std::io::Result<File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)
+/// Filesystems whose direct writes honour `RWF_DSYNC` themselves (`statfs` magic):
+/// ext4, XFS, btrfs, f2fs. Elsewhere the flag may travel no further than a request
+/// field (FUSE, virtiofs: the server may ignore it while it honours fsync), so the
+/// fsync stays (buffered mode).
+const DSYNC_HONOURED: [(i64, &str); 4] = [
+    (0xEF53, "ext4"),
+    (0x5846_5342, "xfs"),
+    (0x9123_683E, "btrfs"),
+    (0xF2F5_2010, "f2fs"),
+];
+
+fn filesystem_honours_dsync(file: &File) -> std::result::Result<(), String> {
+    let st = rustix::fs::fstatfs(file).map_err(|e| format!("statfs failed: {e}"))?;
+    #[allow(clippy::unnecessary_cast)]
+    let magic = st.f_type as i64;
+    if DSYNC_HONOURED.iter().any(|(m, _)| *m == magic) {
+        return Ok(());
+    }
+    Err(format!(
+        "filesystem type {magic:#x} is not one known to make RWF_DSYNC direct writes \
+         durable by themselves (ext4, xfs, btrfs, f2fs)"
+    ))
 }
 
-/// Whether direct writes work in `dir`: creates a probe file there, writes one aligned
-/// block through `O_DIRECT` and removes it. Returns the block size, or why not.
-pub(crate) fn probe(dir: &Path) -> std::result::Result<u64, String> {
+/// Opens `path` for direct writes, checking it is the file the log holds open as
+/// `same_as` (a path replaced behind the log must not receive acknowledged writes).
+pub(crate) fn open_direct(path: &Path, same_as: &File) -> std::io::Result<File> {
+    use std::os::unix::fs::MetadataExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)?;
+    let (a, b) = (file.metadata()?, same_as.metadata()?);
+    if (a.dev(), a.ino()) != (b.dev(), b.ino()) {
+        return Err(std::io::Error::other(
+            "the segment's path names another file than the one the log holds",
+        ));
+    }
+    Ok(file)
+}
+
+/// Whether direct writes work in `dir` for segments of `segment_bytes`: creates a probe
+/// file there, checks the filesystem honours `RWF_DSYNC`, writes one aligned block
+/// through `O_DIRECT` and removes it. Returns the block size, or why not.
+pub(crate) fn probe(dir: &Path, segment_bytes: u64) -> std::result::Result<u64, String> {
     let path = dir.join(".ringwal-direct-probe");
     let outcome = (|| {
         let file = std::fs::OpenOptions::new()
@@ -68,7 +106,15 @@ pub(crate) fn probe(dir: &Path) -> std::result::Result<u64, String> {
             .custom_flags(libc::O_DIRECT)
             .open(&path)
             .map_err(|e| format!("opening a file with O_DIRECT failed: {e}"))?;
+        filesystem_honours_dsync(&file)?;
         let block = dio_block(&file)?;
+        if !segment_bytes.is_multiple_of(block) {
+            // A write widened to whole blocks would run past the segment's end and
+            // extend the file (slow, and beyond the capacity its header names).
+            return Err(format!(
+                "segment_bytes {segment_bytes} is not a multiple of the direct-I/O block {block}"
+            ));
+        }
         let mut buf =
             AlignedBuf::zeroed(block as usize, block as usize).map_err(|e| format!("{e}"))?;
         let bytes = buf.bytes_mut();
@@ -177,7 +223,9 @@ pub(crate) fn lay_out(
         if let Some(dst) = region.get_mut(prefix..prefix + bytes.len()) {
             dst.copy_from_slice(bytes);
         }
-        let last_block = region.get(len - block as usize..).unwrap_or_default();
+        let last_block = region
+            .get(len.saturating_sub(block as usize)..)
+            .unwrap_or_default();
         *tail = (!(offset + bytes.len() as u64).is_multiple_of(block)).then(|| TailBlock {
             segment: std::sync::Arc::clone(segment),
             block_start: end - block,

@@ -158,6 +158,7 @@ pub(crate) struct UringDriver {
     direct_block: Option<u64>,
     /// Direct mode: the last partly written block.
     tail: Option<TailBlock>,
+    segment_bytes: u64,
     #[cfg(feature = "fault-injection")]
     faults: Option<crate::testing::FaultState>,
 }
@@ -253,6 +254,7 @@ impl UringDriver {
                 && depth == 1,
             direct_block: None,
             tail: None,
+            segment_bytes: options.segment_bytes,
             #[cfg(feature = "fault-injection")]
             faults: options.faults.map(crate::testing::FaultState::new),
         })
@@ -293,7 +295,7 @@ impl UringDriver {
         };
         let direct_fd = match self.direct_block {
             Some(_) => Some(
-                direct::open_direct(&segment.path)
+                direct::open_direct(&segment.path, file)
                     .map_err(|e| Error::io(IoOp::Open, &segment.path, e))?,
             ),
             None => None,
@@ -473,8 +475,9 @@ impl UringDriver {
                 .flush
                 .ops
                 .iter()
+                .zip(&chain.ops)
                 .skip(from)
-                .filter(|op| matches!(op, Op::Write(_)))
+                .filter(|(op, state)| matches!(op, Op::Write(_)) && state.direct.is_none())
                 .count() as u64
         } else {
             0
@@ -487,7 +490,8 @@ impl UringDriver {
             // Submitting empties the queue, which holds a whole chain (see `open`).
             self.enter(0)?;
         }
-        // SAFETY: every entry points into `chain.flush.buf` (writes) or names a fixed
+        // SAFETY: every entry points into `chain.flush.buf` or, in direct mode, into
+        // `chain.bounce`, a heap allocation the chain owns (writes), or names a fixed
         // file slot. The chain, and with it the buffer, stays in `self.chains` until
         // every one of its entries has completed (`reap` and `Drop` wait for that), and
         // the buffer is never touched meanwhile; a registered index is only used when
@@ -781,7 +785,7 @@ impl IoDriver for UringDriver {
         if !self.direct_wanted {
             return;
         }
-        match direct::probe(dir) {
+        match direct::probe(dir, self.segment_bytes) {
             Ok(block) => self.direct_block = Some(block),
             Err(why) => {
                 static WARNED: std::sync::Once = std::sync::Once::new();
