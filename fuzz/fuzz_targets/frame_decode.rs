@@ -1,5 +1,6 @@
 //! Frame decode over arbitrary bytes: never panics, and a frame it accepts lies inside
-//! the input, respects the length limit, and encodes back to the same bytes.
+//! the input, respects the length limit, claims a durable LSN below its own, and encodes
+//! back to the same bytes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -16,12 +17,14 @@ fuzz_target!(|data: &[u8]| {
     match frame::decode(bytes, sequence, record_bytes_max) {
         Decode::Frame(d) => {
             assert!(d.payload_len as u64 <= record_bytes_max);
+            assert!(d.durable < d.lsn, "a frame vouching for itself was accepted");
             assert!(d.payload_at + d.payload_len <= bytes.len());
             let payload = &bytes[d.payload_at..d.payload_at + d.payload_len];
             let mut again = Vec::new();
             frame::encode_into(
                 &FrameSpec {
                     lsn: d.lsn,
+                    durable: d.durable,
                     sequence,
                     payload,
                     payload_crc: frame::payload_crc(payload),
