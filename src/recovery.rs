@@ -729,43 +729,12 @@ pub(crate) fn recover(
             kept.live(fs, dir, info, &scan, &mut report)?;
         }
     }
-    report.torn_tail = scan
-        .tail
-        .filter(|_| report.torn_bytes_cut > 0)
-        .map(|t| TornTail {
-            segment: t.segment,
-            offset: t.offset,
-            lsn: Lsn::new(t.lsn),
-            bytes: report.torn_bytes_cut,
-            frames_after_hole: t.frames_after_hole,
-            durable_claimed: t.durable_claimed.map(Lsn::new),
-        });
-    if let Some(t) = report.torn_tail.filter(|t| t.frames_after_hole > 0) {
-        tracing::warn!(
-            segment = t.segment,
-            offset = t.offset,
-            lsn = t.lsn.get(),
-            frames_after_hole = t.frames_after_hole,
-            durable_claimed = t.durable_claimed.map(Lsn::get),
-            "recovery cut valid records after a hole: nothing after the hole claimed it \
-             durable, so a power cut kept later unsynced writes and lost earlier ones"
-        );
-    }
+    let next_lsn = scan.last_lsn.max(scan.checkpoint) + 1;
+    report.torn_tail = torn_tail_cut(&scan, report.torn_bytes_cut);
     if let Finished::LeftToRecovery(from) = finished {
-        // Everything from the end of the chain on was cut above, the records the
-        // intent names with it (they lie past that end): the intent is done. (The cut
-        // of a torn tail replaced it with its own and removed that already.)
-        if crate::truncation::pending(fs, dir)?.is_some() {
-            crate::truncation::clear_intent(fs, dir)?;
-        }
-        tracing::warn!(
-            from,
-            end = next_lsn_after(&scan),
-            "recovery finished a truncation a crash interrupted below its cut"
-        );
+        finish_cut_left_to_recovery(fs, dir, from, next_lsn)?;
     }
     report.tail_bytes_rewritten = make_kept_durable(fs, dir, &scan, kept.next_blank, last_close)?;
-    let next_lsn = scan.last_lsn.max(scan.checkpoint) + 1;
     // The log's last LSN, also when a checkpoint retired every record.
     report.last_lsn = Lsn::new(next_lsn - 1);
     let next_sequence = scan.segments.last().map_or(1, |info| info.sequence + 1);
@@ -781,8 +750,46 @@ pub(crate) fn recover(
     })
 }
 
-fn next_lsn_after(scan: &Scan) -> u64 {
-    scan.last_lsn.max(scan.checkpoint) + 1
+/// What recovery reports of the torn tail it cut (`bytes` in all), logging a cut that
+/// took valid records after a hole.
+fn torn_tail_cut(scan: &Scan, bytes: u64) -> Option<TornTail> {
+    let t = scan.tail.filter(|_| bytes > 0)?;
+    let torn = TornTail {
+        segment: t.segment,
+        offset: t.offset,
+        lsn: Lsn::new(t.lsn),
+        bytes,
+        frames_after_hole: t.frames_after_hole,
+        durable_claimed: t.durable_claimed.map(Lsn::new),
+    };
+    if torn.frames_after_hole > 0 {
+        tracing::warn!(
+            segment = torn.segment,
+            offset = torn.offset,
+            lsn = t.lsn,
+            frames_after_hole = torn.frames_after_hole,
+            durable_claimed = t.durable_claimed,
+            "recovery cut valid records after a hole: nothing after the hole claimed it \
+             durable, so a power cut kept later unsynced writes and lost earlier ones"
+        );
+    }
+    Some(torn)
+}
+
+/// A cut whose records ended before it (`truncation::Finished::LeftToRecovery`):
+/// everything from the end of the chain on was cut with the torn tail, the records the
+/// intent names included (they lie past that end), so the intent is done. (The cut of
+/// a torn tail replaced it with its own and removed that already.)
+fn finish_cut_left_to_recovery(fs: &Fs, dir: &Path, from: u64, next_lsn: u64) -> Result<()> {
+    if crate::truncation::pending(fs, dir)?.is_some() {
+        crate::truncation::clear_intent(fs, dir)?;
+    }
+    tracing::warn!(
+        from,
+        end = next_lsn,
+        "recovery finished a truncation a crash interrupted below its cut"
+    );
+    Ok(())
 }
 
 /// `RecoveryMode::Strict`: a torn tail is reported, not cut.

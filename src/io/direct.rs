@@ -147,6 +147,11 @@ impl AlignedBuf {
         Ok(AlignedBuf { ptr, layout })
     }
 
+    /// Whether `len` bytes aligned to `align` fit in this buffer.
+    pub fn fits(&self, len: usize, align: usize) -> bool {
+        self.layout.size() >= len && self.layout.align() == align
+    }
+
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: `ptr` is a live allocation of `layout.size()` bytes, initialised
         // (zeroed) when made, owned by `self`.
@@ -187,14 +192,16 @@ pub(crate) struct Placed {
     pub file_at: u64,
 }
 
-/// Lays out a chain's direct writes in one aligned buffer: each run widened to whole
-/// blocks, its block's earlier bytes in front (from `tail` when it holds them, else
-/// read from the file) and zeros behind. Updates `tail` to the last block written.
-/// `runs` are (segment, file offset, bytes) in chain order.
+/// Lays out a chain's direct writes in one aligned buffer (`reuse`, the buffer of a
+/// chain that completed, when it is big enough; a new one otherwise): each run widened
+/// to whole blocks, its block's earlier bytes in front (from `tail` when it holds them,
+/// else read from the file) and zeros behind. Updates `tail` to the last block
+/// written. `runs` are (segment, file offset, bytes) in chain order.
 pub(crate) fn lay_out(
     runs: &[(&std::sync::Arc<SegmentFile>, u64, &[u8])],
     block: u64,
     tail: &mut Option<TailBlock>,
+    reuse: Option<AlignedBuf>,
 ) -> Result<(AlignedBuf, Vec<Placed>)> {
     let widened = |offset: u64, len: usize| {
         let start = offset - offset % block;
@@ -208,7 +215,10 @@ pub(crate) fn lay_out(
             end - start
         })
         .sum();
-    let mut buf = AlignedBuf::zeroed(total as usize, block as usize)?;
+    let mut buf = match reuse.filter(|b| b.fits(total as usize, block as usize)) {
+        Some(buf) => buf,
+        None => AlignedBuf::zeroed(total as usize, block as usize)?,
+    };
     let mut placed = Vec::with_capacity(runs.len());
     let mut at = 0usize;
     for (segment, offset, bytes) in runs {
@@ -222,6 +232,10 @@ pub(crate) fn lay_out(
         fill_prefix(region, segment, start, prefix, tail)?;
         if let Some(dst) = region.get_mut(prefix..prefix + bytes.len()) {
             dst.copy_from_slice(bytes);
+        }
+        // A reused buffer holds an earlier chain's bytes behind the run.
+        if let Some(pad) = region.get_mut(prefix + bytes.len()..) {
+            pad.fill(0);
         }
         let last_block = region
             .get(len.saturating_sub(block as usize)..)

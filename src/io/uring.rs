@@ -158,6 +158,8 @@ pub(crate) struct UringDriver {
     direct_block: Option<u64>,
     /// Direct mode: the last partly written block.
     tail: Option<TailBlock>,
+    /// Direct mode: the aligned buffer of the last chain that completed, for the next.
+    spare_bounce: Option<AlignedBuf>,
     segment_bytes: u64,
     #[cfg(feature = "fault-injection")]
     faults: Option<crate::testing::FaultState>,
@@ -254,6 +256,7 @@ impl UringDriver {
                 && depth == 1,
             direct_block: None,
             tail: None,
+            spare_bounce: None,
             segment_bytes: options.segment_bytes,
             #[cfg(feature = "fault-injection")]
             faults: options.faults.map(crate::testing::FaultState::new),
@@ -443,7 +446,8 @@ impl UringDriver {
                 runs.push((&run.segment, run.offset, bytes));
             }
         }
-        let (bounce, placed) = direct::lay_out(&runs, block, &mut self.tail)?;
+        let reuse = self.spare_bounce.take();
+        let (bounce, placed) = direct::lay_out(&runs, block, &mut self.tail, reuse)?;
         let mut placed = placed.into_iter();
         let mut written: Vec<&Arc<SegmentFile>> = Vec::new();
         for (op, state) in flush.ops.iter().zip(ops.iter_mut()) {
@@ -756,9 +760,13 @@ impl UringDriver {
         }
         self.resume_broken()?;
         while self.chains.front().is_some_and(Chain::done) {
-            let Some(chain) = self.chains.pop_front() else {
+            let Some(mut chain) = self.chains.pop_front() else {
                 break;
             };
+            // Every entry of the chain has completed: the kernel is done reading it.
+            if let Some(bounce) = chain.bounce.take() {
+                self.spare_bounce = Some(bounce);
+            }
             for state in &chain.ops {
                 self.pin(state.slot, false);
             }

@@ -18,15 +18,7 @@ pub fn temp_log() -> TempLog {
     TempLog { _tmp: tmp, dir }
 }
 
-/// Set (to anything but `0`) where the io_uring driver must run: `drivers()` then fails
-/// the test when a ring cannot be opened instead of quietly testing only the portable
-/// driver. `.ci/run` sets it where `/proc/sys/kernel/io_uring_disabled` is 0, so a bug in
-/// the ring's open path fails CI rather than hiding as a skip.
-pub const REQUIRE_IO_URING: &str = "RINGWAL_REQUIRE_IO_URING";
-
-/// The file (named by this variable) where tests note what they skipped, one
-/// `kind<TAB>test<TAB>reason` line each, for `.ci/run`'s closing tally.
-pub const SKIP_LOG: &str = "RINGWAL_SKIP_LOG";
+pub use ringwal::testing::{REQUIRE_IO_URING_ENV as REQUIRE_IO_URING, io_uring_required};
 
 /// Every driver this machine and build can run. In a build with the `io-uring`
 /// feature the io_uring driver joins the list when it can open a ring; otherwise the test fails if `RINGWAL_REQUIRE_IO_URING` is
@@ -49,50 +41,21 @@ pub fn drivers() -> Vec<Driver> {
         Err(e) if io_uring_required() => {
             panic!("{REQUIRE_IO_URING} is set but the io_uring driver cannot open: {e}")
         }
-        Err(e) => note_skip(
-            "driver",
-            &current_test(),
-            &format!("io_uring driver not run: {e}"),
-        ),
+        Err(e) => note_skip("driver", &format!("io_uring driver not run: {e}")),
     }
     out
-}
-
-/// Whether the environment demands the io_uring driver.
-pub fn io_uring_required() -> bool {
-    std::env::var_os(REQUIRE_IO_URING).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// Says that the running test skips its work for `reason` (a capability this machine
 /// lacks): printed, and noted in the skip log so CI counts the test as skipped, not
 /// passed. Call it just before returning early, on the test's own thread.
 pub fn skip(reason: &str) {
-    note_skip("test", &current_test(), reason);
+    note_skip("test", reason);
 }
 
-/// The name libtest gives the thread it runs a test on: the test's path.
-fn current_test() -> String {
-    std::thread::current()
-        .name()
-        .unwrap_or("an unnamed test thread")
-        .to_string()
-}
-
-fn note_skip(kind: &str, test: &str, reason: &str) {
-    use std::io::Write;
-    eprintln!("skipped ({kind}) {test}: {reason}");
-    let Some(path) = std::env::var_os(SKIP_LOG).map(PathBuf::from) else {
-        return;
-    };
-    // One short `write` per line on an O_APPEND file: lines from tests running in
-    // parallel (or in several test binaries) do not interleave.
-    let line = format!("{kind}\t{test}\t{}\n", reason.replace(['\t', '\n'], " "));
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(line.as_bytes()))
-        .unwrap_or_else(|e| panic!("cannot note a skip in {}: {e}", path.display()));
+fn note_skip(kind: &str, reason: &str) {
+    ringwal::testing::note_skip(kind, reason)
+        .unwrap_or_else(|e| panic!("cannot note a skip in the skip log: {e}"));
 }
 
 /// Small segments so tests rotate often.

@@ -75,16 +75,12 @@ pub fn drivers() -> Vec<Driver> {
             wal.close().unwrap();
             out.push(Driver::IoUring);
         }
-        Err(e) if io_uring_required() => {
+        Err(e) if ringwal::testing::io_uring_required() => {
             panic!("RINGWAL_REQUIRE_IO_URING is set but the io_uring driver cannot open: {e}")
         }
         Err(e) => note_skip("driver", &format!("io_uring driver not run: {e}")),
     }
     out
-}
-
-fn io_uring_required() -> bool {
-    std::env::var_os("RINGWAL_REQUIRE_IO_URING").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// Says that the running test skips its work for `reason`: printed, and appended to
@@ -94,25 +90,9 @@ pub fn skip(reason: &str) {
     note_skip("test", reason);
 }
 
-/// One `kind<TAB>test<TAB>reason` line in the skip log (see `.ci/run`).
 fn note_skip(kind: &str, reason: &str) {
-    use std::io::Write;
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("an unnamed test thread")
-        .to_string();
-    eprintln!("skipped ({kind}) {test}: {reason}");
-    let Some(path) = std::env::var_os("RINGWAL_SKIP_LOG") else {
-        return;
-    };
-    // One `write` per line on an O_APPEND file, so parallel tests do not interleave.
-    let line = format!("{kind}\t{test}\t{}\n", reason.replace(['\t', '\n'], " "));
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(line.as_bytes()))
-        .unwrap();
+    ringwal::testing::note_skip(kind, reason)
+        .unwrap_or_else(|e| panic!("cannot note a skip in the skip log: {e}"));
 }
 
 /// Small segments so runs rotate often.

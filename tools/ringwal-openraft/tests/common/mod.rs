@@ -13,7 +13,7 @@ pub fn io_uring_runs(opts: Options) -> bool {
             wal.close().unwrap();
             true
         }
-        Err(e) if io_uring_required() => {
+        Err(e) if ringwal::testing::io_uring_required() => {
             panic!("RINGWAL_REQUIRE_IO_URING is set but the io_uring driver cannot open: {e}")
         }
         Err(e) => {
@@ -23,10 +23,6 @@ pub fn io_uring_runs(opts: Options) -> bool {
     }
 }
 
-fn io_uring_required() -> bool {
-    std::env::var_os("RINGWAL_REQUIRE_IO_URING").is_some_and(|v| !v.is_empty() && v != "0")
-}
-
 /// Says that the running test skips its work for `reason`: printed, and appended to
 /// the file named by `RINGWAL_SKIP_LOG` so `.ci/run` counts it as skipped, not passed.
 /// Call it on the test's own thread (libtest names it after the test), then return.
@@ -34,23 +30,7 @@ pub fn skip(reason: &str) {
     note_skip("test", reason);
 }
 
-/// One `kind<TAB>test<TAB>reason` line in the skip log (see `.ci/run`).
 fn note_skip(kind: &str, reason: &str) {
-    use std::io::Write;
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("an unnamed test thread")
-        .to_string();
-    eprintln!("skipped ({kind}) {test}: {reason}");
-    let Some(path) = std::env::var_os("RINGWAL_SKIP_LOG") else {
-        return;
-    };
-    // One `write` per line on an O_APPEND file, so parallel tests do not interleave.
-    let line = format!("{kind}\t{test}\t{}\n", reason.replace(['\t', '\n'], " "));
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(line.as_bytes()))
-        .unwrap();
+    ringwal::testing::note_skip(kind, reason)
+        .unwrap_or_else(|e| panic!("cannot note a skip in the skip log: {e}"));
 }
