@@ -51,6 +51,8 @@ mod retention;
 pub mod sim;
 mod stats;
 mod tail;
+#[doc(hidden)]
+pub mod test_support;
 #[cfg(feature = "fault-injection")]
 pub mod testing;
 mod timer;

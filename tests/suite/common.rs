@@ -18,7 +18,7 @@ pub fn temp_log() -> TempLog {
     TempLog { _tmp: tmp, dir }
 }
 
-pub use ringwal::testing::{REQUIRE_IO_URING_ENV as REQUIRE_IO_URING, io_uring_required};
+pub use ringwal::test_support::{REQUIRE_IO_URING_ENV as REQUIRE_IO_URING, io_uring_required};
 
 /// Every driver this machine and build can run. In a build with the `io-uring`
 /// feature the io_uring driver joins the list when it can open a ring; otherwise the test fails if `RINGWAL_REQUIRE_IO_URING` is
@@ -54,7 +54,7 @@ pub fn skip(reason: &str) {
 }
 
 fn note_skip(kind: &str, reason: &str) {
-    ringwal::testing::note_skip(kind, reason)
+    ringwal::test_support::note_skip(kind, reason)
         .unwrap_or_else(|e| panic!("cannot note a skip in the skip log: {e}"));
 }
 

@@ -75,7 +75,7 @@ pub fn drivers() -> Vec<Driver> {
             wal.close().unwrap();
             out.push(Driver::IoUring);
         }
-        Err(e) if ringwal::testing::io_uring_required() => {
+        Err(e) if ringwal::test_support::io_uring_required() => {
             panic!("RINGWAL_REQUIRE_IO_URING is set but the io_uring driver cannot open: {e}")
         }
         Err(e) => note_skip("driver", &format!("io_uring driver not run: {e}")),
@@ -91,7 +91,7 @@ pub fn skip(reason: &str) {
 }
 
 fn note_skip(kind: &str, reason: &str) {
-    ringwal::testing::note_skip(kind, reason)
+    ringwal::test_support::note_skip(kind, reason)
         .unwrap_or_else(|e| panic!("cannot note a skip in the skip log: {e}"));
 }
 

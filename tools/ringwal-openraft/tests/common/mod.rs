@@ -13,7 +13,7 @@ pub fn io_uring_runs(opts: Options) -> bool {
             wal.close().unwrap();
             true
         }
-        Err(e) if ringwal::testing::io_uring_required() => {
+        Err(e) if ringwal::test_support::io_uring_required() => {
             panic!("RINGWAL_REQUIRE_IO_URING is set but the io_uring driver cannot open: {e}")
         }
         Err(e) => {
@@ -31,6 +31,6 @@ pub fn skip(reason: &str) {
 }
 
 fn note_skip(kind: &str, reason: &str) {
-    ringwal::testing::note_skip(kind, reason)
+    ringwal::test_support::note_skip(kind, reason)
         .unwrap_or_else(|e| panic!("cannot note a skip in the skip log: {e}"));
 }
