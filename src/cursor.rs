@@ -9,7 +9,7 @@ use crate::format::header::{HeaderState, SegmentHeader};
 use crate::format::{read_u32, read_u64};
 use crate::io::{Fs, Handle, Mode};
 use crate::limits::{
-    FRAME_ALIGN, FRAME_HEADER_BYTES, READ_CHUNK_BYTES, SEGMENT_HEADER_BYTES, frame_bytes,
+    FRAME_ALIGN, FRAME_HEADER_BYTES, PAD_BLOCK, READ_CHUNK_BYTES, SEGMENT_HEADER_BYTES, frame_bytes,
 };
 
 /// How far past the expected LSN a frame found after damage may claim to be and still
@@ -146,6 +146,40 @@ impl Cursor {
             }
             Decode::NeedBytes(_) => Found::Truncated,
         })
+    }
+
+    /// The next frame of a chain that expects LSN `expected` at `at`: the frame at `at`,
+    /// or, when that is not the expected frame, `at` lies inside a `PAD_BLOCK`, every
+    /// byte from `at` to the block's end is zero and the block after starts with the
+    /// expected frame, that frame (padding, docs/FORMAT.md). Returns where what it
+    /// returns lies.
+    pub fn chain_frame_at(
+        &mut self,
+        at: u64,
+        sequence: u64,
+        record_bytes_max: u64,
+        expected: u64,
+    ) -> Result<(u64, Found)> {
+        let found = self.frame_at(at, sequence, record_bytes_max)?;
+        if matches!(&found, Found::Frame(d) if d.lsn == expected) {
+            return Ok((at, found));
+        }
+        let next = at.next_multiple_of(PAD_BLOCK);
+        if next == at || next >= self.len {
+            return Ok((at, found));
+        }
+        let gap = (next - at) as usize;
+        let zero = self
+            .window(at, gap)?
+            .get(..gap)
+            .is_some_and(|bytes| bytes.iter().all(|&b| b == 0));
+        if !zero {
+            return Ok((at, found));
+        }
+        match self.frame_at(next, sequence, record_bytes_max)? {
+            Found::Frame(d) if d.lsn == expected => Ok((next, Found::Frame(d))),
+            _ => Ok((at, found)),
+        }
     }
 
     /// The payload length the frame header at `at` claims (0 if unreadable); called

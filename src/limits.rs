@@ -11,6 +11,12 @@ pub const FRAME_HEADER_BYTES: u64 = 24;
 /// through a segment without trying every byte.
 pub const FRAME_ALIGN: u64 = 8;
 
+/// Padding granularity: a commit may leave the rest of a block of this size zero and
+/// go on at the next multiple of it (docs/FORMAT.md, "Padding"), so that two direct
+/// writes in flight never share a block. Readers skip such a gap only when it is all
+/// zeros and the frame after it is the next one of the chain.
+pub const PAD_BLOCK: u64 = 4096;
+
 /// The largest payload the format can describe: the length field's top bit is a flag.
 pub const RECORD_BYTES_MAX: u64 = (1 << 30) - 1;
 
@@ -57,6 +63,8 @@ pub const READ_CHUNK_BYTES: usize = 1 << 20;
 const _: () = assert!(SEGMENT_HEADER_BYTES.is_multiple_of(FRAME_ALIGN));
 const _: () = assert!(FRAME_HEADER_BYTES.is_multiple_of(FRAME_ALIGN));
 const _: () = assert!(FRAME_ALIGN.is_power_of_two());
+const _: () = assert!(SEGMENT_HEADER_BYTES.is_multiple_of(PAD_BLOCK));
+const _: () = assert!(PAD_BLOCK.is_multiple_of(FRAME_ALIGN));
 const _: () = assert!(SEGMENT_BYTES_MIN > SEGMENT_HEADER_BYTES + FRAME_HEADER_BYTES);
 const _: () = assert!(STAGING_BYTES_MIN >= FRAME_HEADER_BYTES + FRAME_ALIGN);
 const _: () = assert!(RECORD_BYTES_MAX < (1 << 31));

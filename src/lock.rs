@@ -61,7 +61,7 @@ pub(crate) fn unsynced_bytes_max(options: &crate::Options) -> u64 {
     let per_chain = options
         .staging_bytes_max
         .saturating_add(crate::limits::SEGMENT_HEADER_BYTES);
-    u64::from(options.chains_in_flight_max)
+    u64::from(options.flushes_in_flight_max())
         .saturating_mul(per_chain)
         .saturating_add(options.segment_bytes)
 }

@@ -14,6 +14,8 @@ pub use crate::io::fs::FileAccess;
 
 /// `record_bytes_max` when the user does not set it and the segment holds it.
 const RECORD_BYTES_DEFAULT: u64 = 1 << 20;
+/// Direct mode's default commits in flight (see `Options::direct_depth`).
+const DIRECT_DEPTH_DEFAULT: u32 = 8;
 
 /// Which I/O driver writes the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -89,8 +91,11 @@ pub struct Options {
     pub(crate) sqpoll: bool,
     pub(crate) sqpoll_idle_ms: u32,
     pub(crate) direct_io: bool,
+    pub(crate) direct_depth: u32,
     #[cfg(feature = "fault-injection")]
     pub(crate) faults: Option<crate::testing::FaultPlan>,
+    #[cfg(feature = "fault-injection")]
+    pub(crate) pad_every_commit: bool,
     /// Where the files live: the real filesystem unless a simulator was given.
     pub(crate) fs: crate::io::fs::Fs,
 }
@@ -114,8 +119,11 @@ impl Default for Options {
             sqpoll: false,
             sqpoll_idle_ms: 1000,
             direct_io: true,
+            direct_depth: DIRECT_DEPTH_DEFAULT,
             #[cfg(feature = "fault-injection")]
             faults: None,
+            #[cfg(feature = "fault-injection")]
+            pad_every_commit: false,
             fs: crate::io::fs::Fs::default(),
         }
     }
@@ -237,6 +245,35 @@ impl Options {
         self
     }
 
+    /// Direct mode: most commits (`O_DIRECT` + `RWF_DSYNC` writes) in flight at once
+    /// (default 8, at most `limits::CHAINS_IN_FLIGHT_MAX`). A commit that starts while
+    /// another is being written starts at the next 4 KiB block, so two writes in flight
+    /// never share a block (`Stats::padding_bytes` counts the bytes skipped). The log
+    /// allocates `direct_depth + 1` staging buffers in direct mode.
+    pub fn direct_depth(mut self, commits: u32) -> Self {
+        self.direct_depth = commits;
+        self
+    }
+
+    /// Staging buffers of `staging_bytes_max` the log may allocate: one being filled,
+    /// and one for each flush in flight in whichever io_uring mode runs (settled at
+    /// open), plus, in direct mode, the aligned copies direct writes go out from.
+    pub(crate) fn flushes_in_flight_max(&self) -> u32 {
+        // Before the driver is opened: direct mode is possible only on io_uring, on
+        // real files, with these settings (`io::uring`).
+        let direct_possible = self.direct_io
+            && self.driver != Driver::Portable
+            && self.fs.is_os()
+            && self.durability == Durability::Fsync
+            && self.preallocate == Preallocate::Zeroed;
+        let direct = if direct_possible {
+            self.direct_depth
+        } else {
+            0
+        };
+        self.chains_in_flight_max.max(direct)
+    }
+
     /// Run the io_uring submission queue with a kernel polling thread (SQPOLL) that
     /// sleeps after `idle_ms` without work. Off by default: on a 2-core machine it
     /// measured harmful (slower commits, multi-second outliers).
@@ -273,6 +310,23 @@ impl Options {
     pub fn inject_faults(mut self, plan: crate::testing::FaultPlan) -> Self {
         self.faults = Some(plan);
         self
+    }
+
+    /// Starts every commit at a block boundary, leaving padding behind the last one
+    /// (tests only: the direct mode of io_uring pads only while a commit is in flight;
+    /// this lets the simulator's power cuts, which run the portable driver, cover
+    /// padded logs).
+    #[cfg(feature = "fault-injection")]
+    pub fn pad_every_commit(mut self, on: bool) -> Self {
+        self.pad_every_commit = on;
+        self
+    }
+
+    pub(crate) fn pads_every_commit(&self) -> bool {
+        #[cfg(feature = "fault-injection")]
+        return self.pad_every_commit;
+        #[cfg(not(feature = "fault-injection"))]
+        false
     }
 
     /// The configured segment size.
@@ -361,13 +415,22 @@ impl Options {
                 ),
             );
         }
-        let buffers = u64::from(self.chains_in_flight_max.clamp(1, CHAINS_IN_FLIGHT_MAX)) + 1;
+        // Buffered chains: one staging buffer each, plus the one filling. Direct mode:
+        // the same, plus an aligned copy per commit in flight.
+        let chains = u64::from(self.chains_in_flight_max.clamp(1, CHAINS_IN_FLIGHT_MAX));
+        let direct = u64::from(self.direct_depth.clamp(1, CHAINS_IN_FLIGHT_MAX));
+        let buffers = if self.direct_io {
+            (chains + 1).max(2 * direct + 1)
+        } else {
+            chains + 1
+        };
         if self.staging_bytes_max.saturating_mul(buffers) > STAGING_MEMORY_BYTES_MAX {
             return bad(
                 "staging_bytes_max",
                 format!(
-                    "{buffers} buffers (chains_in_flight_max + 1) of {} bytes exceed the \
-                     {STAGING_MEMORY_BYTES_MAX} bytes of staging a log may allocate",
+                    "{buffers} buffers (chains_in_flight_max + 1, or 2 × direct_depth + 1 \
+                     with direct_io) of {} bytes exceed the {STAGING_MEMORY_BYTES_MAX} bytes \
+                     of staging a log may allocate",
                     self.staging_bytes_max
                 ),
             );
@@ -400,6 +463,15 @@ impl Options {
                 format!(
                     "must be a power of two in 1..=4096, got {}",
                     self.ring_entries
+                ),
+            );
+        }
+        if !(1..=CHAINS_IN_FLIGHT_MAX).contains(&self.direct_depth) {
+            return bad(
+                "direct_depth",
+                format!(
+                    "must be in 1..={CHAINS_IN_FLIGHT_MAX}, got {}",
+                    self.direct_depth
                 ),
             );
         }

@@ -272,13 +272,15 @@ impl RecordIter {
                 };
                 return Err(Error::corrupt(self.last_sequence, 0, reason));
             };
-            match open
-                .cursor
-                .frame_at(open.at, open.sequence, self.record_bytes_max)?
-            {
+            let (at, found) = open.cursor.chain_frame_at(
+                open.at,
+                open.sequence,
+                self.record_bytes_max,
+                self.next,
+            )?;
+            match found {
                 Found::Frame(d) if d.lsn == self.next => {
-                    let at = open.at;
-                    open.at += d.frame_len as u64;
+                    open.at = at + d.frame_len as u64;
                     self.next += 1;
                     if d.lsn >= self.start {
                         let payload = open.cursor.payload(at, &d)?;

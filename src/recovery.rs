@@ -217,9 +217,14 @@ fn scan_frames(
     let mut pending = 0u64;
     // A pending truncation removes everything from `lsn_end` on: the chain ends there.
     while expected < lsn_end {
-        match cur.frame_at(at, sequence, record_bytes_max)? {
+        let (found_at, found) = cur.chain_frame_at(at, sequence, record_bytes_max, expected)?;
+        match found {
             Found::Frame(d) if d.lsn == expected => {
-                at += d.frame_len as u64;
+                if pending == 0 {
+                    // Padding lies between commits, so before a batch's first frame.
+                    batch_at = found_at;
+                }
+                at = found_at + d.frame_len as u64;
                 expected += 1;
                 pending += 1;
                 if !d.batch_continues {

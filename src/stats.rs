@@ -69,10 +69,17 @@ pub struct Stats {
     pub direct_io: bool,
     /// Direct writes submitted.
     pub direct_writes: u64,
+    /// Direct-mode flushes that had to wait for a write in flight to finish with a
+    /// block they write too (padding avoids most of these).
+    pub direct_block_waits: u64,
     /// Records appended.
     pub appends: u64,
     /// Payload bytes appended.
     pub append_bytes: u64,
+    /// Bytes of segments skipped as padding: a commit that starts while the one before
+    /// it is still being written in the same block starts at the next block instead
+    /// (direct mode with several commits in flight; docs/FORMAT.md, "Padding").
+    pub padding_bytes: u64,
     /// Flushes (one write of whatever was staged, plus its sync if any) completed.
     pub flushes: u64,
     /// Segment data syncs completed.

@@ -24,7 +24,7 @@ use crate::error::{CorruptReason, Error, IoOp, Result};
 use crate::format::frame::{self, Decode};
 use crate::format::names::segment_file_name;
 use crate::io::{Fs, Handle, Mode};
-use crate::limits::{FRAME_HEADER_BYTES, RECORD_BYTES_MAX, SEGMENT_HEADER_BYTES};
+use crate::limits::{FRAME_HEADER_BYTES, PAD_BLOCK, RECORD_BYTES_MAX, SEGMENT_HEADER_BYTES};
 use crate::reader::{Probe, Record, below_first, first_available, locate_start, probe};
 use crate::recovery::read_checkpoint_in;
 use crate::writer::thread::Shared;
@@ -269,9 +269,10 @@ impl Tail {
 
     /// Walks the open segment's frames up to the one holding `next`.
     fn skip_to_next(&mut self) -> Result<bool> {
+        let mut expected = None;
         loop {
             let bound = u64::MAX;
-            let Some((lsn, len, _)) = self.frame_here(bound)? else {
+            let Some((lsn, len, _)) = self.frame_here(bound, expected)? else {
                 return Ok(true);
             };
             if lsn >= self.next {
@@ -280,14 +281,59 @@ impl Tail {
             if let Some(open) = self.open.as_mut() {
                 open.at += len as u64;
             }
+            expected = Some(lsn + 1);
         }
+    }
+
+    /// `decode_here`, stepping over padding (docs/FORMAT.md) when the chain expects
+    /// `expected` and the frame at the position is not it: with every byte to the end
+    /// of the position's block zero and the expected frame at the next block, the
+    /// position moves there.
+    fn frame_here(
+        &mut self,
+        bound: u64,
+        expected: Option<u64>,
+    ) -> Result<Option<(u64, usize, frame::Decoded)>> {
+        let found = self.decode_here(bound)?;
+        let Some(expected) = expected else {
+            return Ok(found);
+        };
+        if found.as_ref().is_some_and(|(lsn, ..)| *lsn == expected) {
+            return Ok(found);
+        }
+        let Some(open) = self.open.as_mut() else {
+            return Ok(found);
+        };
+        let at = open.at;
+        let next = at.next_multiple_of(PAD_BLOCK);
+        if next == at {
+            return Ok(found);
+        }
+        let gap = (next - at) as usize;
+        // The window `decode_here` just read (afresh, when nothing decoded) covers the gap.
+        let zero = open
+            .window(false, gap, bound)?
+            .get(..gap)
+            .is_some_and(|bytes| bytes.iter().all(|&b| b == 0));
+        if !zero {
+            return Ok(found);
+        }
+        open.at = next;
+        let after = self.decode_here(bound)?;
+        if after.as_ref().is_some_and(|(lsn, ..)| *lsn == expected) {
+            return Ok(after);
+        }
+        if let Some(open) = self.open.as_mut() {
+            open.at = at;
+        }
+        Ok(found)
     }
 
     /// The frame at the open segment's position: (LSN, frame bytes, decoded), or
     /// `None` when none validates there. A local tail (`bound` is its watermark) reads
     /// again when its window was read before `next` was covered; any tail reads again
     /// before it concludes that nothing validates.
-    fn frame_here(&mut self, bound: u64) -> Result<Option<(u64, usize, frame::Decoded)>> {
+    fn decode_here(&mut self, bound: u64) -> Result<Option<(u64, usize, frame::Decoded)>> {
         let next = self.next;
         let Some(open) = self.open.as_mut() else {
             return Ok(None);
@@ -319,7 +365,7 @@ impl Tail {
         };
         let mut batch = Vec::new();
         let mut lsn_expected = self.next;
-        while let Some((lsn, len, d)) = self.frame_here(bound)? {
+        while let Some((lsn, len, d)) = self.frame_here(bound, Some(lsn_expected))? {
             if lsn != lsn_expected {
                 break;
             }

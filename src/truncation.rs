@@ -175,9 +175,9 @@ fn cut_offset(cur: &mut Cursor, sequence: u64, first_lsn: u64, from: u64) -> Res
     let mut expected = first_lsn;
     let mut in_batch = false;
     while expected < from {
-        match cur.frame_at(at, sequence, RECORD_BYTES_MAX)? {
-            Found::Frame(d) if d.lsn == expected => {
-                at += d.frame_len as u64;
+        match cur.chain_frame_at(at, sequence, RECORD_BYTES_MAX, expected)? {
+            (found_at, Found::Frame(d)) if d.lsn == expected => {
+                at = found_at + d.frame_len as u64;
                 expected += 1;
                 in_batch = d.batch_continues;
             }
@@ -378,11 +378,13 @@ pub mod repair {
             let mut expected = first;
             let mut at = SEGMENT_HEADER_BYTES;
             let mut in_batch = false;
-            while let Found::Frame(d) = cur.frame_at(at, sequence, RECORD_BYTES_MAX)? {
+            while let (found_at, Found::Frame(d)) =
+                cur.chain_frame_at(at, sequence, RECORD_BYTES_MAX, expected)?
+            {
                 if d.lsn != expected {
                     break;
                 }
-                at += d.frame_len as u64;
+                at = found_at + d.frame_len as u64;
                 expected += 1;
                 in_batch = d.batch_continues;
                 if !in_batch {

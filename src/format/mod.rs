@@ -8,8 +8,9 @@ pub mod names;
 
 /// Format version written into every header. Bump on any incompatible change.
 /// Version 2 added the durable claims (frame `durable`, header `durable floor`) that
-/// let recovery tell a torn tail from damage to durable records (docs/FORMAT.md).
-pub const FORMAT_VERSION: u32 = 2;
+/// let recovery tell a torn tail from damage to durable records; version 3 the padding
+/// between commits that lets direct writes pipeline (docs/FORMAT.md).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Reads a little-endian `u32` at `at`, or `None` past the end.
 pub(crate) fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {

@@ -4,16 +4,21 @@
 //! is issued inline by the submitting task, and its completion runs the device flush;
 //! a buffered write and an FSYNC both go to io-wq workers).
 //!
-//! A direct write covers whole blocks. The log stays dense: a commit that starts inside
-//! a block rewrites the block's earlier bytes (kept from the last write, or read once
-//! from the file) and pads its last block with zeros, which the next commit overwrites.
-//! Two writes to one block must never be in flight together, so direct mode keeps one
-//! commit in flight (`chains_in_flight_max` 1, the default); pipelined commits need the
-//! block padding of issue 14 and are not done yet.
+//! A direct write covers whole blocks, and its last block ends in zeros. Up to
+//! `Options::direct_depth` commits are in flight, and two writes in flight must never
+//! share a block (the device may apply them in either order). So:
+//! * a commit staged while the one before it is still being written starts at the next
+//!   `PAD_BLOCK` boundary: the zeros behind the last commit are padding, which readers
+//!   step over (docs/FORMAT.md, "Padding");
+//! * a commit staged when nothing is in flight starts right behind the last one and
+//!   rewrites that block's earlier bytes (kept from the last write, or read once from
+//!   the file), so serial commits stay dense;
+//! * the driver makes a flush that would still share a block with a write in flight
+//!   wait for it (`direct_block_waits`).
 //!
 //! Used only where it is sound and fast: `Durability::Fsync` (every commit durable on
 //! its own), `Preallocate::Zeroed` (direct writes should not extend a file or convert
-//! unwritten extents), segments a whole number of blocks, one chain in flight, and a
+//! unwritten extents), segments a whole number of blocks, blocks of `PAD_BLOCK`, and a
 //! filesystem known to make `RWF_DSYNC` direct writes durable that takes `O_DIRECT`
 //! (probed at open; otherwise the buffered write → fsync chains, said once). A segment
 //! left short or unwritten by a session with another `Preallocate` is still written
@@ -108,6 +113,14 @@ pub(crate) fn probe(dir: &Path, segment_bytes: u64) -> std::result::Result<u64, 
             .map_err(|e| format!("opening a file with O_DIRECT failed: {e}"))?;
         filesystem_honours_dsync(&file)?;
         let block = dio_block(&file)?;
+        if block != crate::limits::PAD_BLOCK {
+            // Padding keeps commits in flight apart by `PAD_BLOCK`; on larger blocks two
+            // of them could share one.
+            return Err(format!(
+                "the direct-I/O block {block} is larger than the {}-byte padding block",
+                crate::limits::PAD_BLOCK
+            ));
+        }
         if !segment_bytes.is_multiple_of(block) {
             // A write widened to whole blocks would run past the segment's end and
             // extend the file (slow, and beyond the capacity its header names).
@@ -278,7 +291,8 @@ fn fill_prefix(
         return Ok(());
     }
     // First write into this block since open (or since a cut): read what the file
-    // holds in front of the write. Nothing is in flight on it (one commit at a time).
+    // holds in front of the write. No write in flight covers it (the driver waits for
+    // one that does before it lays a flush out).
     let mut got = 0;
     while got < prefix {
         let rest = dst.get_mut(got..).unwrap_or_default();

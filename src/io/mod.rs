@@ -108,6 +108,9 @@ pub(crate) struct DriverCounters {
     pub chains_in_flight_peak: u64,
     /// Direct (`O_DIRECT` + `RWF_DSYNC`) writes submitted.
     pub direct_writes: u64,
+    /// Direct-mode flushes that waited for a write in flight to finish with a block
+    /// they also write.
+    pub direct_block_waits: u64,
 }
 
 /// Wakes a writer that is blocked inside the driver waiting for completions.

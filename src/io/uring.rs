@@ -27,7 +27,9 @@
 //! * Direct mode (see `super::direct`): where it is sound and the filesystem takes
 //!   `O_DIRECT`, each write goes through an `O_DIRECT` descriptor with `RWF_DSYNC`,
 //!   from an aligned buffer laid out per chain, and the sync after it becomes a `NOP`
-//!   (the write is durable when it completes). A short direct write is an error.
+//!   (the write is durable when it completes). Up to `Options::direct_depth` chains are
+//!   in flight; a flush that would write a block a write in flight covers waits for it
+//!   first (staging's padding makes that rare). A short direct write is an error.
 //!
 //! The crate's `unsafe` is in this file and in `super::direct` (its aligned buffers).
 
@@ -158,8 +160,10 @@ pub(crate) struct UringDriver {
     direct_block: Option<u64>,
     /// Direct mode: the last partly written block.
     tail: Option<TailBlock>,
-    /// Direct mode: the aligned buffer of the last chain that completed, for the next.
-    spare_bounce: Option<AlignedBuf>,
+    /// Direct mode: aligned buffers of chains that completed, for the next ones.
+    spare_bounces: Vec<AlignedBuf>,
+    /// Direct mode: most commits in flight (`Options::direct_depth`).
+    direct_depth: usize,
     segment_bytes: u64,
     #[cfg(feature = "fault-injection")]
     faults: Option<crate::testing::FaultState>,
@@ -202,7 +206,9 @@ impl UringDriver {
     /// Sets up the ring, or says why it cannot run here.
     pub fn open(options: &Options) -> std::result::Result<Self, String> {
         let depth = options.chains_in_flight_max as usize;
-        let (sq, cq, slot_count) = ring_sizes(options, depth)?;
+        let direct_depth = options.direct_depth as usize;
+        // Sized for either mode: which one runs is settled later, by `prepare`.
+        let (sq, cq, slot_count) = ring_sizes(options, depth.max(direct_depth))?;
         let mut builder = IoUring::builder();
         if options.sqpoll {
             builder.setup_sqpoll(options.sqpoll_idle_ms);
@@ -252,11 +258,11 @@ impl UringDriver {
             completions: 0,
             direct_wanted: options.direct_io
                 && options.durability == crate::options::Durability::Fsync
-                && options.preallocate == crate::options::Preallocate::Zeroed
-                && depth == 1,
+                && options.preallocate == crate::options::Preallocate::Zeroed,
             direct_block: None,
             tail: None,
-            spare_bounce: None,
+            spare_bounces: Vec::new(),
+            direct_depth,
             segment_bytes: options.segment_bytes,
             #[cfg(feature = "fault-injection")]
             faults: options.faults.map(crate::testing::FaultState::new),
@@ -446,7 +452,7 @@ impl UringDriver {
                 runs.push((&run.segment, run.offset, bytes));
             }
         }
-        let reuse = self.spare_bounce.take();
+        let reuse = self.spare_bounces.pop();
         let (bounce, placed) = direct::lay_out(&runs, block, &mut self.tail, reuse)?;
         let mut placed = placed.into_iter();
         let mut written: Vec<&Arc<SegmentFile>> = Vec::new();
@@ -463,6 +469,29 @@ impl UringDriver {
         }
         self.counters.direct_writes += runs.len() as u64;
         Ok(bounce)
+    }
+
+    /// Whether a write of `flush`, widened to whole blocks, would touch a block a
+    /// direct write in flight covers.
+    fn shares_a_block_in_flight(&self, flush: &Flush, block: u64) -> bool {
+        let in_flight = |segment: &Arc<SegmentFile>, start: u64, end: u64| {
+            self.chains.iter().any(|chain| {
+                chain.flush.ops.iter().zip(&chain.ops).any(|(op, state)| {
+                    matches!((op, state.direct), (Op::Write(run), Some(p))
+                        if Arc::ptr_eq(&run.segment, segment)
+                            && p.file_at < end
+                            && start < p.file_at + p.len as u64)
+                })
+            })
+        };
+        flush.ops.iter().any(|op| match op {
+            Op::Write(run) => {
+                let start = run.offset - run.offset % block;
+                let end = (run.offset + run.bytes.len() as u64).div_ceil(block) * block;
+                in_flight(&run.segment, start, end)
+            }
+            Op::Sync(_) => false,
+        })
     }
 
     /// Pushes the chain's ops from `from` on, linked, and submits them.
@@ -764,8 +793,10 @@ impl UringDriver {
                 break;
             };
             // Every entry of the chain has completed: the kernel is done reading it.
-            if let Some(bounce) = chain.bounce.take() {
-                self.spare_bounce = Some(bounce);
+            if let Some(bounce) = chain.bounce.take()
+                && self.spare_bounces.len() < self.direct_depth
+            {
+                self.spare_bounces.push(bounce);
             }
             for state in &chain.ops {
                 self.pin(state.slot, false);
@@ -809,7 +840,11 @@ impl IoDriver for UringDriver {
     }
 
     fn depth(&self) -> usize {
-        self.depth
+        if self.direct_block.is_some() {
+            self.direct_depth
+        } else {
+            self.depth
+        }
     }
 
     fn buffers(&mut self, count: usize, capacity: usize) -> Vec<Buffer> {
@@ -819,6 +854,11 @@ impl IoDriver for UringDriver {
                 registered: None,
             })
             .collect();
+        if self.direct_block.is_some() {
+            // Direct writes go out from aligned copies, never from staging buffers:
+            // pinning these would only use up RLIMIT_MEMLOCK.
+            return buffers;
+        }
         let iovecs: Vec<libc::iovec> = buffers
             .iter()
             .map(|b| libc::iovec {
@@ -859,7 +899,7 @@ impl IoDriver for UringDriver {
     }
 
     fn submit(&mut self, flush: Flush) -> Result<()> {
-        debug_assert!(self.in_flight() < self.depth);
+        debug_assert!(self.in_flight() < self.depth());
         if flush.ops.len() > CHAIN_OPS_MAX {
             return Err(Error::internal(format!(
                 "a flush of {} ops; at most {CHAIN_OPS_MAX} fit a chain",
@@ -885,7 +925,19 @@ impl IoDriver for UringDriver {
         };
         let mut ops = ops;
         let bounce = match self.direct_block {
-            Some(block) => Some(self.place_direct(&flush, &mut ops, block)?),
+            Some(block) => {
+                // Two direct writes in flight must never share a block: the device may
+                // apply them in either order. Staging pads a commit that starts while
+                // the one before is being written; this wait covers what padding
+                // cannot (the first block of a flush staged before the wait began).
+                if self.shares_a_block_in_flight(&flush, block) {
+                    self.counters.direct_block_waits += 1;
+                    while self.shares_a_block_in_flight(&flush, block) {
+                        self.progress(true)?;
+                    }
+                }
+                Some(self.place_direct(&flush, &mut ops, block)?)
+            }
             None => None,
         };
         let id = self.next_chain;

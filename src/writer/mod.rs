@@ -28,7 +28,7 @@ use crate::retention::{self, Retention};
 use crate::stats::{FlushStats, Stats};
 pub use futures::{AppendAsync, Durable, SyncTicket};
 use segments::{Preparer, SegmentSpec};
-use staging::{Prepared, Staging, Start};
+use staging::{Padding, Prepared, Staging, Start};
 use thread::{LogWriter, Shared};
 use watermark::{Level, Watermark};
 
@@ -170,6 +170,13 @@ fn start_writer(
         offset: segments.offset,
         segments: recovered.catalog,
         index: recovered.index,
+        pad: Padding {
+            // Direct writes cover whole blocks: with more than one in flight, a commit
+            // must not start inside a block another one is still writing.
+            on: driver.direct() && depth > 1,
+            always: options.pads_every_commit(),
+            ..Padding::default()
+        },
     };
     let staging = Staging::new(
         staging_buf,
@@ -204,6 +211,7 @@ fn start_writer(
         submitted_end: recovered.next_lsn - 1,
         sync_submitted_end: recovered.next_lsn - 1,
         last_intact_check: Instant::now(),
+        pads_while: None,
     };
     let handle = std::thread::Builder::new()
         .name("ringwal-writer".into())
@@ -565,17 +573,19 @@ impl Wal {
 
     /// Counters and histograms since open.
     pub fn stats(&self) -> Stats {
-        let (appends, append_bytes) = {
+        let (appends, append_bytes, padding_bytes) = {
             let st = self.shared.staging.lock();
-            (st.appends, st.append_bytes)
+            (st.appends, st.append_bytes, st.pad.bytes)
         };
         let f = self.shared.stats.lock().unwrap_or_else(|p| p.into_inner());
         Stats {
             driver: self.driver,
             direct_io: self.direct_io,
             direct_writes: f.driver.direct_writes,
+            direct_block_waits: f.driver.direct_block_waits,
             appends,
             append_bytes,
+            padding_bytes,
             flushes: f.flushes,
             syncs: f.syncs,
             bytes_written: f.bytes_written,

@@ -24,7 +24,7 @@ use crate::format::frame::{self, FrameSpec};
 use crate::format::header::SegmentHeader;
 use crate::index::LsnIndex;
 use crate::io::{Buffer, Wake};
-use crate::limits::{FLUSH_SEGMENTS_MAX, SEGMENT_HEADER_BYTES, frame_bytes};
+use crate::limits::{FLUSH_SEGMENTS_MAX, PAD_BLOCK, SEGMENT_HEADER_BYTES, frame_bytes};
 
 /// A stretch of the staging buffer that goes into one segment, starting at `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,40 @@ pub(crate) struct State {
     pub next_waker_id: u64,
     pub appends: u64,
     pub append_bytes: u64,
+    pub pad: Padding,
+}
+
+/// When a commit starts at the next block instead of right after the last one
+/// (docs/FORMAT.md, "Padding").
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Padding {
+    /// The driver writes commits as direct writes of whole blocks, several in flight:
+    /// a commit must not start inside a block that one in flight is writing.
+    pub on: bool,
+    /// Pad before every commit, whatever is in flight (tests: padding under power cuts
+    /// on the simulator, whose portable driver never needs it).
+    pub always: bool,
+    /// The block `offset` lies in is written by the commit in flight that ends with
+    /// LSN `busy_until`; cleared when it completes.
+    pub busy_until: Option<u64>,
+    /// Bytes skipped so far.
+    pub bytes: u64,
+}
+
+impl Padding {
+    /// Where frames staged at `offset` start: at the next block when they open a
+    /// buffer (a commit) and the block holding `offset` is being written, or padding
+    /// is forced; else at `offset`.
+    fn start(&self, offset: u64, opens_a_commit: bool) -> u64 {
+        let pads = opens_a_commit
+            && offset != 0
+            && (self.always || (self.on && self.busy_until.is_some()));
+        if pads {
+            offset.next_multiple_of(PAD_BLOCK)
+        } else {
+            offset
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -120,6 +154,7 @@ pub(crate) struct Start {
     pub offset: u64,
     pub segments: BTreeMap<u64, SegmentMeta>,
     pub index: LsnIndex,
+    pub pad: Padding,
 }
 
 impl State {
@@ -165,6 +200,7 @@ impl Staging {
                 next_waker_id: 0,
                 appends: 0,
                 append_bytes: 0,
+                pad: start.pad,
             }),
             arrivals: AtomicU64::new(0),
             waker,
@@ -239,7 +275,8 @@ impl Staging {
         if st.closing {
             return Err(Error::Closed);
         }
-        let rotate = st.offset == 0 || st.offset + frames > self.segment_bytes;
+        let offset = st.pad.start(st.offset, st.runs.is_empty());
+        let rotate = offset == 0 || offset + frames > self.segment_bytes;
         let need = frames + if rotate { SEGMENT_HEADER_BYTES } else { 0 };
         // A buffer spans at most FLUSH_SEGMENTS_MAX segments (see limits.rs); an empty
         // buffer has no run, so there is always room once it is taken.
@@ -332,6 +369,13 @@ impl Staging {
         (frames, durable): (u64, u64),
         segment_bytes: u64,
     ) -> (u64, u64) {
+        let padded = st.pad.start(st.offset, st.runs.is_empty());
+        if padded != st.offset && padded + frames <= segment_bytes {
+            // The gap is zeros (a new segment's, or the padding of the direct write
+            // that ended there), which readers step over.
+            st.pad.bytes += padded - st.offset;
+            st.offset = padded;
+        }
         if st.offset + frames > segment_bytes {
             Self::seal_and_advance(st);
         }
@@ -415,6 +459,16 @@ impl Staging {
         );
     }
 
+    /// The commit ending with `lsn_end` completed: if it was the one writing the block
+    /// that holds the staging offset, later commits may start inside that block again.
+    /// Called before the watermark moves, so an appender woken by it stages densely.
+    pub fn commit_completed(&self, lsn_end: u64) {
+        let mut st = self.lock();
+        if st.pad.busy_until == Some(lsn_end) {
+            st.pad.busy_until = None;
+        }
+    }
+
     /// Seals the current segment if every record in it is at or below `lsn` and none
     /// waits in the buffer, so a checkpoint can retire it. Returns whether it did.
     pub fn seal_if_covered(&self, lsn: u64) -> bool {
@@ -476,6 +530,8 @@ impl Staging {
             }
             st.sync_target = st.sync_target.min(r.from - 1);
             st.index.cut(r.from);
+            // Nothing is in flight during a cut.
+            st.pad.busy_until = None;
         }
         st.truncate = None;
         st.truncated = Some(answer);
@@ -596,6 +652,11 @@ impl Staging {
     ) -> (Buffer, u64, u64) {
         let records = std::mem::take(&mut st.records);
         let lsn_end = st.next_lsn - 1;
+        // The commit taken now writes the block holding `offset` (unless it ends on a
+        // block boundary): the next one pads until it completes (`commit_completed`).
+        if st.pad.on {
+            st.pad.busy_until = (!st.offset.is_multiple_of(PAD_BLOCK)).then_some(lsn_end);
+        }
         std::mem::swap(runs, &mut st.runs);
         st.runs.clear();
         let mut bytes = spare.bytes;

@@ -120,7 +120,6 @@ fn other_settings_keep_the_buffered_chains() {
             "Preallocate::Grow",
             options().preallocate(Preallocate::Grow),
         ),
-        ("two chains", options().chains_in_flight_max(2)),
     ] {
         let log = temp_log();
         let wal = Wal::open(&log.dir, opts.clone()).unwrap();

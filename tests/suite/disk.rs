@@ -68,13 +68,27 @@ pub fn frames(path: &Path) -> Vec<FrameAt> {
     let mut out = Vec::new();
     let mut at = SEGMENT_HEADER_BYTES;
     while at + FRAME_HEADER_BYTES <= data.len() as u64 {
-        let i = at as usize;
-        let len_field = u32::from_le_bytes(data[i + 4..i + 8].try_into().unwrap());
-        let lsn = u64::from_le_bytes(data[i + 8..i + 16].try_into().unwrap());
-        let durable = u64::from_le_bytes(data[i + 16..i + 24].try_into().unwrap());
+        let mut i = at as usize;
+        let mut lsn = u64::from_le_bytes(data[i + 8..i + 16].try_into().unwrap());
         if lsn == 0 {
-            break;
+            // Padding (docs/FORMAT.md): zeros to the next 4 KiB, then the next frame.
+            let next = at.next_multiple_of(4096);
+            let expected = out.last().map(|f: &FrameAt| f.lsn + 1);
+            let zeros = data[i..(next as usize).min(data.len())]
+                .iter()
+                .all(|&b| b == 0);
+            if next == at || !zeros || next + FRAME_HEADER_BYTES > data.len() as u64 {
+                break;
+            }
+            let n = next as usize;
+            let after = u64::from_le_bytes(data[n + 8..n + 16].try_into().unwrap());
+            if Some(after) != expected {
+                break;
+            }
+            (at, i, lsn) = (next, n, after);
         }
+        let len_field = u32::from_le_bytes(data[i + 4..i + 8].try_into().unwrap());
+        let durable = u64::from_le_bytes(data[i + 16..i + 24].try_into().unwrap());
         let payload_len = u64::from(len_field & !BATCH_CONTINUES);
         let bytes = frame_bytes(payload_len);
         out.push(FrameAt {

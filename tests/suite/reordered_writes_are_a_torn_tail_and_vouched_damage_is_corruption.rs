@@ -213,13 +213,14 @@ fn a_frame_claiming_itself_durable_is_corruption_not_a_torn_tail() {
 }
 
 #[test]
-fn a_log_in_format_1_is_refused_naming_both_versions() {
+fn a_log_in_an_older_format_is_refused_naming_both_versions() {
     let log = log_with_an_unsynced_tail(Driver::Portable);
     let path = only_segment(&log.dir);
-    // Version 1 in the header, with a checksum that matches (what a version-1 writer
-    // wrote; its frames differ too, but the header is what is read first).
+    // Version 2 in the header, with a checksum that matches (what a version-2 writer
+    // wrote: no padding between commits, which a version-2 reader would take for the
+    // end of the log; the header is what is read first).
     let mut header = read_at(&path, 0, 64);
-    header[8..12].copy_from_slice(&1u32.to_le_bytes());
+    header[8..12].copy_from_slice(&2u32.to_le_bytes());
     let crc = crc32fast::hash(&header[..60]);
     header[60..64].copy_from_slice(&crc.to_le_bytes());
     write_at(&path, 0, &header);
@@ -231,14 +232,14 @@ fn a_log_in_format_1_is_refused_naming_both_versions() {
         match result {
             Err(
                 e @ Error::UnsupportedFormat {
-                    found: 1,
-                    supported: 2,
+                    found: 2,
+                    supported: 3,
                     ..
                 },
             ) => {
                 let text = e.to_string();
                 assert!(
-                    text.contains("version 1") && text.contains("version 2"),
+                    text.contains("version 2") && text.contains("version 3"),
                     "{text}"
                 );
             }

@@ -37,6 +37,9 @@ pub struct Tally {
     /// Opens after a cut whose recovery cut a hole with valid (unvouched) frames
     /// after it: a reordered write-back.
     pub holes_cut: u64,
+    /// The most padding one log of the seed had written between commits (seeds run
+    /// with `pad_every_commit` half the time): summed, a sign padding was exercised.
+    pub padding_bytes_seen: u64,
     /// Bits flipped in acknowledged records that a later segment vouches for, or at
     /// or below the checkpoint.
     pub corruption_injected: u64,
@@ -47,6 +50,7 @@ pub struct Tally {
 impl Tally {
     pub fn add(&mut self, o: &Tally) {
         self.crash_points += o.crash_points;
+        self.padding_bytes_seen += o.padding_bytes_seen;
         self.cuts_in_recovery += o.cuts_in_recovery;
         self.faults_armed += o.faults_armed;
         self.faults_fired += o.faults_fired;
@@ -113,6 +117,9 @@ impl Config {
             .archive(archive)
             .archive_segments_max(rng.u64(1..=4))
             .archive_bytes_max(rng.u64(1..=8) * segment_bytes)
+            // Half the seeds start every commit at a block boundary, as io_uring's
+            // direct mode does while a commit is in flight: padding under power cuts.
+            .pad_every_commit(rng.bool())
             .simulated(sim);
         Config {
             dir,
@@ -306,6 +313,8 @@ impl Run {
                 },
             };
             self.model.acked = self.model.acked.max(wal.durable_lsn().get());
+            self.tally.padding_bytes_seen =
+                self.tally.padding_bytes_seen.max(wal.stats().padding_bytes);
             match outcome {
                 Ok(()) => continue,
                 Err(e) if !self.sim.is_powered() => {

@@ -155,7 +155,7 @@ fn simulated_power_cuts_lose_nothing_acknowledged() {
          (sealed, or at or below the checkpoint) {} times, reported {} times; {} faults armed, {} fired, {} reopens in the same \
          boot after a fault; {} records checked after reopens, {} appended; {} \
          truncations ({} refused inside a batch); {} directory entries lost; {} file \
-         operations",
+         operations; {} bytes of padding between commits (most per seed, summed)",
         tally.crash_points,
         tally.cuts_in_recovery,
         tally.power_cuts,
@@ -178,6 +178,7 @@ fn simulated_power_cuts_lose_nothing_acknowledged() {
         tally.truncations_refused,
         tally.entries_lost,
         tally.ops,
+        tally.padding_bytes_seen,
     );
     if let Some((seed, why)) = failures.first() {
         panic!(
@@ -185,6 +186,10 @@ fn simulated_power_cuts_lose_nothing_acknowledged() {
             replay_command(*seed)
         );
     }
+    assert!(
+        tally.padding_bytes_seen > 0,
+        "no seed padded a commit: padded logs went untested"
+    );
     assert!(
         tally.crash_points >= target,
         "ran {} crash points",
