@@ -253,8 +253,9 @@ pub fn ringwal_run_until(
 }
 
 /// The options every benchmarked ringwal log uses: 64 MiB segments, 8 MiB staging, and
-/// two knobs for experiments — `RINGWAL_PREALLOC=zeroed|fallocate|grow` and
-/// `RINGWAL_CHAINS=N` (io_uring chains in flight).
+/// knobs for experiments — `RINGWAL_PREALLOC=zeroed|fallocate|grow`,
+/// `RINGWAL_CHAINS=N` (io_uring buffered chains in flight), `RINGWAL_DIRECT_DEPTH=N`
+/// (io_uring direct commits in flight) and `RINGWAL_DIRECT=0` (buffered chains).
 pub fn bench_options(driver: Driver, durability: Durability) -> Options {
     let prealloc = match std::env::var("RINGWAL_PREALLOC").as_deref() {
         Ok("fallocate") => ringwal::Preallocate::Fallocate,
@@ -267,11 +268,17 @@ pub fn bench_options(driver: Driver, durability: Durability) -> Options {
         .segment_bytes(64 << 20)
         .staging_bytes_max(8 << 20)
         .preallocate(prealloc);
-    match std::env::var("RINGWAL_CHAINS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    let knob = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    let options = match knob("RINGWAL_CHAINS") {
         Some(chains) => options.chains_in_flight_max(chains),
+        None => options,
+    };
+    let options = match knob("RINGWAL_DIRECT_DEPTH") {
+        Some(depth) => options.direct_depth(depth),
+        None => options,
+    };
+    match knob("RINGWAL_DIRECT") {
+        Some(on) => options.direct_io(on != 0),
         None => options,
     }
 }
