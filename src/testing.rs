@@ -41,6 +41,11 @@ pub struct FaultPlan {
     /// Fail the Nth segment creation (counting the one made at open, if any) while it
     /// preallocates, as a full disk would at a rotation.
     pub fail_segment_create_nth: Option<u64>,
+    /// io_uring driver only: hold back the completions of the Nth flush (counting from
+    /// 1) until a flush submitted after it has completed in full, as a device that
+    /// finishes a later write first would; released at once when no later flush is in
+    /// flight.
+    pub complete_out_of_order_nth: Option<u64>,
 }
 
 impl FaultPlan {
@@ -80,6 +85,14 @@ impl FaultPlan {
     pub fn zero_writes_from(nth: u64) -> Self {
         FaultPlan {
             zero_write_from_nth: Some(nth),
+            ..FaultPlan::default()
+        }
+    }
+
+    /// Complete the Nth flush after a later one (io_uring driver).
+    pub fn complete_out_of_order(nth: u64) -> Self {
+        FaultPlan {
+            complete_out_of_order_nth: Some(nth),
             ..FaultPlan::default()
         }
     }
@@ -139,6 +152,14 @@ impl FaultState {
                 .plan
                 .zero_write_from_nth
                 .is_some_and(|n| self.writes >= n)
+    }
+
+    /// The chain id (0-based flush count) whose completions are held back, if any.
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    pub fn held_chain(&self) -> Option<u64> {
+        self.plan
+            .complete_out_of_order_nth
+            .and_then(|n| n.checked_sub(1))
     }
 
     pub fn before_sync(&mut self) -> Option<io::Error> {

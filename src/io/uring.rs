@@ -165,6 +165,9 @@ pub(crate) struct UringDriver {
     /// Direct mode: most commits in flight (`Options::direct_depth`).
     direct_depth: usize,
     segment_bytes: u64,
+    /// Completions a test's fault plan holds back, to hand over after a later chain's
+    /// (`FaultPlan::complete_out_of_order_nth`); always empty otherwise.
+    held: Vec<(u64, i32)>,
     #[cfg(feature = "fault-injection")]
     faults: Option<crate::testing::FaultState>,
 }
@@ -264,6 +267,7 @@ impl UringDriver {
             spare_bounces: Vec::new(),
             direct_depth,
             segment_bytes: options.segment_bytes,
+            held: Vec::new(),
             #[cfg(feature = "fault-injection")]
             faults: options.faults.map(crate::testing::FaultState::new),
         })
@@ -601,6 +605,14 @@ impl UringDriver {
 
     /// Handles every completion in the queue.
     fn drain_cq(&mut self) {
+        // Completions held back by a test go through at the drain after the one that
+        // found nothing else could complete first (so the state in between, a later
+        // chain done before an earlier one, is seen by a whole `progress`).
+        if self.held_releasable() {
+            for (user_data, result) in std::mem::take(&mut self.held) {
+                self.complete_op(user_data >> 16, (user_data & 0xffff) as usize, result);
+            }
+        }
         let cqes: Vec<(u64, i32)> = self
             .ring
             .completion()
@@ -613,8 +625,36 @@ impl UringDriver {
                 let _ = rustix::io::read(&self.wake.fd, &mut counter);
                 continue;
             }
+            if self.holds_back(user_data >> 16) {
+                self.held.push((user_data, result));
+                continue;
+            }
             self.complete_op(user_data >> 16, (user_data & 0xffff) as usize, result);
         }
+    }
+
+    /// Whether held-back completions may go through: every other chain has all its
+    /// entries back, so nothing else can complete first (and waiting would hang).
+    fn held_releasable(&self) -> bool {
+        self.held.first().is_some_and(|(held, _)| {
+            let held = held >> 16;
+            self.chains
+                .iter()
+                .all(|c| c.id == held || c.outstanding == 0)
+        })
+    }
+
+    /// Whether a test's fault plan holds back the completions of chain `id`.
+    #[cfg(feature = "fault-injection")]
+    fn holds_back(&self, id: u64) -> bool {
+        self.faults
+            .as_ref()
+            .is_some_and(|f| f.held_chain() == Some(id))
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    fn holds_back(&self, _id: u64) -> bool {
+        false
     }
 
     /// The result a test's fault plan makes of a completion: an error, a short write
@@ -757,7 +797,7 @@ impl UringDriver {
     /// the ring itself failed, in which case the chains' memory must be leaked.
     fn quiesce(&mut self) -> bool {
         while self.chains.iter().any(|c| c.outstanding > 0) {
-            if self.enter(1).is_err() {
+            if !self.held_releasable() && self.enter(1).is_err() {
                 return false;
             }
             self.drain_cq();
@@ -770,7 +810,7 @@ impl UringDriver {
     /// from the front, to `ready`. The first error of any chain is returned once no
     /// entry is in flight.
     fn progress(&mut self, wait: bool) -> Result<()> {
-        if wait && !self.chains.is_empty() {
+        if wait && !self.chains.is_empty() && !self.held_releasable() {
             self.arm_poll()?;
             self.enter(1)?;
         }
@@ -1017,5 +1057,63 @@ mod tests {
         }
         assert!(ring_sizes(&Options::default(), 0).is_err());
         assert!(ring_sizes(&Options::default(), CHAINS_IN_FLIGHT_MAX as usize + 1).is_err());
+    }
+
+    /// Issue 14, item 8: a later commit completing before an earlier one is never
+    /// retired (so never acknowledged) ahead of it: the durable watermark moves only
+    /// over a contiguous prefix. The fault plan holds back the first flush's
+    /// completions until the second has completed in full.
+    #[cfg(feature = "fault-injection")]
+    #[test]
+    fn a_later_chain_completing_first_waits_for_the_earlier_one() {
+        let options = Options::default()
+            .chains_in_flight_max(4)
+            .inject_faults(crate::testing::FaultPlan::complete_out_of_order(1));
+        let mut driver = match UringDriver::open(&options) {
+            Ok(driver) => driver,
+            Err(why) => {
+                assert!(
+                    !crate::test_support::io_uring_required(),
+                    "io_uring is required here but no ring opens: {why}"
+                );
+                crate::test_support::note_skip("test", &why).unwrap();
+                return;
+            }
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("segment");
+        std::fs::write(&path, vec![0u8; 3 * 4096]).unwrap();
+        let segment = Arc::new(SegmentFile::open(&super::super::Fs::default(), 1, path).unwrap());
+        let flush = |lsn: u64| Flush {
+            buf: Buffer {
+                bytes: vec![lsn as u8; 512],
+                registered: None,
+            },
+            ops: vec![
+                Op::Write(super::super::Run {
+                    segment: Arc::clone(&segment),
+                    offset: lsn * 4096,
+                    bytes: 0..512,
+                }),
+                Op::Sync(Arc::clone(&segment)),
+            ],
+            lsn_end: lsn,
+            records: 1,
+            synced_end: Some(lsn),
+        };
+        driver.submit(flush(1)).unwrap();
+        driver.submit(flush(2)).unwrap();
+        let mut done = Vec::new();
+        // Until the second chain has completed while the first one's are held back.
+        while !driver.chains.iter().any(|c| c.id == 1 && c.done()) {
+            driver.reap(&mut done, true).unwrap();
+            assert!(done.is_empty(), "nothing may retire before the first flush");
+        }
+        assert!(!driver.held.is_empty(), "the first flush's completions were held");
+        while done.len() < 2 {
+            driver.reap(&mut done, true).unwrap();
+        }
+        let order: Vec<u64> = done.iter().map(|c| c.flush.lsn_end).collect();
+        assert_eq!(order, [1, 2], "flushes retire in submission order");
     }
 }
