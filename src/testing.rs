@@ -42,9 +42,8 @@ pub struct FaultPlan {
     /// preallocates, as a full disk would at a rotation.
     pub fail_segment_create_nth: Option<u64>,
     /// io_uring driver only: hold back the completions of the Nth flush (counting from
-    /// 1) until a flush submitted after it has completed in full, as a device that
-    /// finishes a later write first would; released at once when no later flush is in
-    /// flight.
+    /// 1) until every flush submitted after it has all its completions back, as a
+    /// device that finishes later writes first would (at once when none is in flight).
     pub complete_out_of_order_nth: Option<u64>,
 }
 

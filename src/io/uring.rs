@@ -1109,7 +1109,10 @@ mod tests {
             driver.reap(&mut done, true).unwrap();
             assert!(done.is_empty(), "nothing may retire before the first flush");
         }
-        assert!(!driver.held.is_empty(), "the first flush's completions were held");
+        assert!(
+            !driver.held.is_empty(),
+            "the first flush's completions were held"
+        );
         while done.len() < 2 {
             driver.reap(&mut done, true).unwrap();
         }

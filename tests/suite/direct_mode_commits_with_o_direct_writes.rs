@@ -187,7 +187,11 @@ fn pipelined_commits_completing_out_of_order_read_back_whole() {
         assert_eq!(record.lsn().get(), n as u64 + 1);
         let t = record.payload()[0] as usize;
         let i = per_thread[t];
-        assert_eq!(record.payload().len() as u64, 40 + 13 * i % 700, "thread {t} record {i}");
+        assert_eq!(
+            record.payload().len() as u64,
+            40 + 13 * i % 700,
+            "thread {t} record {i}"
+        );
         per_thread[t] += 1;
     }
     assert_eq!(per_thread, [300; 4]);
