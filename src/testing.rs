@@ -41,9 +41,9 @@ pub struct FaultPlan {
     /// Fail the Nth segment creation (counting the one made at open, if any) while it
     /// preallocates, as a full disk would at a rotation.
     pub fail_segment_create_nth: Option<u64>,
-    /// io_uring driver only: hold back the completions of the Nth flush (counting from
-    /// 1) until every flush submitted after it has all its completions back, as a
-    /// device that finishes later writes first would (at once when none is in flight).
+    /// io_uring driver only: hold back the completions of the Nth flush (the first is
+    /// number 1) until every flush submitted after it has all its completions back, as
+    /// a device that finishes later writes first would (at once when none is in flight).
     pub complete_out_of_order_nth: Option<u64>,
 }
 
