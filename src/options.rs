@@ -14,8 +14,10 @@ pub use crate::io::fs::FileAccess;
 
 /// `record_bytes_max` when the user does not set it and the segment holds it.
 const RECORD_BYTES_DEFAULT: u64 = 1 << 20;
-/// Direct mode's default commits in flight (see `Options::direct_depth`).
-const DIRECT_DEPTH_DEFAULT: u32 = 8;
+/// Direct mode's default commits in flight (see `Options::direct_depth`): measured on
+/// the 2-core VM this was built on, deeper pipelines carried fewer records per commit,
+/// each commit took longer, and throughput did not rise (perf/README.md, the curve).
+const DIRECT_DEPTH_DEFAULT: u32 = 1;
 
 /// Which I/O driver writes the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -237,19 +239,24 @@ impl Options {
 
     /// io_uring driver: commit with one `O_DIRECT` + `RWF_DSYNC` write per segment
     /// instead of a buffered write linked to an fsync (default on). Used where it is
-    /// sound and works: `Durability::Fsync`, `Preallocate::Zeroed`, one chain in flight,
-    /// and a filesystem that takes `O_DIRECT` (probed at open; otherwise the buffered
-    /// chains, said once through tracing). `Stats::direct_io` says which runs.
+    /// sound and works: `Durability::Fsync`, `Preallocate::Zeroed`, 4 KiB direct-I/O
+    /// blocks, and a filesystem known to honour `RWF_DSYNC` that takes `O_DIRECT`
+    /// (ext4, XFS, btrfs, f2fs; probed at open; otherwise the buffered chains, said once
+    /// through tracing). `Stats::direct_io` says which runs; `direct_depth` how many
+    /// commits it keeps in flight.
     pub fn direct_io(mut self, on: bool) -> Self {
         self.direct_io = on;
         self
     }
 
     /// Direct mode: most commits (`O_DIRECT` + `RWF_DSYNC` writes) in flight at once
-    /// (default 8, at most `limits::CHAINS_IN_FLIGHT_MAX`). A commit that starts while
-    /// another is being written starts at the next 4 KiB block, so two writes in flight
-    /// never share a block (`Stats::padding_bytes` counts the bytes skipped). The log
-    /// allocates `direct_depth + 1` staging buffers in direct mode.
+    /// (default 1, at most `limits::CHAINS_IN_FLIGHT_MAX`). With more than one, a
+    /// commit staged while another is being written starts at the next 4 KiB block, so
+    /// two writes in flight never share a block (`Stats::padding_bytes` counts the bytes
+    /// skipped; serial commits stay dense). Raise it on a device that overlaps flushes
+    /// (the default was measured on a virtual disk where deeper pipelines only made
+    /// commits smaller and slower; see perf/README.md). The log allocates
+    /// `direct_depth + 1` staging buffers, plus an aligned copy per commit in flight.
     pub fn direct_depth(mut self, commits: u32) -> Self {
         self.direct_depth = commits;
         self

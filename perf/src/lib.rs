@@ -37,6 +37,10 @@ pub struct Measure {
     pub syncs: u64,
     /// ringwal only: median time inside the sync calls, µs.
     pub sync_p50_us: Option<u64>,
+    /// ringwal only: most flushes (commits) in flight at once.
+    pub flushes_in_flight_peak: Option<u64>,
+    /// ringwal only: bytes of padding between commits (direct mode, several in flight).
+    pub padding_bytes: Option<u64>,
     /// CPU time the appending threads spent (their own clocks, summed), when measured.
     pub caller_cpu_ns: Option<u64>,
     /// CPU time of the whole process (every thread, background writers included)
@@ -56,6 +60,8 @@ impl Measure {
             latency_ns: h,
             syncs: 0,
             sync_p50_us: None,
+            flushes_in_flight_peak: None,
+            padding_bytes: None,
             caller_cpu_ns: None,
             process_cpu_ns: None,
         })
@@ -247,7 +253,10 @@ pub fn ringwal_run_until(
 ) -> Result<Measure, BoxError> {
     let a = appender::RingwalAppender::open(dir, driver, durability, true)?;
     let mut total = appender::run_appender(&a, w.threads, w.batch, w.record_bytes, until)?;
-    total.sync_p50_us = Some(a.wal.stats().sync_latency_us.p50);
+    let stats = a.wal.stats();
+    total.sync_p50_us = Some(stats.sync_latency_us.p50);
+    total.flushes_in_flight_peak = Some(stats.chains_in_flight_peak);
+    total.padding_bytes = Some(stats.padding_bytes);
     a.close(dir)?;
     Ok(total)
 }
@@ -450,6 +459,10 @@ pub struct Summary {
     pub records_per_sync: Option<f64>,
     /// ringwal's median sync time (the raw loop: its op latency), µs; `None` without syncs.
     pub sync_p50_us: Option<f64>,
+    /// ringwal: most commits in flight at once (highest over the rounds).
+    pub flushes_in_flight_peak: Option<u64>,
+    /// ringwal: padding bytes per record (median over the rounds).
+    pub padding_bytes_per_record: Option<f64>,
     /// Rounds the medians are over.
     pub rounds: usize,
 }
@@ -475,6 +488,11 @@ impl Summary {
                 .fold(0.0, f64::max),
             records_per_sync: synced.then(|| med(&|m| m.records as f64 / m.syncs.max(1) as f64)),
             sync_p50_us: synced.then(|| med(&|m| m.sync_p50_us.map_or(p50_us, |v| v as f64))),
+            flushes_in_flight_peak: rounds.iter().filter_map(|m| m.flushes_in_flight_peak).max(),
+            padding_bytes_per_record: rounds
+                .iter()
+                .any(|m| m.padding_bytes.is_some())
+                .then(|| med(&|m| m.padding_bytes.unwrap_or(0) as f64 / m.records.max(1) as f64)),
             rounds: rounds.len(),
         })
     }

@@ -72,6 +72,9 @@ fn options() -> impl Strategy<Value = Options> {
                     .segment_bytes(segment)
                     .staging_bytes_max(staging)
                     .chains_in_flight_max(chains)
+                    // The same draw for direct mode (io_uring, Fsync, Zeroed): several
+                    // commits in flight, with padding between them.
+                    .direct_depth(chains)
                     .ring_entries(ring)
                     .record_bytes_max(record_max)
                     .durability(durability)

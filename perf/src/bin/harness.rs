@@ -694,7 +694,14 @@ fn extra(c: &CellReport) -> String {
         && c.system.starts_with("ringwal")
         && let Some(sync) = c.summary.sync_p50_us
     {
-        return format!("sync p50 {sync:.0} us");
+        let mut note = format!("sync p50 {sync:.0} us");
+        if let Some(peak) = c.summary.flushes_in_flight_peak.filter(|p| *p > 1) {
+            note += &format!(", {peak} commits in flight at most");
+        }
+        if let Some(pad) = c.summary.padding_bytes_per_record.filter(|p| *p > 0.0) {
+            note += &format!(", padding {pad:.0} B/rec");
+        }
+        return note;
     }
     match (c.caller_cpu_ns_per_record, c.wall_ns_per_record) {
         (Some(cpu), Some(wall)) if c.workload == "W6" => format!(
