@@ -49,6 +49,7 @@ mod lsns_continue_after_checkpoint_retires_everything;
 mod mid_log_bit_flip_is_corruption;
 mod missing_middle_segment_fails_wal_open;
 mod one_flush_across_many_segments_writes_each_in_place;
+mod padded_logs_read_back_everywhere;
 mod power_cut_while_recovery_cuts_a_torn_tail;
 mod reopen_after_drop_without_close;
 mod reordered_writes_are_a_torn_tail_and_vouched_damage_is_corruption;

@@ -21,4 +21,5 @@ mod readers_work_beside_a_writer;
 mod repair_backups_are_private;
 mod repair_cuts_torn_tail_with_backup;
 mod repair_refuses_corruption_unless_told;
+mod verify_and_dump_read_padded_logs;
 mod verify_exit_codes;
