@@ -98,8 +98,13 @@ pub(crate) fn open_direct(path: &Path, same_as: &File) -> std::io::Result<File> 
 
 /// Whether direct writes work in `dir` for segments of `segment_bytes`: creates a probe
 /// file there, checks the filesystem honours `RWF_DSYNC`, writes one aligned block
-/// through `O_DIRECT` and removes it. Returns the block size, or why not.
-pub(crate) fn probe(dir: &Path, segment_bytes: u64) -> std::result::Result<u64, String> {
+/// through `O_DIRECT` and removes it. With `depth` commits in flight above 1, the block
+/// must be `PAD_BLOCK` (padding). Returns the block size, or why not.
+pub(crate) fn probe(
+    dir: &Path,
+    segment_bytes: u64,
+    depth: usize,
+) -> std::result::Result<u64, String> {
     let path = dir.join(".ringwal-direct-probe");
     let outcome = (|| {
         let file = std::fs::OpenOptions::new()
@@ -113,11 +118,12 @@ pub(crate) fn probe(dir: &Path, segment_bytes: u64) -> std::result::Result<u64, 
             .map_err(|e| format!("opening a file with O_DIRECT failed: {e}"))?;
         filesystem_honours_dsync(&file)?;
         let block = dio_block(&file)?;
-        if block != crate::limits::PAD_BLOCK {
+        if depth > 1 && block != crate::limits::PAD_BLOCK {
             // Padding keeps commits in flight apart by `PAD_BLOCK`; on larger blocks two
-            // of them could share one.
+            // of them could share one. One commit at a time needs no padding.
             return Err(format!(
-                "the direct-I/O block {block} is larger than the {}-byte padding block",
+                "the direct-I/O block {block} is larger than the {}-byte padding block \
+                 that keeps {depth} commits in flight apart (direct_depth 1 works)",
                 crate::limits::PAD_BLOCK
             ));
         }

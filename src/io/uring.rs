@@ -864,7 +864,7 @@ impl IoDriver for UringDriver {
         if !self.direct_wanted {
             return;
         }
-        match direct::probe(dir, self.segment_bytes) {
+        match direct::probe(dir, self.segment_bytes, self.direct_depth) {
             Ok(block) => self.direct_block = Some(block),
             Err(why) => {
                 static WARNED: std::sync::Once = std::sync::Once::new();

@@ -370,13 +370,19 @@ impl Staging {
         segment_bytes: u64,
     ) -> (u64, u64) {
         let padded = st.pad.start(st.offset, st.runs.is_empty());
-        if padded != st.offset && padded + frames <= segment_bytes {
-            // The gap is zeros (a new segment's, or the padding of the direct write
-            // that ended there), which readers step over.
-            st.pad.bytes += padded - st.offset;
-            st.offset = padded;
+        if padded != st.offset {
+            if padded + frames <= segment_bytes {
+                // The gap is zeros (a new segment's, or the padding of the direct
+                // write that ended there), which readers step over.
+                st.pad.bytes += padded - st.offset;
+                st.offset = padded;
+            } else {
+                // No room behind the block in flight: the next segment (as `has_room`
+                // counted), not the block a write in flight covers.
+                Self::seal_and_advance(st);
+            }
         }
-        if st.offset + frames > segment_bytes {
+        if st.offset != 0 && st.offset + frames > segment_bytes {
             Self::seal_and_advance(st);
         }
         let first = st.next_lsn;

@@ -14,7 +14,9 @@ fn rotation_under_load_keeps_every_acknowledged_record() {
         let log = temp_log();
         let opts = small(driver)
             .segment_bytes(32 << 10)
-            .chains_in_flight_max(8);
+            .chains_in_flight_max(8)
+            // Direct mode (where it runs) keeps as many commits in flight.
+            .direct_depth(8);
         let wal = Wal::open(&log.dir, opts.clone()).unwrap();
         const THREADS: u64 = 8;
         const EACH: u64 = 1000;

@@ -26,6 +26,8 @@ fn rotations_with_chains_in_flight_keep_the_headers_truthful() {
         .driver(Driver::IoUring)
         .durability(Durability::Fsync)
         .chains_in_flight_max(8)
+        // Direct mode (where it runs) keeps as many commits in flight.
+        .direct_depth(8)
         .segment_bytes(16 << 10)
         .record_bytes_max(1024)
         .staging_bytes_max(8 << 10);
