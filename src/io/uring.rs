@@ -307,10 +307,15 @@ impl UringDriver {
             });
         };
         let direct_fd = match self.direct_block {
-            Some(_) => Some(
-                direct::open_direct(&segment.path, file)
-                    .map_err(|e| Error::io(IoOp::Open, &segment.path, e))?,
-            ),
+            Some(_) => {
+                let direct = direct::open_direct(&segment.path, file)
+                    .map_err(|e| Error::io(IoOp::Open, &segment.path, e))?;
+                // Pages recovery or a reader cached would each have to be invalidated
+                // by the first direct write over them: drop them now (clean pages
+                // only; advice, so a refusal changes nothing).
+                let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+                Some(direct)
+            }
             None => None,
         };
         let fd = direct_fd
@@ -1118,5 +1123,65 @@ mod tests {
         }
         let order: Vec<u64> = done.iter().map(|c| c.flush.lsn_end).collect();
         assert_eq!(order, [1, 2], "flushes retire in submission order");
+    }
+
+    /// Pages of `file` resident in the page cache (mincore over a shared mapping).
+    fn resident_pages(file: &std::fs::File, len: usize) -> usize {
+        let page = 4096;
+        // SAFETY: a read-only shared mapping of `len` bytes of an open file, unmapped
+        // below; mincore writes one byte per page into `vec`, sized for every page.
+        unsafe {
+            let addr = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            );
+            assert_ne!(addr, libc::MAP_FAILED);
+            let mut vec = vec![0u8; len.div_ceil(page)];
+            assert_eq!(libc::mincore(addr, len, vec.as_mut_ptr()), 0);
+            libc::munmap(addr, len);
+            vec.iter().filter(|&&b| b & 1 == 1).count()
+        }
+    }
+
+    /// Issue 14, item 3: a segment that starts taking direct writes first drops the
+    /// pages recovery or a reader left in the page cache (each would otherwise have to
+    /// be invalidated by the first direct write over it).
+    #[test]
+    fn a_segment_entering_direct_writes_leaves_no_cached_pages() {
+        let tmp = tempfile::tempdir().unwrap();
+        let len = 64 << 10;
+        let mut driver = match UringDriver::open(&Options::default().segment_bytes(len)) {
+            Ok(driver) => driver,
+            Err(why) => {
+                assert!(
+                    !crate::test_support::io_uring_required(),
+                    "io_uring is required here but no ring opens: {why}"
+                );
+                crate::test_support::note_skip("test", &why).unwrap();
+                return;
+            }
+        };
+        driver.prepare(tmp.path());
+        if !driver.direct() {
+            crate::test_support::note_skip("test", "direct mode does not run here").unwrap();
+            return;
+        }
+        let path = tmp.path().join("segment");
+        std::fs::write(&path, vec![1u8; len as usize]).unwrap();
+        let read = std::fs::read(&path).unwrap();
+        assert_eq!(read.len(), len as usize);
+        let segment = Arc::new(SegmentFile::open(&super::super::Fs::default(), 1, path).unwrap());
+        let file = segment.file.os_file().unwrap();
+        file.sync_all().unwrap();
+        assert!(
+            resident_pages(file, len as usize) > 0,
+            "the read left pages cached"
+        );
+        driver.slot_for(&segment).unwrap().unwrap();
+        assert_eq!(resident_pages(file, len as usize), 0);
     }
 }
