@@ -23,6 +23,11 @@ pub(crate) use mode::Mode;
 /// fail with `Unsupported`), to test the fallback.
 pub const FORCE_PORTABLE_ENV: &str = "RINGWAL_FORCE_PORTABLE";
 
+/// Environment variable that keeps the io_uring driver on its buffered write → fsync
+/// chains where direct mode would run (`Options::direct_io` stays as set), so CI can
+/// run the whole suite in that mode too.
+pub const FORCE_BUFFERED_ENV: &str = "RINGWAL_FORCE_BUFFERED";
+
 /// One contiguous run of a flush buffer, written into one segment at one offset.
 #[derive(Debug)]
 pub(crate) struct Run {
@@ -150,7 +155,12 @@ pub(crate) trait IoDriver: Send {
 }
 
 fn force_portable() -> bool {
-    std::env::var_os(FORCE_PORTABLE_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+    env_set(FORCE_PORTABLE_ENV)
+}
+
+/// Whether a switch variable is set to something other than empty or `0`.
+pub(crate) fn env_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// Builds the driver the options ask for: io_uring for `Auto` where it works (saying

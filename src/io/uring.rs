@@ -869,7 +869,12 @@ impl IoDriver for UringDriver {
         if !self.direct_wanted {
             return;
         }
-        match direct::probe(dir, self.segment_bytes, self.direct_depth) {
+        let probed = if super::env_set(super::FORCE_BUFFERED_ENV) {
+            Err(format!("{} is set", super::FORCE_BUFFERED_ENV))
+        } else {
+            direct::probe(dir, self.segment_bytes, self.direct_depth)
+        };
+        match probed {
             Ok(block) => self.direct_block = Some(block),
             Err(why) => {
                 static WARNED: std::sync::Once = std::sync::Once::new();

@@ -13,6 +13,10 @@ use ringwal::{Driver, Durability, Lsn, Options, Preallocate, Wal};
 use crate::common::{drivers, payload, skip, temp_log};
 
 fn uring() -> bool {
+    if std::env::var_os("RINGWAL_FORCE_BUFFERED").is_some_and(|v| !v.is_empty() && v != "0") {
+        skip("direct_mode_commits_with_o_direct_writes: RINGWAL_FORCE_BUFFERED is set");
+        return false;
+    }
     if drivers().contains(&Driver::IoUring) {
         return true;
     }
