@@ -1069,6 +1069,22 @@ mod tests {
         assert!(ring_sizes(&Options::default(), CHAINS_IN_FLIGHT_MAX as usize + 1).is_err());
     }
 
+    /// A driver for `options`, or `None` with the skip noted (failing where io_uring is
+    /// required).
+    fn driver_or_skip(options: &Options) -> Option<UringDriver> {
+        match UringDriver::open(options) {
+            Ok(driver) => Some(driver),
+            Err(why) => {
+                assert!(
+                    !crate::test_support::io_uring_required(),
+                    "io_uring is required here but no ring opens: {why}"
+                );
+                crate::test_support::note_skip("test", &why).unwrap();
+                None
+            }
+        }
+    }
+
     /// Issue 14, item 8: a later commit completing before an earlier one is never
     /// retired (so never acknowledged) ahead of it: the durable watermark moves only
     /// over a contiguous prefix. The fault plan holds back the first flush's
@@ -1079,16 +1095,8 @@ mod tests {
         let options = Options::default()
             .chains_in_flight_max(4)
             .inject_faults(crate::testing::FaultPlan::complete_out_of_order(1));
-        let mut driver = match UringDriver::open(&options) {
-            Ok(driver) => driver,
-            Err(why) => {
-                assert!(
-                    !crate::test_support::io_uring_required(),
-                    "io_uring is required here but no ring opens: {why}"
-                );
-                crate::test_support::note_skip("test", &why).unwrap();
-                return;
-            }
+        let Some(mut driver) = driver_or_skip(&options) else {
+            return;
         };
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("segment");
@@ -1159,16 +1167,8 @@ mod tests {
     fn a_segment_entering_direct_writes_leaves_no_cached_pages() {
         let tmp = tempfile::tempdir().unwrap();
         let len = 64 << 10;
-        let mut driver = match UringDriver::open(&Options::default().segment_bytes(len)) {
-            Ok(driver) => driver,
-            Err(why) => {
-                assert!(
-                    !crate::test_support::io_uring_required(),
-                    "io_uring is required here but no ring opens: {why}"
-                );
-                crate::test_support::note_skip("test", &why).unwrap();
-                return;
-            }
+        let Some(mut driver) = driver_or_skip(&Options::default().segment_bytes(len)) else {
+            return;
         };
         driver.prepare(tmp.path());
         if !driver.direct() {
