@@ -324,7 +324,20 @@ fn damage_inside_a_gap_is_never_taken_for_padding() {
         assert_eq!(gap.lsn, last, "{driver:?}: the last record follows a gap");
         damage(&log.dir, gap);
         as_if_power_was_cut(&log.dir);
-        assert_eq!(LogReader::open(&log.dir).unwrap().scan().last_lsn, last - 1);
+        let reader = LogReader::open(&log.dir).unwrap();
+        assert_eq!(reader.scan().last_lsn, last - 1);
+        // A tail following the files reads up to the damage and no further: the frame
+        // behind the damaged gap is not the chain's next one for it either.
+        let mut tail = reader.tail(Lsn::new(last - 1)).unwrap();
+        let before = tail.next_timeout(Duration::from_secs(30)).unwrap().unwrap();
+        assert_eq!(before.lsn().get(), last - 1, "{driver:?}");
+        let after = tail.next_timeout(Duration::from_millis(300)).unwrap();
+        assert!(
+            after.is_none(),
+            "{driver:?}: a tail read past a damaged gap"
+        );
+        drop(tail);
+        drop(reader);
         let wal = Wal::open(&log.dir, options(driver)).unwrap();
         let torn = wal.recovery_report().torn_tail;
         let torn = torn.unwrap_or_else(|| panic!("{driver:?}: no torn tail"));
