@@ -54,7 +54,8 @@ pub const FLUSH_OPS_MAX: usize = 2 * FLUSH_SEGMENTS_MAX + 1;
 pub const CHAINS_IN_FLIGHT_MAX: u32 = 64;
 
 /// Most bytes of staging buffers a log may allocate: `staging_bytes_max` times the
-/// buffers the driver keeps (`chains_in_flight_max + 1`).
+/// buffers the driver keeps (`chains_in_flight_max + 1`; with `direct_io`, at least
+/// `2 × direct_depth + 1`, counting the aligned copies direct writes go out from).
 pub const STAGING_MEMORY_BYTES_MAX: u64 = 8 << 30;
 
 /// Reads during recovery and scans are done in chunks of this many bytes.
