@@ -26,6 +26,7 @@ pub const FORCE_PORTABLE_ENV: &str = "RINGWAL_FORCE_PORTABLE";
 /// Environment variable that keeps the io_uring driver on its buffered write → fsync
 /// chains where direct mode would run (`Options::direct_io` stays as set), so CI can
 /// run the whole suite in that mode too.
+#[cfg_attr(not(all(target_os = "linux", feature = "io-uring")), allow(dead_code))]
 pub const FORCE_BUFFERED_ENV: &str = "RINGWAL_FORCE_BUFFERED";
 
 /// One contiguous run of a flush buffer, written into one segment at one offset.
