@@ -9,7 +9,7 @@ use crate::format::header::{HeaderState, SegmentHeader};
 use crate::format::{read_u32, read_u64};
 use crate::io::{Fs, Handle, Mode};
 use crate::limits::{
-    FRAME_ALIGN, FRAME_HEADER_BYTES, PAD_BLOCK, READ_CHUNK_BYTES, SEGMENT_HEADER_BYTES, frame_bytes,
+    FRAME_ALIGN, FRAME_HEADER_BYTES, READ_CHUNK_BYTES, SEGMENT_HEADER_BYTES, frame_bytes,
 };
 
 /// How far past the expected LSN a frame found after damage may claim to be and still
@@ -164,18 +164,10 @@ impl Cursor {
         if matches!(&found, Found::Frame(d) if d.lsn == expected) {
             return Ok((at, found));
         }
-        let next = at.next_multiple_of(PAD_BLOCK);
-        if next == at || next >= self.len {
+        let want = crate::format::bytes_to_block_end(at);
+        let Some(next) = crate::format::padding_end(at, self.window(at, want)?) else {
             return Ok((at, found));
-        }
-        let gap = (next - at) as usize;
-        let zero = self
-            .window(at, gap)?
-            .get(..gap)
-            .is_some_and(|bytes| bytes.iter().all(|&b| b == 0));
-        if !zero {
-            return Ok((at, found));
-        }
+        };
         match self.frame_at(next, sequence, record_bytes_max)? {
             Found::Frame(d) if d.lsn == expected => Ok((next, Found::Frame(d))),
             _ => Ok((at, found)),
@@ -229,20 +221,6 @@ impl Cursor {
             at += n;
         }
         Ok(end)
-    }
-
-    /// Looks for any valid frame of `sequence` at or after `from` (aligned positions),
-    /// and for the end of non-zero bytes there. Returns (offset of the first valid
-    /// frame, end of the last non-zero 8-byte word; `None` when all zero). See `survey`.
-    pub fn find_valid_after(
-        &mut self,
-        from: u64,
-        sequence: u64,
-        record_bytes_max: u64,
-        lsns: std::ops::Range<u64>,
-    ) -> Result<(Option<u64>, Option<u64>)> {
-        let found = self.survey(from, sequence, record_bytes_max, lsns, Until::FirstValid)?;
-        Ok((found.first_valid, found.dirty_end))
     }
 
     /// Walks `from` to the end of the file (aligned positions) for valid frames of
@@ -307,7 +285,6 @@ impl Cursor {
                         out.vouch = Some((d.durable, at));
                     }
                     if d.lsn < lsns.end {
-                        out.first_valid.get_or_insert(at);
                         out.frames += 1;
                         if until == Until::FirstValid {
                             return Ok(out);
@@ -363,8 +340,6 @@ pub(crate) enum Until {
 /// What `Cursor::survey` found past a point.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Survey {
-    /// Offset of the first valid frame.
-    pub first_valid: Option<u64>,
     /// Valid frames found.
     pub frames: u64,
     /// The highest durable claim among them, and the offset of the frame making it.

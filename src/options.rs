@@ -262,17 +262,24 @@ impl Options {
         self
     }
 
+    /// Whether these options let the io_uring driver commit in direct mode (it still
+    /// probes the filesystem at open): `direct_io`, `Durability::Fsync` (each commit
+    /// durable on its own) and `Preallocate::Zeroed` (no extension or extent
+    /// conversion behind a direct write).
+    pub(crate) fn direct_allowed(&self) -> bool {
+        self.direct_io
+            && self.durability == Durability::Fsync
+            && self.preallocate == Preallocate::Zeroed
+    }
+
     /// Staging buffers of `staging_bytes_max` the log may allocate: one being filled,
     /// and one for each flush in flight in whichever io_uring mode runs (settled at
     /// open), plus, in direct mode, the aligned copies direct writes go out from.
     pub(crate) fn flushes_in_flight_max(&self) -> u32 {
         // Before the driver is opened: direct mode is possible only on io_uring, on
         // real files, with these settings (`io::uring`).
-        let direct_possible = self.direct_io
-            && self.driver != Driver::Portable
-            && self.fs.is_os()
-            && self.durability == Durability::Fsync
-            && self.preallocate == Preallocate::Zeroed;
+        let direct_possible =
+            self.direct_allowed() && self.driver != Driver::Portable && self.fs.is_os();
         let direct = if direct_possible {
             self.direct_depth
         } else {

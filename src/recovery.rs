@@ -708,10 +708,9 @@ pub(crate) fn recover(
     // A decided cut removed what lay above it, whatever the lock file still says (the
     // writer lowers it before deciding a cut; an intent written some other way must
     // not make the cut's own end look like lost records).
-    let durable_recorded = match finished {
-        Finished::Cut(from) | Finished::LeftToRecovery(from) => durable_recorded.min(from - 1),
-        Finished::Nothing => durable_recorded,
-    };
+    let durable_recorded = finished
+        .cut_from()
+        .map_or(durable_recorded, |from| durable_recorded.min(from - 1));
     let scan = scan_vouched(fs, dir, crate::limits::RECORD_BYTES_MAX, durable_recorded)?;
     if options.recovery_mode == crate::RecoveryMode::Strict {
         refuse_torn_tail(&scan)?;
@@ -720,10 +719,7 @@ pub(crate) fn recover(
         checkpoint_lsn: Lsn::new(scan.checkpoint),
         last_lsn: Lsn::new(scan.last_lsn),
         records: scan.records,
-        truncation_finished: match finished {
-            Finished::Nothing => None,
-            Finished::Cut(from) | Finished::LeftToRecovery(from) => Some(Lsn::new(from)),
-        },
+        truncation_finished: finished.cut_from().map(Lsn::new),
         ..RecoveryReport::default()
     };
     let mut kept = Kept::default();

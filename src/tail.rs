@@ -24,7 +24,7 @@ use crate::error::{CorruptReason, Error, IoOp, Result};
 use crate::format::frame::{self, Decode};
 use crate::format::names::segment_file_name;
 use crate::io::{Fs, Handle, Mode};
-use crate::limits::{FRAME_HEADER_BYTES, PAD_BLOCK, RECORD_BYTES_MAX, SEGMENT_HEADER_BYTES};
+use crate::limits::{FRAME_HEADER_BYTES, RECORD_BYTES_MAX, SEGMENT_HEADER_BYTES};
 use crate::reader::{Probe, Record, below_first, first_available, locate_start, probe};
 use crate::recovery::read_checkpoint_in;
 use crate::writer::thread::Shared;
@@ -305,19 +305,11 @@ impl Tail {
             return Ok(found);
         };
         let at = open.at;
-        let next = at.next_multiple_of(PAD_BLOCK);
-        if next == at {
-            return Ok(found);
-        }
-        let gap = (next - at) as usize;
         // The window `decode_here` just read (afresh, when nothing decoded) covers the gap.
-        let zero = open
-            .window(false, gap, bound)?
-            .get(..gap)
-            .is_some_and(|bytes| bytes.iter().all(|&b| b == 0));
-        if !zero {
+        let want = crate::format::bytes_to_block_end(at);
+        let Some(next) = crate::format::padding_end(at, open.window(false, want, bound)?) else {
             return Ok(found);
-        }
+        };
         open.at = next;
         let after = self.decode_here(bound)?;
         if after.as_ref().is_some_and(|(lsn, ..)| *lsn == expected) {

@@ -21,7 +21,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cursor::{Cursor, Found, read_header};
+use crate::cursor::{Cursor, Found, Until, read_header};
 use crate::error::{CorruptReason, Error, IoOp, Result};
 use crate::format::checkpoint::{TRUNCATE_MAGIC, decode_marker, encode_marker};
 use crate::format::header::HeaderState;
@@ -117,9 +117,14 @@ fn locate_inner(fs: &Fs, dir: &Path, from: u64) -> Result<(Plan, Option<Short>)>
         let mut keep = 0;
         for (i, (seq, path, _)) in segments.iter().enumerate() {
             let mut cur = Cursor::open(fs, path)?;
-            let (below, _) =
-                cur.find_valid_after(SEGMENT_HEADER_BYTES, *seq, RECORD_BYTES_MAX, 1..from)?;
-            if below.is_some() {
+            let below = cur.survey(
+                SEGMENT_HEADER_BYTES,
+                *seq,
+                RECORD_BYTES_MAX,
+                1..from,
+                Until::FirstValid,
+            )?;
+            if below.frames > 0 {
                 keep = i + 1;
             }
         }
@@ -286,6 +291,16 @@ pub(crate) enum Finished {
     /// intent still pending, and recovery removes the intent once its own cut of
     /// the torn tail (which reaches below this one) is done.
     LeftToRecovery(u64),
+}
+
+impl Finished {
+    /// The LSN the finished cut was from, whoever completes it.
+    pub(crate) fn cut_from(self) -> Option<u64> {
+        match self {
+            Finished::Nothing => None,
+            Finished::Cut(from) | Finished::LeftToRecovery(from) => Some(from),
+        }
+    }
 }
 
 /// Finishes a cut a crash interrupted (steps 1, 3, 4), before recovery scans.

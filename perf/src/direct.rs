@@ -17,9 +17,7 @@ use std::time::Instant;
 use io_uring::{IoUring, opcode, types};
 use rustix::fs::{Advice, AtFlags, StatxFlags};
 
-use crate::{BoxError, Measure, RAW_FILE_BYTES, Until, prezeroed_file};
-
-pub use crate::DIRECT_MIN_BLOCK as MIN_BLOCK;
+use crate::{BoxError, DIRECT_MIN_BLOCK, Measure, RAW_FILE_BYTES, Until, prezeroed_file};
 
 /// Byte every payload byte is filled with (the first 8 bytes of each write carry its
 /// sequence number instead); the padding up to the block stays zero.
@@ -131,14 +129,14 @@ fn open_direct(path: &Path, file_bytes: u64) -> Result<File, BoxError> {
 }
 
 /// The block writes are aligned and padded to: `statx(STATX_DIOALIGN)`'s offset and
-/// memory alignment (Linux 6.1+), at least `MIN_BLOCK`; `MIN_BLOCK` when the kernel or
+/// memory alignment (Linux 6.1+), at least `DIRECT_MIN_BLOCK`; `DIRECT_MIN_BLOCK` when the kernel or
 /// filesystem does not say.
 fn dio_block(file: &File) -> Result<usize, BoxError> {
     let Ok(st) = rustix::fs::statx(file, "", AtFlags::EMPTY_PATH, StatxFlags::DIOALIGN) else {
-        return Ok(MIN_BLOCK);
+        return Ok(DIRECT_MIN_BLOCK);
     };
     if st.stx_mask & StatxFlags::DIOALIGN.bits() == 0 {
-        return Ok(MIN_BLOCK);
+        return Ok(DIRECT_MIN_BLOCK);
     }
     if st.stx_dio_offset_align == 0 {
         return Err(
@@ -146,7 +144,7 @@ fn dio_block(file: &File) -> Result<usize, BoxError> {
         );
     }
     let asked = st.stx_dio_offset_align.max(st.stx_dio_mem_align) as usize;
-    Ok(asked.max(MIN_BLOCK))
+    Ok(asked.max(DIRECT_MIN_BLOCK))
 }
 
 /// One zeroed heap block aligned to `layout.align()`: O_DIRECT needs aligned memory,
@@ -402,7 +400,7 @@ mod tests {
             depth: 4,
         };
         let slots = 32u64;
-        let file_bytes = slots * MIN_BLOCK as u64;
+        let file_bytes = slots * DIRECT_MIN_BLOCK as u64;
         let run = match direct_loop_at(&path, file_bytes, shape, Until::Records(200)) {
             Err(e) if e.to_string().contains("O_DIRECT") => {
                 eprintln!("skipped: O_DIRECT refused in {}: {e}", dir.display());
@@ -450,7 +448,7 @@ mod tests {
             batch: 1,
             depth: 4,
         };
-        let file_bytes = 2 * MIN_BLOCK as u64;
+        let file_bytes = 2 * DIRECT_MIN_BLOCK as u64;
         let out = direct_loop_at(
             &dir.join("direct.dat"),
             file_bytes,

@@ -12,6 +12,22 @@ pub mod names;
 /// between commits that lets direct writes pipeline (docs/FORMAT.md).
 pub const FORMAT_VERSION: u32 = 3;
 
+/// Padding between commits (docs/FORMAT.md): where a chain whose next frame is not at
+/// `at` may go on. That is the next `PAD_BLOCK` boundary when `at` lies inside a block
+/// and `from_at` (the bytes from `at` on) is zero up to it; `None` otherwise. The
+/// caller still checks that the frame there is the one the chain expects.
+pub(crate) fn padding_end(at: u64, from_at: &[u8]) -> Option<u64> {
+    use crate::limits::PAD_BLOCK;
+    let next = at.next_multiple_of(PAD_BLOCK);
+    let gap = from_at.get(..usize::try_from(next - at).ok()?)?;
+    (next != at && gap.iter().all(|&b| b == 0)).then_some(next)
+}
+
+/// The bytes from `at` to the end of its `PAD_BLOCK`: what `padding_end` looks at.
+pub(crate) fn bytes_to_block_end(at: u64) -> usize {
+    (crate::limits::PAD_BLOCK - at % crate::limits::PAD_BLOCK) as usize
+}
+
 /// Reads a little-endian `u32` at `at`, or `None` past the end.
 pub(crate) fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     let raw: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;

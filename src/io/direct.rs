@@ -211,6 +211,13 @@ pub(crate) struct Placed {
     pub file_at: u64,
 }
 
+/// The whole blocks a write of `len` bytes at `offset` covers: `[start, end)`.
+pub(crate) fn widened(offset: u64, len: usize, block: u64) -> (u64, u64) {
+    let start = offset - offset % block;
+    let end = (offset + len as u64).div_ceil(block) * block;
+    (start, end)
+}
+
 /// Lays out a chain's direct writes in one aligned buffer (`reuse`, the buffer of a
 /// chain that completed, when it is big enough; a new one otherwise): each run widened
 /// to whole blocks, its block's earlier bytes in front (from `tail` when it holds them,
@@ -222,15 +229,10 @@ pub(crate) fn lay_out(
     tail: &mut Option<TailBlock>,
     reuse: Option<AlignedBuf>,
 ) -> Result<(AlignedBuf, Vec<Placed>)> {
-    let widened = |offset: u64, len: usize| {
-        let start = offset - offset % block;
-        let end = (offset + len as u64).div_ceil(block) * block;
-        (start, end)
-    };
     let total: u64 = runs
         .iter()
         .map(|(_, offset, bytes)| {
-            let (start, end) = widened(*offset, bytes.len());
+            let (start, end) = widened(*offset, bytes.len(), block);
             end - start
         })
         .sum();
@@ -241,7 +243,7 @@ pub(crate) fn lay_out(
     let mut placed = Vec::with_capacity(runs.len());
     let mut at = 0usize;
     for (segment, offset, bytes) in runs {
-        let (start, end) = widened(*offset, bytes.len());
+        let (start, end) = widened(*offset, bytes.len(), block);
         let len = (end - start) as usize;
         let prefix = (offset - start) as usize;
         let region = buf
@@ -259,11 +261,20 @@ pub(crate) fn lay_out(
         let last_block = region
             .get(len.saturating_sub(block as usize)..)
             .unwrap_or_default();
-        *tail = (!(offset + bytes.len() as u64).is_multiple_of(block)).then(|| TailBlock {
-            segment: std::sync::Arc::clone(segment),
-            block_start: end - block,
-            bytes: last_block.to_vec(),
-        });
+        if (offset + bytes.len() as u64).is_multiple_of(block) {
+            *tail = None;
+        } else {
+            // Reuses the last tail's allocation: one block copied per commit, no
+            // allocation.
+            let mut kept = tail.take().map(|t| t.bytes).unwrap_or_default();
+            kept.clear();
+            kept.extend_from_slice(last_block);
+            *tail = Some(TailBlock {
+                segment: std::sync::Arc::clone(segment),
+                block_start: end - block,
+                bytes: kept,
+            });
+        }
         placed.push(Placed {
             buf_at: at,
             len,

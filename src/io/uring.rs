@@ -259,9 +259,7 @@ impl UringDriver {
             poll_armed: false,
             counters: DriverCounters::default(),
             completions: 0,
-            direct_wanted: options.direct_io
-                && options.durability == crate::options::Durability::Fsync
-                && options.preallocate == crate::options::Preallocate::Zeroed,
+            direct_wanted: options.direct_allowed(),
             direct_block: None,
             tail: None,
             spare_bounces: Vec::new(),
@@ -495,8 +493,7 @@ impl UringDriver {
         };
         flush.ops.iter().any(|op| match op {
             Op::Write(run) => {
-                let start = run.offset - run.offset % block;
-                let end = (run.offset + run.bytes.len() as u64).div_ceil(block) * block;
+                let (start, end) = direct::widened(run.offset, run.bytes.len(), block);
                 in_flight(&run.segment, start, end)
             }
             Op::Sync(_) => false,

@@ -75,48 +75,31 @@ fn sizes(durable_len: u64, pending: &[Pending]) -> Vec<u64> {
     out
 }
 
-impl Plan {
-    /// Every unit at `time`, the length after `time` changes.
-    fn uniform(unit: u64, units: usize, time: usize, sizes: &[u64]) -> Plan {
-        Plan {
-            unit,
-            times: vec![time; units],
-            size_time: time,
-            len: sizes.get(time).copied().unwrap_or_default(),
-        }
-    }
+/// What every plan of one cut is drawn over: the unit, how many units the file spans
+/// at its longest, and its length after 0, 1, …, n changes.
+struct Grid {
+    unit: u64,
+    units: usize,
+    sizes: Vec<u64>,
+}
 
-    /// The seeded choice. Probability mass: nothing kept 1/8, everything 1/8, an
-    /// in-order prefix (its next write possibly torn at a unit boundary, as the
-    /// simulator modelled before reordering) 1/4, every unit on its own 3/8, and the
-    /// later units kept while earlier ones are not 1/8 (the state an appending log
-    /// sees as a hole with valid frames after it).
-    fn choose(rng: &mut fastrand::Rng, durable_len: u64, pending: &[Pending]) -> Plan {
-        let n = pending.len();
-        let sizes = sizes(durable_len, pending);
-        let unit = if rng.bool() { SECTOR_BYTES } else { PAGE_BYTES };
-        let top = sizes.iter().copied().max().unwrap_or_default();
-        let units = top.div_ceil(unit) as usize;
-        match rng.u8(..8) {
-            0 => Plan::uniform(unit, units, 0, &sizes),
-            1 => Plan::uniform(unit, units, n, &sizes),
-            2 | 3 => Plan::prefix(rng, unit, units, pending, &sizes),
-            4 => Plan::suffix(rng, unit, units, pending, &sizes),
-            _ => Plan::scattered(rng, unit, units, &sizes),
+impl Grid {
+    /// Every unit at `time`, the length after `time` changes.
+    fn uniform(&self, time: usize) -> Plan {
+        Plan {
+            unit: self.unit,
+            times: vec![time; self.units],
+            size_time: time,
+            len: self.sizes.get(time).copied().unwrap_or_default(),
         }
     }
 
     /// The first `t` changes whole; half the time the write after them kept up to a
     /// unit boundary past its first unit, the file as long as that.
-    fn prefix(
-        rng: &mut fastrand::Rng,
-        unit: u64,
-        units: usize,
-        pending: &[Pending],
-        sizes: &[u64],
-    ) -> Plan {
+    fn prefix(&self, rng: &mut fastrand::Rng, pending: &[Pending]) -> Plan {
+        let unit = self.unit;
         let t = rng.usize(..=pending.len());
-        let mut plan = Plan::uniform(unit, units, t, sizes);
+        let mut plan = self.uniform(t);
         let Some(Pending::Write { at, bytes }) = pending.get(t) else {
             return plan;
         };
@@ -136,14 +119,8 @@ impl Plan {
 
     /// Everything from one of the units the writes touched on (not the first), the
     /// units before it each at an earlier moment.
-    fn suffix(
-        rng: &mut fastrand::Rng,
-        unit: u64,
-        units: usize,
-        pending: &[Pending],
-        sizes: &[u64],
-    ) -> Plan {
-        let n = pending.len();
+    fn suffix(&self, rng: &mut fastrand::Rng, pending: &[Pending]) -> Plan {
+        let (unit, n) = (self.unit, pending.len());
         let mut touched: Vec<u64> = pending
             .iter()
             .filter_map(|change| match change {
@@ -156,7 +133,7 @@ impl Plan {
             .collect();
         touched.sort_unstable();
         touched.dedup();
-        let mut plan = Plan::uniform(unit, units, n, sizes);
+        let mut plan = self.uniform(n);
         if let Some(&from) = touched.get(rng.usize(1..touched.len().max(2))) {
             for time in plan.times.iter_mut().take(from as usize) {
                 *time = rng.usize(..n);
@@ -169,10 +146,10 @@ impl Plan {
     /// a half or three quarters, per cut), else at a uniformly chosen earlier moment
     /// (a lost piece). The length is the final one three times in four, else the
     /// length at a random moment.
-    fn scattered(rng: &mut fastrand::Rng, unit: u64, units: usize, sizes: &[u64]) -> Plan {
-        let n = sizes.len() - 1;
+    fn scattered(&self, rng: &mut fastrand::Rng) -> Plan {
+        let n = self.sizes.len() - 1;
         let fresh = rng.u8(1..=3);
-        let times = (0..units)
+        let times = (0..self.units)
             .map(|_| {
                 if rng.u8(..4) < fresh {
                     n
@@ -183,10 +160,36 @@ impl Plan {
             .collect();
         let size_time = if rng.u8(..4) > 0 { n } else { rng.usize(..=n) };
         Plan {
-            unit,
+            unit: self.unit,
             times,
             size_time,
-            len: sizes.get(size_time).copied().unwrap_or_default(),
+            len: self.sizes.get(size_time).copied().unwrap_or_default(),
+        }
+    }
+}
+
+impl Plan {
+    /// The seeded choice. Probability mass: nothing kept 1/8, everything 1/8, an
+    /// in-order prefix (its next write possibly torn at a unit boundary, as the
+    /// simulator modelled before reordering) 1/4, every unit on its own 3/8, and the
+    /// later units kept while earlier ones are not 1/8 (the state an appending log
+    /// sees as a hole with valid frames after it).
+    fn choose(rng: &mut fastrand::Rng, durable_len: u64, pending: &[Pending]) -> Plan {
+        let n = pending.len();
+        let sizes = sizes(durable_len, pending);
+        let unit = if rng.bool() { SECTOR_BYTES } else { PAGE_BYTES };
+        let top = sizes.iter().copied().max().unwrap_or_default();
+        let grid = Grid {
+            unit,
+            units: top.div_ceil(unit) as usize,
+            sizes,
+        };
+        match rng.u8(..8) {
+            0 => grid.uniform(0),
+            1 => grid.uniform(n),
+            2 | 3 => grid.prefix(rng, pending),
+            4 => grid.suffix(rng, pending),
+            _ => grid.scattered(rng),
         }
     }
 

@@ -211,7 +211,6 @@ fn start_writer(
         submitted_end: recovered.next_lsn - 1,
         sync_submitted_end: recovered.next_lsn - 1,
         last_intact_check: Instant::now(),
-        pads_while: None,
     };
     let handle = std::thread::Builder::new()
         .name("ringwal-writer".into())

@@ -84,21 +84,16 @@ pub(crate) struct Padding {
     /// Pad before every commit, whatever is in flight (tests: padding under power cuts
     /// on the simulator, whose portable driver never needs it).
     pub always: bool,
-    /// The block `offset` lies in is written by the commit in flight that ends with
-    /// LSN `busy_until`; cleared when it completes.
-    pub busy_until: Option<u64>,
     /// Bytes skipped so far.
     pub bytes: u64,
 }
 
 impl Padding {
     /// Where frames staged at `offset` start: at the next block when they open a
-    /// buffer (a commit) and the block holding `offset` is being written, or padding
-    /// is forced; else at `offset`.
-    fn start(&self, offset: u64, opens_a_commit: bool) -> u64 {
-        let pads = opens_a_commit
-            && offset != 0
-            && (self.always || (self.on && self.busy_until.is_some()));
+    /// buffer (a commit) and the block holding `offset` is being written (`busy`), or
+    /// padding is forced; else at `offset`.
+    fn start(&self, offset: u64, opens_a_commit: bool, busy: bool) -> u64 {
+        let pads = opens_a_commit && offset != 0 && (self.always || busy);
         if pads {
             offset.next_multiple_of(PAD_BLOCK)
         } else {
@@ -119,6 +114,10 @@ pub(crate) struct Staging {
     work: Condvar,
     limit: usize,
     segment_bytes: u64,
+    /// With padding on: the last LSN of the commit in flight that writes the block the
+    /// staging offset lies in (0: none). Set when the writer takes a buffer, cleared by
+    /// `commit_completed` without the lock.
+    busy_until: AtomicU64,
 }
 
 /// One payload with its checksum, computed before the lock.
@@ -208,6 +207,7 @@ impl Staging {
             work: Condvar::new(),
             limit,
             segment_bytes,
+            busy_until: AtomicU64::new(0),
         }
     }
 
@@ -235,7 +235,7 @@ impl Staging {
         let st = self.lock();
         let mut st = self.wait_for_room(st, frames, block)?;
         let durable = watermark.get(Level::Synced);
-        let (first, last) = Self::stage(&mut st, records, (frames, durable), self.segment_bytes);
+        let (first, last) = self.stage(&mut st, records, (frames, durable));
         self.arrived(st);
         Ok((first, last))
     }
@@ -275,7 +275,7 @@ impl Staging {
         if st.closing {
             return Err(Error::Closed);
         }
-        let offset = st.pad.start(st.offset, st.runs.is_empty());
+        let offset = st.pad.start(st.offset, st.runs.is_empty(), self.busy());
         let rotate = offset == 0 || offset + frames > self.segment_bytes;
         let need = frames + if rotate { SEGMENT_HEADER_BYTES } else { 0 };
         // A buffer spans at most FLUSH_SEGMENTS_MAX segments (see limits.rs); an empty
@@ -333,7 +333,7 @@ impl Staging {
             Err(e) => Poll::Ready(Err(e)),
             Ok(true) => {
                 let durable = watermark.get(Level::Synced);
-                let lsns = Self::stage(&mut st, records, (frames, durable), self.segment_bytes);
+                let lsns = self.stage(&mut st, records, (frames, durable));
                 self.arrived(st);
                 Poll::Ready(Ok(lsns))
             }
@@ -364,12 +364,13 @@ impl Staging {
     /// they do not fit, at the start of the next. `durable` is the synced watermark,
     /// which each frame claims. Returns the first and last LSN.
     fn stage(
+        &self,
         st: &mut State,
         records: &[Prepared<'_>],
         (frames, durable): (u64, u64),
-        segment_bytes: u64,
     ) -> (u64, u64) {
-        let padded = st.pad.start(st.offset, st.runs.is_empty());
+        let segment_bytes = self.segment_bytes;
+        let padded = st.pad.start(st.offset, st.runs.is_empty(), self.busy());
         if padded != st.offset {
             if padded + frames <= segment_bytes {
                 // The gap is zeros (a new segment's, or the padding of the direct
@@ -469,10 +470,15 @@ impl Staging {
     /// that holds the staging offset, later commits may start inside that block again.
     /// Called before the watermark moves, so an appender woken by it stages densely.
     pub fn commit_completed(&self, lsn_end: u64) {
-        let mut st = self.lock();
-        if st.pad.busy_until == Some(lsn_end) {
-            st.pad.busy_until = None;
-        }
+        // A later take replaced the value: that commit's block is the busy one now.
+        let _ = self
+            .busy_until
+            .compare_exchange(lsn_end, 0, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    /// Whether a commit in flight writes the block the staging offset lies in.
+    fn busy(&self) -> bool {
+        self.busy_until.load(Ordering::Acquire) != 0
     }
 
     /// Seals the current segment if every record in it is at or below `lsn` and none
@@ -537,7 +543,7 @@ impl Staging {
             st.sync_target = st.sync_target.min(r.from - 1);
             st.index.cut(r.from);
             // Nothing is in flight during a cut.
-            st.pad.busy_until = None;
+            self.busy_until.store(0, Ordering::Release);
         }
         st.truncate = None;
         st.truncated = Some(answer);
@@ -661,7 +667,12 @@ impl Staging {
         // The commit taken now writes the block holding `offset` (unless it ends on a
         // block boundary): the next one pads until it completes (`commit_completed`).
         if st.pad.on {
-            st.pad.busy_until = (!st.offset.is_multiple_of(PAD_BLOCK)).then_some(lsn_end);
+            let busy = if st.offset.is_multiple_of(PAD_BLOCK) {
+                0
+            } else {
+                lsn_end
+            };
+            self.busy_until.store(busy, Ordering::Release);
         }
         std::mem::swap(runs, &mut st.runs);
         st.runs.clear();

@@ -45,9 +45,6 @@ pub(crate) struct LogWriter {
     pub sync_submitted_end: u64,
     /// When the segments were last checked for removal or truncation.
     pub last_intact_check: Instant,
-    /// The last LSN of the commit in flight whose block later commits pad around
-    /// (staging's `Padding::busy_until`, mirrored to avoid a lock per completion).
-    pub pads_while: Option<u64>,
 }
 
 /// What one turn of the writer's loop took from staging and was asked to do.
@@ -211,9 +208,7 @@ impl LogWriter {
             None
         } else {
             let spare = self.spares.pop().unwrap_or_default();
-            let taken = self.shared.staging.swap_out(&mut st, spare, &mut self.runs);
-            self.pads_while = st.pad.busy_until;
-            Some(taken)
+            Some(self.shared.staging.swap_out(&mut st, spare, &mut self.runs))
         };
         drop(st);
         let want_sync = closing
@@ -269,7 +264,6 @@ impl LogWriter {
         }
         self.preparer.request(kept.sequence + 1);
         self.runs.clear();
-        self.pads_while = None;
         self.submitted_end = from - 1;
         self.sync_submitted_end = from - 1;
         let resume = Resume {
@@ -421,12 +415,9 @@ impl LogWriter {
             if let Ok(mut stats) = self.shared.stats.lock() {
                 stats.record(&flush, sync_ns, counters);
             }
-            if self.pads_while == Some(flush.lsn_end) {
-                // Before the watermark moves: a serial appender woken by it stages
-                // right behind this commit, densely, instead of at the next block.
-                self.shared.staging.commit_completed(flush.lsn_end);
-                self.pads_while = None;
-            }
+            // Before the watermark moves: a serial appender woken by it stages right
+            // behind this commit, densely, instead of at the next block.
+            self.shared.staging.commit_completed(flush.lsn_end);
             self.shared.watermark.advance(written, flush.synced_end);
             if flush.synced_end.is_some() {
                 self.last_sync = Instant::now();

@@ -72,7 +72,7 @@ pub fn frames(path: &Path) -> Vec<FrameAt> {
         let mut lsn = u64::from_le_bytes(data[i + 8..i + 16].try_into().unwrap());
         if lsn == 0 {
             // Padding (docs/FORMAT.md): zeros to the next 4 KiB, then the next frame.
-            let next = at.next_multiple_of(4096);
+            let next = at.next_multiple_of(ringwal::limits::PAD_BLOCK);
             let expected = out.last().map(|f: &FrameAt| f.lsn + 1);
             let zeros = data[i..(next as usize).min(data.len())]
                 .iter()

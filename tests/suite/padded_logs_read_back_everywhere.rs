@@ -16,7 +16,7 @@ use ringwal::{CorruptReason, Driver, Error, LogReader, Lsn, Options, Tail, Wal};
 use crate::common::{drivers, small, temp_log};
 use crate::disk::{as_if_power_was_cut, frames, read_at, write_at, written_segments};
 
-const BLOCK: u64 = 4096;
+const BLOCK: u64 = ringwal::limits::PAD_BLOCK;
 
 /// Commits in a log built by `build`; every 7th is a batch of 4 records.
 const COMMITS: u64 = 80;
