@@ -96,6 +96,49 @@ pub(crate) fn open_direct(path: &Path, same_as: &File) -> std::io::Result<File> 
     Ok(file)
 }
 
+/// Drops a segment's cached pages: each one left cached would have to be invalidated
+/// by the first direct write over it (clean pages only; the advice is only advice, so
+/// a refusal changes nothing).
+pub(crate) fn drop_cached_pages(file: &File) {
+    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+}
+
+/// Writes zeros over `0..len` of a new segment through its `O_DIRECT` descriptor, in
+/// aligned pieces of up to 1 MiB: each piece goes to the disk as it is written,
+/// instead of the whole segment piling up in the page cache for one burst of
+/// writeback at the sync, which stalls the commits queued behind it. An end not
+/// aligned to `block` is written through `buffered`.
+pub(crate) fn write_zeros_direct(
+    direct: &File,
+    buffered: &File,
+    len: u64,
+    block: u64,
+) -> std::io::Result<()> {
+    const PIECE_BYTES: u64 = 1 << 20;
+    debug_assert!(block.is_power_of_two() && block <= PIECE_BYTES);
+    let block = block.max(1);
+    let aligned = len - len % block;
+    let piece = PIECE_BYTES.max(block).min(aligned) as usize;
+    if piece > 0 {
+        let zeros = AlignedBuf::zeroed(piece, block as usize).map_err(std::io::Error::other)?;
+        let mut at = 0;
+        while at < aligned {
+            let n = (aligned - at).min(piece as u64) as usize;
+            std::os::unix::fs::FileExt::write_all_at(
+                direct,
+                zeros.bytes().get(..n).unwrap_or_default(),
+                at,
+            )?;
+            at += n as u64;
+        }
+    }
+    if aligned < len {
+        let tail = vec![0u8; (len - aligned) as usize];
+        std::os::unix::fs::FileExt::write_all_at(buffered, &tail, aligned)?;
+    }
+    Ok(())
+}
+
 /// Whether direct writes work in `dir` for segments of `segment_bytes`: creates a probe
 /// file there, checks the filesystem honours `RWF_DSYNC`, writes one aligned block
 /// through `O_DIRECT` and removes it. With `depth` commits in flight above 1, the block

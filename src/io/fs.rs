@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::mode::Mode;
 use crate::error::{Error, IoOp, Result, SegmentChange};
@@ -384,6 +385,14 @@ pub(crate) struct SegmentFile {
     /// The size the file had when the log took it (its preallocation): it must never
     /// shrink below this while the log writes it.
     pub floor_bytes: u64,
+    /// An `O_DIRECT` descriptor of the same file, opened (and the file's cached pages
+    /// dropped) by the segment preparer when the driver commits with direct writes, so
+    /// rotation does neither on the writer's thread. `None`: the driver opens its own.
+    #[cfg_attr(
+        not(all(target_os = "linux", feature = "io-uring")),
+        allow(dead_code, reason = "only the io_uring driver writes directly")
+    )]
+    pub direct: Option<Arc<File>>,
 }
 
 impl SegmentFile {
@@ -398,6 +407,7 @@ impl SegmentFile {
             path,
             file,
             floor_bytes,
+            direct: None,
         })
     }
 }

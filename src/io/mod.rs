@@ -149,9 +149,14 @@ pub(crate) trait IoDriver: Send {
     /// Settles how to write into `dir` before the first flush (io_uring: whether
     /// direct mode works there).
     fn prepare(&mut self, _dir: &std::path::Path) {}
-    /// Whether commits are direct (`O_DIRECT` + `RWF_DSYNC`) writes.
+    /// The block direct writes align to, when commits are direct (`O_DIRECT` +
+    /// `RWF_DSYNC`) writes.
+    fn direct_block(&self) -> Option<u64> {
+        None
+    }
+    /// Whether commits are direct writes.
     fn direct(&self) -> bool {
-        false
+        self.direct_block().is_some()
     }
 }
 
@@ -210,6 +215,66 @@ fn warn_fallback_once(why: &str) {
         );
     });
 }
+
+/// An `O_DIRECT` descriptor of the new segment file at `path` (checked to be `file`);
+/// `None` for a file that is not a kernel file, or without io_uring.
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+pub(crate) fn open_direct(
+    path: &std::path::Path,
+    file: &Handle,
+) -> std::io::Result<Option<std::sync::Arc<std::fs::File>>> {
+    match file.os_file() {
+        Some(f) => direct::open_direct(path, f).map(|d| Some(std::sync::Arc::new(d))),
+        None => Ok(None),
+    }
+}
+
+/// Zeros over `0..len` of a new segment through its `O_DIRECT` descriptor (see
+/// `direct::write_zeros_direct`).
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+pub(crate) fn write_zeros_direct(
+    direct: &std::fs::File,
+    file: &Handle,
+    len: u64,
+    block: u64,
+) -> std::io::Result<()> {
+    match file.os_file() {
+        Some(f) => direct::write_zeros_direct(direct, f, len, block),
+        None => fs::write_zeros(file, 0, len),
+    }
+}
+
+/// Drops the cached pages of a segment that is to take direct writes.
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+pub(crate) fn drop_cached_pages(file: &Handle) {
+    if let Some(f) = file.os_file() {
+        direct::drop_cached_pages(f);
+    }
+}
+
+/// Without io_uring nothing writes directly.
+#[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+pub(crate) fn open_direct(
+    _path: &std::path::Path,
+    _file: &Handle,
+) -> std::io::Result<Option<std::sync::Arc<std::fs::File>>> {
+    Ok(None)
+}
+
+/// Without io_uring nothing writes directly: plain zeros.
+#[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+pub(crate) fn write_zeros_direct(
+    _direct: &std::fs::File,
+    file: &Handle,
+    len: u64,
+    _block: u64,
+) -> std::io::Result<()> {
+    fs::write_zeros(file, 0, len)
+}
+
+/// Without io_uring nothing writes directly.
+#[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+pub(crate) fn drop_cached_pages(_file: &Handle) {}
 
 #[cfg(all(target_os = "linux", feature = "io-uring"))]
 fn open_uring(options: &Options) -> std::result::Result<Box<dyn IoDriver>, String> {

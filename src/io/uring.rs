@@ -93,7 +93,7 @@ struct Slot {
     file: Option<Arc<SegmentFile>>,
     /// In direct mode, the `O_DIRECT` descriptor registered in the slot (kept open
     /// while it is).
-    direct_fd: Option<std::fs::File>,
+    direct_fd: Option<Arc<std::fs::File>>,
     /// Operations in flight that use this slot.
     users: u32,
 }
@@ -304,17 +304,17 @@ impl UringDriver {
                 reason: "io_uring driver: a segment that is not a kernel file".into(),
             });
         };
-        let direct_fd = match self.direct_block {
-            Some(_) => {
+        let direct_fd = match (self.direct_block, &segment.direct) {
+            // The preparer readied it (a new segment).
+            (Some(_), Some(ready)) => Some(Arc::clone(ready)),
+            // A segment recovery found, entering its first slot.
+            (Some(_), None) => {
                 let direct = direct::open_direct(&segment.path, file)
                     .map_err(|e| Error::io(IoOp::Open, &segment.path, e))?;
-                // Pages recovery or a reader cached would each have to be invalidated
-                // by the first direct write over them: drop them now (clean pages
-                // only; advice, so a refusal changes nothing).
-                let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
-                Some(direct)
+                direct::drop_cached_pages(file);
+                Some(Arc::new(direct))
             }
-            None => None,
+            (None, _) => None,
         };
         let fd = direct_fd
             .as_ref()
@@ -882,8 +882,8 @@ impl IoDriver for UringDriver {
         }
     }
 
-    fn direct(&self) -> bool {
-        self.direct_block.is_some()
+    fn direct_block(&self) -> Option<u64> {
+        self.direct_block
     }
 
     fn depth(&self) -> usize {
@@ -1185,5 +1185,53 @@ mod tests {
         );
         driver.slot_for(&segment).unwrap().unwrap();
         assert_eq!(resident_pages(file, len as usize), 0);
+    }
+
+    /// A segment the preparer makes for a driver committing with direct writes is
+    /// zero over its whole length (an end not aligned to the block too), has no pages
+    /// cached, and comes with the `O_DIRECT` descriptor the driver then registers, so
+    /// rotation neither opens a file nor drops pages on the writer's thread.
+    #[test]
+    fn a_segment_prepared_for_direct_writes_is_zero_uncached_and_brings_its_descriptor() {
+        let tmp = tempfile::tempdir().unwrap();
+        let Some(mut driver) = driver_or_skip(&Options::default().segment_bytes(1 << 20)) else {
+            return;
+        };
+        driver.prepare(tmp.path());
+        let Some(block) = driver.direct_block() else {
+            crate::test_support::note_skip("test", "direct mode does not run here").unwrap();
+            return;
+        };
+        // Two whole pieces of zeros, part of a third, and an unaligned end.
+        let len = (2 << 20) + 3 * block + 512;
+        let spec = crate::writer::segments::SegmentSpec {
+            fs: super::super::Fs::default(),
+            dir: tmp.path().to_path_buf(),
+            segment_bytes: len,
+            preallocate: crate::Preallocate::Zeroed,
+            direct_block: Some(block),
+            #[cfg(feature = "fault-injection")]
+            faults: None,
+        };
+        let segment = Arc::new(spec.create(7).unwrap());
+        let file = segment.file.os_file().unwrap();
+        assert_eq!(
+            resident_pages(file, len as usize),
+            0,
+            "the preparer left pages cached"
+        );
+        let ready = Arc::clone(segment.direct.as_ref().expect("an O_DIRECT descriptor"));
+        let bytes = std::fs::read(&segment.path).unwrap();
+        assert_eq!(bytes.len() as u64, len);
+        assert!(
+            bytes.iter().all(|&b| b == 0),
+            "the segment is not all zeros"
+        );
+        let slot = driver.slot_for(&segment).unwrap().unwrap();
+        let registered = driver.slots[slot as usize].direct_fd.as_ref().unwrap();
+        assert!(
+            Arc::ptr_eq(registered, &ready),
+            "the driver opened its own descriptor instead of the preparer's"
+        );
     }
 }

@@ -257,6 +257,7 @@ impl Wal {
             dir: dir.clone(),
             segment_bytes: options.segment_bytes,
             preallocate: options.preallocate,
+            direct_block: driver.direct_block(),
             #[cfg(feature = "fault-injection")]
             faults: options.faults.map(|plan| (plan, Arc::default())),
         };

@@ -6,7 +6,9 @@
 //! directory is synced. Only then is it handed to the writer, so a segment's directory
 //! entry is durable before any record in it can be reported durable.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
@@ -23,6 +25,10 @@ pub(crate) struct SegmentSpec {
     pub dir: PathBuf,
     pub segment_bytes: u64,
     pub preallocate: Preallocate,
+    /// The block the driver's direct writes align to, when it commits with them: each
+    /// new segment is zeroed through its `O_DIRECT` descriptor and handed over with
+    /// it and without cached pages (`SegmentFile::direct`).
+    pub direct_block: Option<u64>,
     /// Test builds: fail the Nth segment creation as the plan says.
     #[cfg(feature = "fault-injection")]
     pub faults: Option<(
@@ -46,19 +52,27 @@ impl SegmentSpec {
             .fs
             .open(&tmp, Mode::CreateTruncate)
             .map_err(|e| Error::io(IoOp::Open, &tmp, e))?;
-        let prepared = self.allocate(&file, &tmp).and_then(|()| {
+        let prepared = self.ready_for_direct(&file, &tmp).and_then(|direct| {
+            self.allocate(&file, direct.as_deref(), &tmp)?;
             file.sync_all()
                 .map_err(|e| Error::io(IoOp::Sync, &tmp, e))?;
+            if direct.is_some() {
+                crate::io::drop_cached_pages(&file);
+            }
             self.fs
                 .rename(&tmp, &path)
                 .map_err(|e| Error::io(IoOp::Rename, &tmp, e))?;
-            self.fs.sync_dir(&self.dir)
+            self.fs.sync_dir(&self.dir)?;
+            Ok(direct)
         });
-        if let Err(e) = prepared {
-            // Leave no half-made file behind (a full disk should not keep its space).
-            let _ = self.fs.remove_file(&tmp);
-            return Err(e);
-        }
+        let direct = match prepared {
+            Ok(direct) => direct,
+            Err(e) => {
+                // Leave no half-made file behind (a full disk should not keep its space).
+                let _ = self.fs.remove_file(&tmp);
+                return Err(e);
+            }
+        };
         let floor_bytes = match self.preallocate {
             Preallocate::Grow => 0,
             Preallocate::Zeroed | Preallocate::Fallocate => self.segment_bytes,
@@ -68,10 +82,22 @@ impl SegmentSpec {
             path,
             file,
             floor_bytes,
+            direct,
         })
     }
 
-    fn allocate(&self, file: &Handle, path: &Path) -> Result<()> {
+    /// The new segment's `O_DIRECT` descriptor, opened here so rotation does not open
+    /// it on the writer's thread; `None` unless the driver commits with direct writes.
+    fn ready_for_direct(&self, file: &Handle, path: &Path) -> Result<Option<Arc<File>>> {
+        match self.direct_block {
+            Some(_) => {
+                crate::io::open_direct(path, file).map_err(|e| Error::io(IoOp::Open, path, e))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn allocate(&self, file: &Handle, direct: Option<&File>, path: &Path) -> Result<()> {
         #[cfg(feature = "fault-injection")]
         if let Some((plan, made)) = &self.faults {
             let nth = made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -81,7 +107,12 @@ impl SegmentSpec {
         }
         let done = match self.preallocate {
             Preallocate::Grow => Ok(()),
-            Preallocate::Zeroed => write_zeros(file, 0, self.segment_bytes),
+            Preallocate::Zeroed => match (direct, self.direct_block) {
+                (Some(direct), Some(block)) => {
+                    crate::io::write_zeros_direct(direct, file, self.segment_bytes, block)
+                }
+                _ => write_zeros(file, 0, self.segment_bytes),
+            },
             Preallocate::Fallocate => file.allocate(self.segment_bytes),
         };
         done.map_err(|e| Error::io(IoOp::Preallocate, path, e))
