@@ -3,6 +3,10 @@
 //! printed after `append_durable` returned is in the reopened log with its payload,
 //! and the log's LSNs are dense.
 //!
+//! The io_uring driver runs a second time with 8 direct commits in flight (where
+//! direct mode runs), so kills land while several commits, padded apart and across
+//! rotations of its small segments, are still in flight.
+//!
 //! The test re-runs its own binary as the child (see `child_appends_until_killed`).
 
 use std::collections::HashMap;
@@ -11,7 +15,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use ringwal::{Lsn, Wal};
+use ringwal::{Driver, Lsn, Wal};
 
 use crate::common::{
     XorShift, child_command, driver_from_name, driver_name, drivers, small, temp_log,
@@ -19,6 +23,7 @@ use crate::common::{
 
 const CHILD_DIR: &str = "RINGWAL_CHILD_DIR";
 const CHILD_DRIVER: &str = "RINGWAL_CHILD_DRIVER";
+const CHILD_DEPTH: &str = "RINGWAL_CHILD_DIRECT_DEPTH";
 const CHILD_TEST: &str = "sigkill_loses_nothing_acknowledged::child_appends_until_killed";
 const CHILD_THREADS: u32 = 4;
 /// The child stops on its own after this many records per thread, so a child whose
@@ -42,14 +47,19 @@ fn child_appends_until_killed() {
         return;
     };
     let driver = driver_from_name(&std::env::var(CHILD_DRIVER).unwrap_or_default());
-    let wal = Wal::open(&dir, small(driver)).unwrap();
+    let depth = std::env::var(CHILD_DEPTH).map_or(1, |d| d.parse().unwrap());
+    let wal = Wal::open(&dir, small(driver).direct_depth(depth)).unwrap();
     std::thread::scope(|s| {
         for t in 0..CHILD_THREADS {
             let wal = &wal;
             s.spawn(move || {
                 for n in 0..CHILD_RECORDS_MAX {
                     let lsn = wal.append_durable(&child_payload(t, n)).unwrap();
-                    let line = format!("ACK {lsn} {t} {n}\n");
+                    let mut line = format!("ACK {lsn} {t} {n}\n");
+                    if t == 0 && n % 32 == 31 {
+                        let peak = wal.stats().chains_in_flight_peak;
+                        line.push_str(&format!("PEAK {peak}\n"));
+                    }
                     let mut out = std::io::stdout().lock();
                     // One write per line: a kill never leaves half a line in the pipe
                     // that is then taken for a whole one (the parent also checks).
@@ -63,22 +73,28 @@ fn child_appends_until_killed() {
 }
 
 /// Reads the child's acknowledgements until the pipe closes; tells `first` at the first.
+/// Also returns the most commits the child reported in flight at once.
 fn collect_acks(
     stdout: std::process::ChildStdout,
     first: mpsc::Sender<()>,
-) -> Vec<(u64, u32, u32)> {
+) -> (Vec<(u64, u32, u32)>, u64) {
     let mut reader = BufReader::new(stdout);
     let mut acks = Vec::new();
+    let mut peak = 0;
     let mut line = Vec::new();
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line).unwrap() == 0 {
-            return acks;
+            return (acks, peak);
         }
         if line.last() != Some(&b'\n') {
             continue; // cut off by the kill
         }
         let text = String::from_utf8_lossy(&line);
+        if let Some(at) = text.find("PEAK ") {
+            peak = peak.max(text[at + 5..].trim_end().parse().unwrap());
+            continue;
+        }
         // libtest may print `test <name> ... ` on the line of the first acknowledgement.
         let Some(at) = text.find("ACK ") else {
             continue;
@@ -99,13 +115,24 @@ fn collect_acks(
 
 #[test]
 fn sigkill_mid_append_loses_no_acknowledged_record() {
-    for driver in drivers() {
+    let mut runs: Vec<(Driver, u32, usize)> =
+        drivers().into_iter().map(|d| (d, 1, ROUNDS)).collect();
+    if runs.iter().any(|&(d, _, _)| d == Driver::IoUring) {
+        if direct_mode_runs() {
+            runs.push((Driver::IoUring, 8, ROUNDS / 2));
+        } else {
+            eprintln!("skipping the direct-depth-8 rounds: direct mode does not run here");
+        }
+    }
+    for (driver, depth, rounds) in runs {
         let mut rng = XorShift::from_time("sigkill_mid_append_loses_no_acknowledged_record");
-        for round in 0..ROUNDS {
+        let mut peak_seen = 0;
+        for round in 0..rounds {
             let log = temp_log();
             let mut child = child_command(CHILD_TEST)
                 .env(CHILD_DIR, &log.dir)
                 .env(CHILD_DRIVER, driver_name(driver))
+                .env(CHILD_DEPTH, depth.to_string())
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
@@ -126,7 +153,8 @@ fn sigkill_mid_append_loses_no_acknowledged_record() {
                 !status.success(),
                 "the child finished before the kill; raise CHILD_RECORDS_MAX"
             );
-            let acks = reader.join().unwrap();
+            let (acks, peak) = reader.join().unwrap();
+            peak_seen = peak_seen.max(peak);
 
             let wal = Wal::open(&log.dir, small(driver)).unwrap();
             let report = wal.recovery_report();
@@ -151,7 +179,8 @@ fn sigkill_mid_append_loses_no_acknowledged_record() {
                 );
             }
             eprintln!(
-                "round {round}: killed after {delay_ms} ms, {} acknowledged, {last} recovered, {} torn bytes cut",
+                "{} depth {depth} round {round}: killed after {delay_ms} ms, {} acknowledged, {last} recovered, {} torn bytes cut",
+                driver_name(driver),
                 acks.len(),
                 report.torn_bytes_cut
             );
@@ -162,5 +191,24 @@ fn sigkill_mid_append_loses_no_acknowledged_record() {
             );
             wal.close().unwrap();
         }
+        if depth > 1 {
+            assert!(
+                peak_seen > 1,
+                "with direct depth {depth} the kills never met two commits in flight"
+            );
+            eprintln!(
+                "{} depth {depth}: up to {peak_seen} commits in flight",
+                driver_name(driver)
+            );
+        }
     }
+}
+
+/// Whether the io_uring driver commits with direct writes in a temporary log here.
+fn direct_mode_runs() -> bool {
+    let probe = temp_log();
+    let wal = Wal::open(&probe.dir, small(Driver::IoUring).direct_depth(8)).unwrap();
+    let direct = wal.stats().direct_io;
+    wal.close().unwrap();
+    direct
 }
