@@ -248,11 +248,6 @@ pub enum CorruptReason {
     },
     /// The header's fields disagree with the file name or with each other.
     HeaderMismatch(String),
-    /// A bad frame is followed by a valid one: data was lost in the middle of the log.
-    DamagedBeforeValidData {
-        /// Offset of the valid frame found after the damage.
-        valid_frame_at: u64,
-    },
     /// A batch was cut short before the end of the log.
     IncompleteBatch,
     /// The checkpoint file is damaged.
@@ -331,10 +326,6 @@ impl fmt::Display for CorruptReason {
                 write!(f, "segment {sequence} is missing")
             }
             CorruptReason::HeaderMismatch(why) => write!(f, "header mismatch: {why}"),
-            CorruptReason::DamagedBeforeValidData { valid_frame_at } => write!(
-                f,
-                "damaged frame followed by a valid frame at offset {valid_frame_at}"
-            ),
             CorruptReason::IncompleteBatch => f.write_str("batch cut short inside the log"),
             CorruptReason::DurableClaimOutOfRange { lsn, durable } => write!(
                 f,

@@ -168,6 +168,8 @@ pub(crate) struct UringDriver {
     /// Completions a test's fault plan holds back, to hand over after a later chain's
     /// (`FaultPlan::complete_out_of_order_nth`); always empty otherwise.
     held: Vec<(u64, i32)>,
+    /// Completions copied out of the queue by `drain_cq` (kept to reuse its memory).
+    cqes: Vec<(u64, i32)>,
     #[cfg(feature = "fault-injection")]
     faults: Option<crate::testing::FaultState>,
 }
@@ -266,6 +268,7 @@ impl UringDriver {
             direct_depth,
             segment_bytes: options.segment_bytes,
             held: Vec::new(),
+            cqes: Vec::new(),
             #[cfg(feature = "fault-injection")]
             faults: options.faults.map(crate::testing::FaultState::new),
         })
@@ -615,12 +618,12 @@ impl UringDriver {
                 self.complete_op(user_data >> 16, (user_data & 0xffff) as usize, result);
             }
         }
-        let cqes: Vec<(u64, i32)> = self
-            .ring
-            .completion()
-            .map(|c| (c.user_data(), c.result()))
-            .collect();
-        for (user_data, result) in cqes {
+        // Copied out first (`complete_op` needs `&mut self`), into a vector kept
+        // between drains so the hot path does not allocate.
+        let mut cqes = std::mem::take(&mut self.cqes);
+        cqes.clear();
+        cqes.extend(self.ring.completion().map(|c| (c.user_data(), c.result())));
+        for &(user_data, result) in &cqes {
             if user_data == POLL_TAG {
                 self.poll_armed = false;
                 let mut counter = [0u8; 8];
@@ -633,6 +636,7 @@ impl UringDriver {
             }
             self.complete_op(user_data >> 16, (user_data & 0xffff) as usize, result);
         }
+        self.cqes = cqes;
     }
 
     /// Whether held-back completions may go through: every other chain has all its

@@ -68,7 +68,6 @@ fn assert_corrupt_at(
                 matches!(
                     reason,
                     CorruptReason::Checksum { .. }
-                        | CorruptReason::DamagedBeforeValidData { .. }
                         | CorruptReason::DamagedDurableData { .. }
                         | CorruptReason::DamagedBelowRecordedDurable { .. }
                         | CorruptReason::LengthTooLarge { .. }

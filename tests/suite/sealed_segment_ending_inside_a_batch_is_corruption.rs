@@ -54,10 +54,8 @@ fn a_sealed_segment_ending_mid_batch_is_refused() {
     );
 }
 
-/// docs/FORMAT.md's decision table names this case `IncompleteBatch`. Today recovery
-/// does not count the unfinished batch's frame as part of the chain, so the segment
-/// does not look sealed, and it reports `DamagedBeforeValidData` at that (undamaged)
-/// frame, pointing at the next segment's first frame.
+/// docs/FORMAT.md's decision table names this case `IncompleteBatch`, reported at the
+/// unfinished batch's last frame.
 #[test]
 fn a_sealed_segment_ending_mid_batch_is_named_an_incomplete_batch() {
     let log = temp_log();
