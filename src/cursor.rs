@@ -243,6 +243,20 @@ impl Cursor {
         lsns: std::ops::Range<u64>,
         until: Until,
     ) -> Result<Survey> {
+        let end = self.len;
+        self.survey_within(from..end, sequence, record_bytes_max, lsns, until)
+    }
+
+    /// `survey` over frames that start in `span` (they may end past it).
+    pub fn survey_within(
+        &mut self,
+        span: std::ops::Range<u64>,
+        sequence: u64,
+        record_bytes_max: u64,
+        lsns: std::ops::Range<u64>,
+        until: Until,
+    ) -> Result<Survey> {
+        let (from, end) = (span.start, span.end.min(self.len));
         let lsn_min = lsns.start.max(1);
         let align = FRAME_ALIGN;
         let mut at = from - from % align;
@@ -251,11 +265,14 @@ impl Cursor {
         // The budget counts from here: what this search checksummed, and how far it
         // reached from `from`.
         let (checked_before, mut reach) = (self.checked_bytes, from);
-        while at < file_len {
+        while at < end {
             let Some(next) = self.next_nonzero_word(at)? else {
                 break;
             };
             at = next;
+            if at >= end {
+                break;
+            }
             let head = self.window(at, FRAME_HEADER_BYTES as usize)?;
             out.dirty_end = Some((at + align).min(file_len));
             let lsn = read_u64(head, 8).unwrap_or(0);
@@ -270,6 +287,7 @@ impl Cursor {
                 continue;
             }
             reach = reach.max(at + frame_bytes(len));
+            out.plausible_end = out.plausible_end.max(Some(at + frame_bytes(len)));
             let checked = self.checked_bytes - checked_before;
             let allowed = SCAN_CHECK_FACTOR * (reach - from) + SCAN_CHECK_SLACK_BYTES;
             if checked + frame_bytes(len) > allowed {
@@ -346,4 +364,21 @@ pub(crate) struct Survey {
     pub vouch: Option<(u64, u64)>,
     /// End of the last non-zero 8-byte word (or valid frame); `None` when all zero.
     pub dirty_end: Option<u64>,
+    /// The furthest end of a frame that could be one of the log's next records (valid,
+    /// or plausible enough to have been checksummed); `None` when there is none. In a
+    /// recycled segment only this much is torn: the rest is its earlier life's bytes,
+    /// which never validate in this one.
+    pub plausible_end: Option<u64>,
+}
+
+impl Survey {
+    /// The end of what a cut must zero: every non-zero byte, or in a segment that may
+    /// hold an earlier life's bytes (`recycled`), what could be a frame of this one.
+    pub fn dirty_end(&self, recycled: bool) -> Option<u64> {
+        if recycled {
+            self.plausible_end
+        } else {
+            self.dirty_end
+        }
+    }
 }

@@ -78,3 +78,8 @@ pub const fn frame_bytes(payload_bytes: u64) -> u64 {
     let raw = FRAME_HEADER_BYTES + payload_bytes;
     (raw + FRAME_ALIGN - 1) & !(FRAME_ALIGN - 1)
 }
+
+/// Retired segment files kept for reuse by default (`Options::recycle_segments`).
+pub const RECYCLE_SEGMENTS_DEFAULT: u32 = 4;
+/// Most retired segment files `Options::recycle_segments` may keep.
+pub const RECYCLE_SEGMENTS_MAX: u32 = 1024;

@@ -133,12 +133,19 @@ pub(crate) fn lower_recorded(fs: &Fs, dir: &Path, lsn: u64) -> Result<()> {
 }
 
 /// The durable LSN the lock file of `dir` records (0 if none): for read-only scans.
-pub(crate) fn durable_recorded(fs: &Fs, dir: &Path) -> u64 {
-    let bytes = fs.read(&dir.join(LOCK_FILE)).unwrap_or_default();
-    let text = bytes
-        .get(..bytes.len().min(LOCK_TEXT_BYTES_MAX))
-        .unwrap_or_default();
-    durable_in(&String::from_utf8_lossy(text)).unwrap_or(0)
+/// How the last writer left the log, and the durable LSN it recorded, read from the
+/// lock file without taking the lock (a missing or unreadable file says nothing:
+/// unclean, without a bound).
+pub(crate) fn last_close_in(fs: &Fs, dir: &Path) -> (LastClose, u64) {
+    match fs.open(&dir.join(LOCK_FILE), Mode::Read) {
+        Ok(file) => read_last_close(&file),
+        Err(_) => (
+            LastClose::Unclean {
+                unsynced_bytes_max: None,
+            },
+            0,
+        ),
+    }
 }
 
 /// The held lock; dropping it releases the lock.

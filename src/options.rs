@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::limits::{
-    CHAINS_IN_FLIGHT_MAX, FRAME_ALIGN, FRAME_HEADER_BYTES, RECORD_BYTES_MAX, SEGMENT_BYTES_MAX,
-    SEGMENT_BYTES_MIN, SEGMENT_HEADER_BYTES, STAGING_BYTES_MAX, STAGING_BYTES_MIN,
-    STAGING_MEMORY_BYTES_MAX, frame_bytes,
+    CHAINS_IN_FLIGHT_MAX, FRAME_ALIGN, FRAME_HEADER_BYTES, RECORD_BYTES_MAX,
+    RECYCLE_SEGMENTS_DEFAULT, RECYCLE_SEGMENTS_MAX, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN,
+    SEGMENT_HEADER_BYTES, STAGING_BYTES_MAX, STAGING_BYTES_MIN, STAGING_MEMORY_BYTES_MAX,
+    frame_bytes,
 };
 
 pub use crate::io::fs::FileAccess;
@@ -88,6 +89,7 @@ pub struct Options {
     pub(crate) archive: bool,
     pub(crate) archive_segments_max: u64,
     pub(crate) archive_bytes_max: u64,
+    pub(crate) recycle_segments: u32,
     pub(crate) ring_entries: u32,
     pub(crate) chains_in_flight_max: u32,
     pub(crate) sqpoll: bool,
@@ -116,6 +118,7 @@ impl Default for Options {
             archive: false,
             archive_segments_max: 64,
             archive_bytes_max: 4 << 30,
+            recycle_segments: RECYCLE_SEGMENTS_DEFAULT,
             ring_entries: 64,
             chains_in_flight_max: 1,
             sqpoll: false,
@@ -206,6 +209,19 @@ impl Options {
     /// Move checkpointed segments into `archive/` instead of deleting them.
     pub fn archive(mut self, on: bool) -> Self {
         self.archive = on;
+        self
+    }
+
+    /// Most retired segment files kept for reuse (default 4; 0 turns recycling off).
+    ///
+    /// Without archiving, a checkpoint renames up to this many of the segments it
+    /// retires to `<seq>.spare` instead of deleting them, and the next new segments
+    /// reuse those files without zero-filling them first: bulk ingest then writes each
+    /// byte once. The spares take `recycle_segments × segment_bytes` of disk until
+    /// reused. Recycling is off with `archive(true)` (retired segments are kept) and
+    /// with `Preallocate::Grow` (its files are not full size).
+    pub fn recycle_segments(mut self, count: u32) -> Self {
+        self.recycle_segments = count;
         self
     }
 
@@ -336,6 +352,19 @@ impl Options {
         self
     }
 
+    /// How many retired segment files the spare pool keeps: `recycle_segments` where
+    /// recycling applies (see there; padding left unwritten by the test-only
+    /// `pad_every_commit` would read back as an earlier life's bytes), else 0.
+    pub(crate) fn spares_kept(&self) -> usize {
+        let applies =
+            !self.archive && self.preallocate != Preallocate::Grow && !self.pads_every_commit();
+        if applies {
+            self.recycle_segments as usize
+        } else {
+            0
+        }
+    }
+
     pub(crate) fn pads_every_commit(&self) -> bool {
         #[cfg(feature = "fault-injection")]
         return self.pad_every_commit;
@@ -458,6 +487,15 @@ impl Options {
             && every.is_zero()
         {
             return bad("durability", "Periodic needs a non-zero interval".into());
+        }
+        if self.recycle_segments > RECYCLE_SEGMENTS_MAX {
+            return bad(
+                "recycle_segments",
+                format!(
+                    "must be at most {RECYCLE_SEGMENTS_MAX}, got {}",
+                    self.recycle_segments
+                ),
+            );
         }
         if self.archive && (self.archive_segments_max == 0 || self.archive_bytes_max == 0) {
             return bad(

@@ -233,19 +233,23 @@ impl RecordIter {
         let Some((sequence, path)) = self.pending.pop_front() else {
             return Ok(false);
         };
-        let mut cursor = Cursor::open(&self.fs, &path)?;
+        let mut cursor = match Cursor::open(&self.fs, &path) {
+            Ok(cursor) => cursor,
+            // Retired (deleted, or renamed for reuse) since the listing.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return match self.chain_broken(sequence, 0) {
+                    e @ Error::BelowCheckpoint { .. } => Err(e),
+                    _ => Err(Error::io(crate::error::IoOp::Open, &path, source)),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         match SegmentHeader::decode(cursor.window(0, SEGMENT_HEADER_BYTES as usize)?) {
             HeaderState::Valid(h) if h.first_lsn == self.next || self.last_sequence == 0 => {
                 self.next = h.first_lsn;
             }
-            HeaderState::Valid(h) => {
-                let reason = CorruptReason::LsnOutOfOrder {
-                    expected: self.next,
-                    got: h.first_lsn,
-                };
-                return Err(Error::corrupt(sequence, 0, reason));
-            }
-            HeaderState::Blank => return Ok(false),
+            HeaderState::Valid(h) => return Err(self.chain_broken(sequence, h.first_lsn)),
+            HeaderState::Blank | HeaderState::RecycledBlank { .. } => return Ok(false),
             HeaderState::Invalid(reason) => return Err(Error::corrupt(sequence, 0, reason)),
         }
         self.last_sequence = sequence;
@@ -257,6 +261,29 @@ impl RecordIter {
         Ok(true)
     }
 
+    /// The error for a chain that does not go on from `self.next` (the next segment
+    /// starts at `got`, 0 for none). Records a checkpoint retired while this iterator
+    /// read them are `BelowCheckpoint`, not damage: a retired segment may be deleted,
+    /// or renamed and reused for new records (recycling) under a reader still in it.
+    fn chain_broken(&self, sequence: u64, got: u64) -> Error {
+        match read_checkpoint_in(&self.fs, &self.dir) {
+            Ok(checkpoint) if self.next <= checkpoint => Error::BelowCheckpoint {
+                requested: Lsn::new(self.next),
+                first_available: Lsn::new(checkpoint + 1),
+                checkpoint: Lsn::new(checkpoint),
+            },
+            Ok(_) => Error::corrupt(
+                sequence,
+                0,
+                CorruptReason::LsnOutOfOrder {
+                    expected: self.next,
+                    got,
+                },
+            ),
+            Err(e) => e,
+        }
+    }
+
     fn step(&mut self) -> Result<Option<Record>> {
         loop {
             if self.next > self.end {
@@ -266,11 +293,7 @@ impl RecordIter {
                 if self.open_next()? {
                     continue;
                 }
-                let reason = CorruptReason::LsnOutOfOrder {
-                    expected: self.next,
-                    got: 0,
-                };
-                return Err(Error::corrupt(self.last_sequence, 0, reason));
+                return Err(self.chain_broken(self.last_sequence, 0));
             };
             let (at, found) = open.cursor.chain_frame_at(
                 open.at,

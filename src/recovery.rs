@@ -42,8 +42,12 @@ pub struct SegmentInfo {
     pub valid_end: u64,
     /// Whether this segment lies after the end of the log (blank or torn).
     pub beyond_end: bool,
-    /// Bytes at or after `valid_end` that are not zero (a torn write).
+    /// Bytes at or after `valid_end` that are not zero (a torn write); in a recycled
+    /// segment, only those that could be frames of this log's next records.
     pub torn_bytes: u64,
+    /// The file is a reused segment (its header's `recycled` flag, or the
+    /// recycled-blank marker): past its records it may hold an earlier life's bytes.
+    pub recycled: bool,
     /// Sparse (LSN, frame offset) samples of the whole records, for `Wal::get`.
     pub(crate) samples: Vec<(u64, u64)>,
 }
@@ -269,14 +273,35 @@ pub fn scan(dir: &Path, record_bytes_max: u64) -> Result<Scan> {
     scan_in(&Fs::default(), dir, record_bytes_max)
 }
 
-/// A read-only scan: the durable LSN the lock file records vouches like a checkpoint.
+/// A read-only scan: the durable LSN the lock file records vouches like a checkpoint,
+/// and the way the last writer left the log bounds where it can have written.
 pub(crate) fn scan_in(fs: &Fs, dir: &Path, record_bytes_max: u64) -> Result<Scan> {
-    let durable = crate::lock::durable_recorded(fs, dir);
-    scan_vouched(fs, dir, record_bytes_max, durable)
+    let (last_close, durable) = crate::lock::last_close_in(fs, dir);
+    scan_vouched(fs, dir, record_bytes_max, (durable, last_close))
 }
 
-/// Scans with `durable_recorded`, the LSN the lock file said was durable (0: none).
-fn scan_vouched(fs: &Fs, dir: &Path, record_bytes_max: u64, durable_recorded: u64) -> Result<Scan> {
+/// How many bytes past the end of its synced records a writer that left the log as
+/// `last_close` says can have written (any, when it does not say).
+fn stale_reach(last_close: LastClose) -> u64 {
+    match last_close {
+        LastClose::Clean => 0,
+        LastClose::Unclean {
+            unsynced_bytes_max: Some(bound),
+        } => bound,
+        LastClose::Unclean {
+            unsynced_bytes_max: None,
+        } => u64::MAX,
+    }
+}
+
+/// Scans with `durable_recorded`, the LSN the lock file said was durable (0: none),
+/// and how the last writer closed.
+fn scan_vouched(
+    fs: &Fs,
+    dir: &Path,
+    record_bytes_max: u64,
+    (durable_recorded, last_close): (u64, LastClose),
+) -> Result<Scan> {
     let checkpoint = read_checkpoint_in(fs, dir)?;
     // Recovery finishes a pending truncation before it scans; a read-only scan sees
     // the log as the truncation will leave it.
@@ -302,6 +327,7 @@ fn scan_vouched(fs: &Fs, dir: &Path, record_bytes_max: u64, durable_recorded: u6
         lsn_end: truncation_pending.unwrap_or(u64::MAX),
         past: PastEnd::default(),
         durable_recorded,
+        stale_reach: stale_reach(last_close),
         bad_next_header: None,
     };
     let next_firsts: Vec<Option<u64>> = listed
@@ -358,11 +384,13 @@ fn read_headers(fs: &Fs, files: Vec<(u64, PathBuf)>) -> Result<Vec<Listed>> {
     for (sequence, path) in files {
         let header = read_header(fs, &path)?;
         match &header {
-            HeaderState::Valid(h) if h.sequence != sequence => {
-                let why = format!(
-                    "file name says segment {sequence}, header says {}",
-                    h.sequence
-                );
+            HeaderState::Valid(SegmentHeader {
+                sequence: named, ..
+            })
+            | HeaderState::RecycledBlank { sequence: named }
+                if *named != sequence =>
+            {
+                let why = format!("file name says segment {sequence}, header says {named}");
                 return Err(Error::corrupt(
                     sequence,
                     0,
@@ -425,6 +453,9 @@ struct Walk {
     past: PastEnd,
     /// What the lock file says was durable (0: nothing).
     durable_recorded: u64,
+    /// How far past the chain's end the last writer can have written: where recycled
+    /// segments stop being surveyed (see `survey_segment`).
+    stale_reach: u64,
     /// When the chain ended cleanly at the end of a segment and the next segment's
     /// header does not carry it on: that header, and why. If the end proves to be
     /// damage, this is where the log broke.
@@ -445,6 +476,7 @@ impl Walk {
             valid_end: 0,
             beyond_end: self.out.tail.is_some(),
             torn_bytes: 0,
+            recycled: SegmentHeader::recycled_state(&listed.header),
             samples: Vec::new(),
         };
         if let HeaderState::Valid(h) = &listed.header {
@@ -489,12 +521,14 @@ impl Walk {
                 if seq == tail.segment + 1 && tail.torn_bytes == 0 {
                     self.bad_next_header = next_header_fault(state, tail.lsn).map(|r| (seq, r));
                 }
-                let found = survey_segment(cur, seq, limits)?;
+                let recycled = SegmentHeader::recycled_state(state);
+                let stale = (recycled, self.stale_reach);
+                let found = survey_segment(cur, (seq, SEGMENT_HEADER_BYTES), limits, stale)?;
                 self.past.add(seq, &found);
                 if let HeaderState::Valid(h) = state {
                     self.past.claim(h.durable_floor, seq, 0);
                 }
-                info.torn_bytes = dirty_bytes(state, found.dirty_end);
+                info.torn_bytes = dirty_bytes(state, found.dirty_end(recycled));
                 Ok(None)
             }
             (None, HeaderState::Valid(h)) => {
@@ -507,15 +541,17 @@ impl Walk {
                     };
                     return Err(Error::corrupt(seq, 0, reason));
                 }
-                let limits = (self.record_bytes_max, self.lsn_end);
+                let limits = (self.record_bytes_max, self.lsn_end, self.stale_reach);
                 scan_live(cur, info, (*h, next_first), limits, &mut self.past)
             }
             (None, _) => {
                 // The chain reached a segment without a valid header: never written (a
                 // blank), or its first write torn. The log ends at its start.
-                let found = survey_segment(cur, seq, limits)?;
+                let recycled = SegmentHeader::recycled_state(state);
+                let stale = (recycled, self.stale_reach);
+                let found = survey_segment(cur, (seq, SEGMENT_HEADER_BYTES), limits, stale)?;
                 self.past.add(seq, &found);
-                info.torn_bytes = dirty_bytes(state, found.dirty_end);
+                info.torn_bytes = dirty_bytes(state, found.dirty_end(recycled));
                 Ok(Some(Tail {
                     segment: seq,
                     offset: 0,
@@ -595,19 +631,46 @@ fn next_header_fault(state: &HeaderState, lsn: u64) -> Option<CorruptReason> {
     }
 }
 
-/// Surveys a segment past the end of the chain, from its data area to its end.
+/// Surveys a segment past the end of the chain from `from` (the data area of a
+/// segment wholly past the end) to its end.
+///
+/// A recycled segment (`recycled`) holds its earlier life's bytes after whatever its
+/// new life wrote, and the new life cannot have written more than `stale_reach` bytes
+/// past the chain's end (the last writer's bound on unsynced bytes, from the lock
+/// file: 0 after a clean close): only that span is surveyed. The earlier life's
+/// frames never validate, but an arbitrary payload can look like many long frames
+/// whose checksums together exceed the survey's budget; there, what the survey could
+/// not finish counts as torn up to the end of the span (recovery zeroes it), instead
+/// of the log being refused for a budget meant for damage.
 fn survey_segment(
     cur: &mut Cursor,
-    seq: u64,
+    (seq, from): (u64, u64),
     (record_bytes_max, lsns): (u64, std::ops::Range<u64>),
+    (recycled, stale_reach): (bool, u64),
 ) -> Result<Survey> {
-    cur.survey(
-        SEGMENT_HEADER_BYTES,
-        seq,
-        record_bytes_max,
-        lsns,
-        Until::End,
-    )
+    if !recycled {
+        return cur.survey(from, seq, record_bytes_max, lsns, Until::End);
+    }
+    let end = from.saturating_add(stale_reach).min(cur.len);
+    match cur.survey_within(from..end, seq, record_bytes_max, lsns, Until::End) {
+        Err(Error::Corrupt {
+            reason: CorruptReason::ScanBudgetExceeded { .. },
+            ..
+        }) => {
+            tracing::warn!(
+                segment = seq,
+                from,
+                end,
+                "recovery could not tell a recycled segment's new bytes from its old                  ones within the scan budget: the span the last writer may have                  written counts as torn"
+            );
+            Ok(Survey {
+                dirty_end: Some(end),
+                plausible_end: Some(end),
+                ..Survey::default()
+            })
+        }
+        found => found,
+    }
 }
 
 /// Scans the frames of a segment the chain reached. Returns the tail if the log ends
@@ -616,7 +679,7 @@ fn scan_live(
     cur: &mut Cursor,
     info: &mut SegmentInfo,
     (header, next_first): (SegmentHeader, Option<u64>),
-    (record_bytes_max, lsn_end): (u64, u64),
+    (record_bytes_max, lsn_end, stale_reach): (u64, u64, u64),
     past: &mut PastEnd,
 ) -> Result<Option<Tail>> {
     let seq = info.sequence;
@@ -651,9 +714,14 @@ fn scan_live(
     }
     // The log ends here; what follows is judged once every segment is read.
     let lsn = run.last.map_or(header.first_lsn, |last| last + 1);
-    let found = cur.survey(run.stop, seq, record_bytes_max, lsn..lsn_end, Until::End)?;
+    let found = survey_segment(
+        cur,
+        (seq, run.stop),
+        (record_bytes_max, lsn..lsn_end),
+        (header.recycled, stale_reach),
+    )?;
     past.add(seq, &found);
-    let dirty_end = found.dirty_end.unwrap_or(0).max(run.stop);
+    let dirty_end = found.dirty_end(header.recycled).unwrap_or(0).max(run.stop);
     info.torn_bytes = dirty_end.saturating_sub(run.valid_end);
     Ok(Some(Tail {
         segment: seq,
@@ -669,7 +737,7 @@ fn scan_live(
 fn dirty_bytes(state: &HeaderState, dirty_end: Option<u64>) -> u64 {
     match (state, dirty_end) {
         (_, Some(end)) => end,
-        (HeaderState::Blank, None) => 0,
+        (HeaderState::Blank | HeaderState::RecycledBlank { .. }, None) => 0,
         (_, None) => SEGMENT_HEADER_BYTES,
     }
 }
@@ -711,7 +779,12 @@ pub(crate) fn recover(
     let durable_recorded = finished
         .cut_from()
         .map_or(durable_recorded, |from| durable_recorded.min(from - 1));
-    let scan = scan_vouched(fs, dir, crate::limits::RECORD_BYTES_MAX, durable_recorded)?;
+    let scan = scan_vouched(
+        fs,
+        dir,
+        crate::limits::RECORD_BYTES_MAX,
+        (durable_recorded, last_close),
+    )?;
     if options.recovery_mode == crate::RecoveryMode::Strict {
         refuse_torn_tail(&scan)?;
     }
@@ -1029,6 +1102,9 @@ fn cut_torn_tail(
     (from, to): (u64, u64),
     checkpoint: u64,
 ) -> Result<()> {
+    // A recycled file keeps its earlier life's bytes past the cut: a cut that takes
+    // its header leaves the recycled-blank marker, not zeros, so the next scan knows.
+    let recycled = info.recycled.then_some(info.sequence);
     let cut_lsn = match (info.last_lsn, info.header) {
         (Some(last), _) => Some(last + 1),
         (None, Some(h)) => Some(h.first_lsn),
@@ -1037,9 +1113,9 @@ fn cut_torn_tail(
     match cut_lsn.filter(|lsn| *lsn > checkpoint) {
         Some(lsn) => {
             crate::truncation::write_intent(fs, dir, lsn)?;
-            crate::truncation::zero_segment(fs, &info.path, from, to)?;
+            crate::truncation::zero_segment(fs, &info.path, from, to, recycled)?;
             crate::truncation::clear_intent(fs, dir)
         }
-        None => crate::truncation::zero_segment(fs, &info.path, from, to),
+        None => crate::truncation::zero_segment(fs, &info.path, from, to, recycled),
     }
 }

@@ -1,5 +1,6 @@
 //! Retiring checkpointed segments: into `archive/` (then pruning the archive to its
-//! count and byte limits, oldest first) or deleted. Every rename or removal is made
+//! count and byte limits, oldest first), kept as spare files for reuse
+//! (`writer::spares`), or deleted. Every rename or removal is made
 //! durable by syncing the directories involved; an error is returned, never swallowed.
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use crate::format::checkpoint;
 use crate::format::names::{ARCHIVE_DIR, CHECKPOINT_FILE, segment_file_name};
 use crate::io::{Fs, Mode};
 use crate::recovery::list_segments;
+use crate::writer::spares::Spares;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Retention {
@@ -17,6 +19,8 @@ pub(crate) struct Retention {
     pub archive: bool,
     pub segments_max: u64,
     pub bytes_max: u64,
+    /// Without archiving: where retired segment files go for reuse, while it has room.
+    pub spares: crate::writer::spares::Spares,
 }
 
 /// What one retirement did.
@@ -25,6 +29,8 @@ pub(crate) struct Retired {
     pub archived: u64,
     pub deleted: u64,
     pub pruned: u64,
+    /// Kept as spare files for reuse.
+    pub recycled: u64,
 }
 
 impl Retention {
@@ -48,21 +54,30 @@ impl Retention {
         }
         let mut sequences = sequences.to_vec();
         sequences.sort_unstable();
+        let room = if self.archive { 0 } else { self.spares.room() };
+        let mut spares = Vec::new();
         for seq in sequences {
             let from = self.dir.join(segment_file_name(seq));
-            let moved = if self.archive {
-                self.fs.rename(&from, &archive.join(segment_file_name(seq)))
-            } else {
-                self.fs.remove_file(&from)
+            let spare = (spares.len() < room).then(|| Spares::path_for(&self.dir, seq));
+            let moved = match (&spare, self.archive) {
+                (_, true) => self.fs.rename(&from, &archive.join(segment_file_name(seq))),
+                (Some(spare), false) => self.fs.rename(&from, spare),
+                (None, false) => self.fs.remove_file(&from),
             };
             match moved {
                 Ok(()) if self.archive => done.archived += 1,
-                Ok(()) => done.deleted += 1,
+                Ok(()) => match spare {
+                    Some(spare) => {
+                        done.recycled += 1;
+                        spares.push(spare);
+                    }
+                    None => done.deleted += 1,
+                },
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     tracing::debug!(segment = seq, "segment already retired");
                 }
                 Err(e) => {
-                    let op = if self.archive {
+                    let op = if self.archive || spare.is_some() {
                         IoOp::Rename
                     } else {
                         IoOp::Remove
@@ -76,6 +91,8 @@ impl Retention {
             self.fs.sync_dir(&archive)?;
         }
         self.fs.sync_dir(&self.dir)?;
+        // Only now may the preparer reuse them: their new names are durable.
+        self.spares.add(spares);
         if self.archive {
             done.pruned = self.prune()?;
         }

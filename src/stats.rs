@@ -88,6 +88,9 @@ pub struct Stats {
     pub bytes_written: u64,
     /// Segments the writer moved into after the first.
     pub rotations: u64,
+    /// Segments made from a retired segment's file instead of a new, zero-filled one
+    /// (`Options::recycle_segments`), since the log was opened.
+    pub segments_recycled: u64,
     /// Records per flush.
     pub batch_records: Percentiles,
     /// Bytes per flush.

@@ -200,7 +200,9 @@ fn cut_offset(cur: &mut Cursor, sequence: u64, first_lsn: u64, from: u64) -> Res
 /// Carries out a located cut (step 3). Repeating it is harmless.
 pub(crate) fn execute(fs: &Fs, dir: &Path, plan: &Plan) -> Result<()> {
     if let Some(k) = &plan.kept {
-        zero_segment(fs, &k.path, k.cut_at, k.dirty_end)?;
+        // The cut zeroes every non-zero byte after it, so nothing of an earlier life
+        // stays behind: a header it takes leaves zeros.
+        zero_segment(fs, &k.path, k.cut_at, k.dirty_end, None)?;
     }
     for path in plan.removed.iter().rev() {
         match fs.remove_file(path) {
@@ -224,8 +226,16 @@ pub(crate) fn execute(fs: &Fs, dir: &Path, plan: &Plan) -> Result<()> {
 /// the cut takes the header too (`cut_at` 0), it goes last, in a write and sync of its
 /// own: while it is intact a repeat of the cut finds this segment again, and once it is
 /// gone every frame behind it already is. (Zeroing both in one write, a torn write
-/// could keep frames behind a zeroed header: a corrupt log.)
-pub(crate) fn zero_segment(fs: &Fs, path: &Path, cut_at: u64, dirty_end: u64) -> Result<()> {
+/// could keep frames behind a zeroed header: a corrupt log.) A header cut from a
+/// recycled file (`recycled`: its sequence) is replaced by the recycled-blank marker,
+/// since bytes of the file's earlier life may remain after `dirty_end`.
+pub(crate) fn zero_segment(
+    fs: &Fs,
+    path: &Path,
+    cut_at: u64,
+    dirty_end: u64,
+    recycled: Option<u64>,
+) -> Result<()> {
     let zero = |from: u64, to: u64| -> Result<()> {
         let file = fs
             .open(path, Mode::ReadWrite)
@@ -238,8 +248,19 @@ pub(crate) fn zero_segment(fs: &Fs, path: &Path, cut_at: u64, dirty_end: u64) ->
     if dirty_end > body_from {
         zero(body_from, dirty_end)?;
     }
-    if cut_at == 0 {
-        zero(0, SEGMENT_HEADER_BYTES)?;
+    match (cut_at, recycled) {
+        (0, Some(sequence)) => {
+            let file = fs
+                .open(path, Mode::ReadWrite)
+                .map_err(|e| Error::io(IoOp::Open, path, e))?;
+            let marker = crate::format::header::SegmentHeader::recycled_blank(sequence);
+            file.write_all_at(&marker, 0)
+                .map_err(|e| Error::io(IoOp::Truncate, path, e))?;
+            file.sync_data()
+                .map_err(|e| Error::io(IoOp::Sync, path, e))?;
+        }
+        (0, None) => zero(0, SEGMENT_HEADER_BYTES)?,
+        _ => {}
     }
     Ok(())
 }

@@ -130,9 +130,11 @@ fn one_thread<A: Appender + ?Sized>(
 #[derive(Debug)]
 pub struct RingwalAppender {
     /// The open log.
-    pub wal: Wal,
+    pub wal: std::sync::Arc<Wal>,
     /// Wait for durability after each call (false: only append into staging).
     pub wait: bool,
+    /// The background checkpointer (`RINGWAL_CHECKPOINT_MS`), stopped on close.
+    checkpointer: Option<(std::sync::Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
 }
 
 impl RingwalAppender {
@@ -146,15 +148,38 @@ impl RingwalAppender {
         if dir.exists() {
             std::fs::remove_dir_all(dir)?;
         }
-        let wal = Wal::open(dir, crate::bench_options(driver, durability))?;
+        let wal = std::sync::Arc::new(Wal::open(dir, crate::bench_options(driver, durability))?);
         for _ in 0..100 {
             wal.append_durable(&[0u8; 64])?;
         }
-        Ok(RingwalAppender { wal, wait })
+        let checkpointer = checkpoint_every().map(|every| {
+            let stop = std::sync::Arc::new(AtomicBool::new(false));
+            let (wal, stopped) = (std::sync::Arc::clone(&wal), std::sync::Arc::clone(&stop));
+            let thread = std::thread::spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::sleep(every);
+                    // What a database does once its tables hold the records: everything
+                    // durable may go (the segments it retires are deleted or recycled).
+                    if wal.checkpoint(wal.durable_lsn()).is_err() {
+                        return;
+                    }
+                }
+            });
+            (stop, thread)
+        });
+        Ok(RingwalAppender {
+            wal,
+            wait,
+            checkpointer,
+        })
     }
 
     /// Closes the log and removes `dir`.
-    pub fn close(self, dir: &Path) -> Result<(), BoxError> {
+    pub fn close(mut self, dir: &Path) -> Result<(), BoxError> {
+        if let Some((stop, thread)) = self.checkpointer.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+        }
         self.wal.close()?;
         std::fs::remove_dir_all(dir)?;
         Ok(())
@@ -176,6 +201,16 @@ impl Appender for RingwalAppender {
     fn syncs(&self) -> Option<u64> {
         Some(self.wal.stats().syncs)
     }
+}
+
+/// `RINGWAL_CHECKPOINT_MS=N`: a thread checkpoints ringwal logs at their durable LSN
+/// every N ms while a cell runs (off by default).
+fn checkpoint_every() -> Option<std::time::Duration> {
+    std::env::var("RINGWAL_CHECKPOINT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map(std::time::Duration::from_millis)
 }
 
 /// The unsynced ingest (W6): `threads` threads calling `Wal::append` (records go to

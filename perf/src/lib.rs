@@ -264,7 +264,9 @@ pub fn ringwal_run_until(
 /// The options every benchmarked ringwal log uses: 64 MiB segments, 8 MiB staging, and
 /// knobs for experiments — `RINGWAL_PREALLOC=zeroed|fallocate|grow`,
 /// `RINGWAL_CHAINS=N` (io_uring buffered chains in flight), `RINGWAL_DIRECT_DEPTH=N`
-/// (io_uring direct commits in flight) and `RINGWAL_DIRECT=0` (buffered chains).
+/// (io_uring direct commits in flight), `RINGWAL_DIRECT=0` (buffered chains) and
+/// `RINGWAL_RECYCLE=N` (spare segment files kept; 0: no recycling). With
+/// `RINGWAL_CHECKPOINT_MS=N` a thread checkpoints every N ms (`appender`).
 pub fn bench_options(driver: Driver, durability: Durability) -> Options {
     let prealloc = match std::env::var("RINGWAL_PREALLOC").as_deref() {
         Ok("fallocate") => ringwal::Preallocate::Fallocate,
@@ -284,6 +286,10 @@ pub fn bench_options(driver: Driver, durability: Durability) -> Options {
     };
     let options = match knob("RINGWAL_DIRECT_DEPTH") {
         Some(depth) => options.direct_depth(depth),
+        None => options,
+    };
+    let options = match knob("RINGWAL_RECYCLE") {
+        Some(count) => options.recycle_segments(count),
         None => options,
     };
     match knob("RINGWAL_DIRECT") {

@@ -65,7 +65,7 @@ pub fn decode_marker(magic: [u8; 8], bytes: &[u8]) -> Result<u64, CorruptReason>
         return Err(CorruptReason::Checksum { expected, got });
     }
     let version = read_u32(bytes, VERSION_AT).unwrap_or_default();
-    if version != FORMAT_VERSION {
+    if !super::version_readable(version) {
         return Err(CorruptReason::UnsupportedVersion(version));
     }
     let lsn = read_u64(bytes, LSN_AT).unwrap_or_default();

@@ -9,8 +9,18 @@ pub mod names;
 /// Format version written into every header. Bump on any incompatible change.
 /// Version 2 added the durable claims (frame `durable`, header `durable floor`) that
 /// let recovery tell a torn tail from damage to durable records; version 3 the padding
-/// between commits that lets direct writes pipeline (docs/FORMAT.md).
-pub const FORMAT_VERSION: u32 = 3;
+/// between commits that lets direct writes pipeline (docs/FORMAT.md); version 4
+/// recycled segment files: the header's `recycled` flag and the recycled-blank marker.
+pub const FORMAT_VERSION: u32 = 4;
+
+/// The oldest version this build reads. A version-3 file is a version-4 file that
+/// never recycles a segment (its header flags are zero).
+pub const FORMAT_VERSION_OLDEST_READ: u32 = 3;
+
+/// Whether this build reads files of format `version`.
+pub fn version_readable(version: u32) -> bool {
+    (FORMAT_VERSION_OLDEST_READ..=FORMAT_VERSION).contains(&version)
+}
 
 /// Padding between commits (docs/FORMAT.md): where a chain whose next frame is not at
 /// `at` may go on. That is the next `PAD_BLOCK` boundary when `at` lies inside a block

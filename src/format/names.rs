@@ -12,6 +12,8 @@ pub const CHECKPOINT_FILE: &str = "CHECKPOINT";
 pub const TRUNCATE_FILE: &str = "TRUNCATE";
 /// Where retired segments go when archiving is on.
 pub const ARCHIVE_DIR: &str = "archive";
+/// Extension of a retired segment file kept for reuse (see `Options::recycle_segments`).
+pub const SPARE_EXT: &str = "spare";
 
 /// The file name of segment `sequence`: fixed width, so names sort like numbers.
 pub fn segment_file_name(sequence: u64) -> String {
@@ -29,6 +31,17 @@ pub fn parse_segment_file_name(name: &str) -> Option<u64> {
         .filter(|&seq| seq <= crate::limits::LSN_MAX)
 }
 
+/// The name of the spare file that was segment `sequence`.
+pub fn spare_file_name(sequence: u64) -> String {
+    format!("{sequence:020}.{SPARE_EXT}")
+}
+
+/// The old sequence a spare file name encodes, or `None` for other files.
+pub fn parse_spare_file_name(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(SPARE_EXT)?.strip_suffix('.')?;
+    parse_segment_file_name(&format!("{stem}.{SEGMENT_EXT}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,6 +50,9 @@ mod tests {
     fn names_round_trip_and_sort() {
         for seq in [0, 1, 42, crate::limits::LSN_MAX] {
             assert_eq!(parse_segment_file_name(&segment_file_name(seq)), Some(seq));
+            assert_eq!(parse_spare_file_name(&spare_file_name(seq)), Some(seq));
+            assert_eq!(parse_segment_file_name(&spare_file_name(seq)), None);
+            assert_eq!(parse_spare_file_name(&segment_file_name(seq)), None);
         }
         assert!(segment_file_name(9) < segment_file_name(10));
         assert_eq!(parse_segment_file_name("LOCK"), None);

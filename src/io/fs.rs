@@ -393,6 +393,9 @@ pub(crate) struct SegmentFile {
         allow(dead_code, reason = "only the io_uring driver writes directly")
     )]
     pub direct: Option<Arc<File>>,
+    /// The file is a reused segment (`writer::spares`): the writer sets its header's
+    /// `recycled` flag when it writes the header.
+    pub recycled: bool,
 }
 
 impl SegmentFile {
@@ -402,12 +405,19 @@ impl SegmentFile {
             .open(&path, Mode::ReadWrite)
             .map_err(|e| Error::io(IoOp::Open, &path, e))?;
         let floor_bytes = file.len().map_err(|e| Error::io(IoOp::Open, &path, e))?;
+        let mut head = vec![0u8; crate::format::header::HEADER_USED_BYTES];
+        let got = file
+            .read_at(&mut head, 0)
+            .map_err(|e| Error::io(IoOp::Read, &path, e))?;
+        let state =
+            crate::format::header::SegmentHeader::decode(head.get(..got).unwrap_or_default());
         Ok(SegmentFile {
             sequence,
             path,
             file,
             floor_bytes,
             direct: None,
+            recycled: crate::format::header::SegmentHeader::recycled_state(&state),
         })
     }
 }

@@ -1214,6 +1214,7 @@ mod tests {
             segment_bytes: len,
             preallocate: crate::Preallocate::Zeroed,
             direct_block: Some(block),
+            spares: Default::default(),
             #[cfg(feature = "fault-injection")]
             faults: None,
         };

@@ -3,6 +3,7 @@
 
 pub(crate) mod futures;
 pub(crate) mod segments;
+pub(crate) mod spares;
 pub(crate) mod staging;
 pub(crate) mod thread;
 pub(crate) mod watermark;
@@ -244,12 +245,15 @@ impl Wal {
         // damage to them is corruption, not a torn tail.
         lock.recovered(recovered.next_lsn - 1)?;
         warn_if_open_to_others(&fs, &dir);
+        let spares = spares::Spares::new(options.spares_kept());
+        spares.collect(&fs, &dir, options.segment_bytes)?;
         let retention = Retention {
             fs: fs.clone(),
             dir: dir.clone(),
             archive: options.archive,
             segments_max: options.archive_segments_max,
             bytes_max: options.archive_bytes_max,
+            spares: spares.clone(),
         };
         finish_retirement(&retention, &mut recovered)?;
         let spec = SegmentSpec {
@@ -258,6 +262,7 @@ impl Wal {
             segment_bytes: options.segment_bytes,
             preallocate: options.preallocate,
             direct_block: driver.direct_block(),
+            spares,
             #[cfg(feature = "fault-injection")]
             faults: options.faults.map(|plan| (plan, Arc::default())),
         };
@@ -590,6 +595,7 @@ impl Wal {
             syncs: f.syncs,
             bytes_written: f.bytes_written,
             rotations: f.rotations,
+            segments_recycled: self.retention.spares.reused(),
             batch_records: f.batch_records.percentiles(),
             batch_bytes: f.batch_bytes.percentiles(),
             sync_latency_us: f.sync_latency_us.percentiles(),

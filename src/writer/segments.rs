@@ -29,6 +29,8 @@ pub(crate) struct SegmentSpec {
     /// new segment is zeroed through its `O_DIRECT` descriptor and handed over with
     /// it and without cached pages (`SegmentFile::direct`).
     pub direct_block: Option<u64>,
+    /// Retired segment files to reuse before making new ones.
+    pub spares: super::spares::Spares,
     /// Test builds: fail the Nth segment creation as the plan says.
     #[cfg(feature = "fault-injection")]
     pub faults: Option<(
@@ -42,8 +44,14 @@ impl SegmentSpec {
         self.dir.join(segment_file_name(sequence))
     }
 
-    /// Creates segment `sequence`, durably (file and directory entry).
+    /// Creates segment `sequence`, durably (file and directory entry): from a spare
+    /// file if the pool has one, else a new file.
     pub fn create(&self, sequence: u64) -> Result<SegmentFile> {
+        while let Some(spare) = self.spares.take() {
+            if let Some(made) = self.reuse(&spare, sequence)? {
+                return Ok(made);
+            }
+        }
         let path = self.path(sequence);
         let tmp = self
             .dir
@@ -83,7 +91,68 @@ impl SegmentSpec {
             file,
             floor_bytes,
             direct,
+            recycled: false,
         })
+    }
+
+    /// Makes segment `sequence` from the spare file `spare`: the recycled-blank marker
+    /// over its old header, synced, then the rename to the new name and the directory
+    /// sync. `None` (the spare removed) when the file is gone or not `segment_bytes`
+    /// long. No zeros are written: the old frames stay and never validate in the new
+    /// life (docs/FORMAT.md, "Recycled segments").
+    fn reuse(&self, spare: &Path, sequence: u64) -> Result<Option<SegmentFile>> {
+        let file = match self.fs.open(spare, Mode::ReadWrite) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(IoOp::Open, spare, e)),
+        };
+        let len = file.len().map_err(|e| Error::io(IoOp::Stat, spare, e))?;
+        if len != self.segment_bytes {
+            drop(file);
+            self.fs
+                .remove_file(spare)
+                .map_err(|e| Error::io(IoOp::Remove, spare, e))?;
+            return Ok(None);
+        }
+        self.injected_fault(spare)?;
+        let marker = crate::format::header::SegmentHeader::recycled_blank(sequence);
+        file.write_all_at(&marker, 0)
+            .map_err(|e| Error::io(IoOp::Preallocate, spare, e))?;
+        file.sync_data()
+            .map_err(|e| Error::io(IoOp::Sync, spare, e))?;
+        let direct = self.ready_for_direct(&file, spare)?;
+        if direct.is_some() {
+            // The old life's pages: each would have to be invalidated by the first
+            // direct write over it.
+            crate::io::drop_cached_pages(&file);
+        }
+        let path = self.path(sequence);
+        self.fs
+            .rename(spare, &path)
+            .map_err(|e| Error::io(IoOp::Rename, spare, e))?;
+        self.fs.sync_dir(&self.dir)?;
+        self.spares.note_reused();
+        Ok(Some(SegmentFile {
+            sequence,
+            path,
+            file,
+            floor_bytes: len,
+            direct,
+            recycled: true,
+        }))
+    }
+
+    /// Test builds: fails the Nth segment creation (or reuse) as the fault plan says.
+    fn injected_fault(&self, path: &Path) -> Result<()> {
+        #[cfg(feature = "fault-injection")]
+        if let Some((plan, made)) = &self.faults {
+            let nth = made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if let Some(e) = plan.segment_create_error(nth) {
+                return Err(Error::io(IoOp::Preallocate, path, e));
+            }
+        }
+        let _ = path;
+        Ok(())
     }
 
     /// The new segment's `O_DIRECT` descriptor, opened here so rotation does not open
@@ -98,13 +167,7 @@ impl SegmentSpec {
     }
 
     fn allocate(&self, file: &Handle, direct: Option<&File>, path: &Path) -> Result<()> {
-        #[cfg(feature = "fault-injection")]
-        if let Some((plan, made)) = &self.faults {
-            let nth = made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if let Some(e) = plan.segment_create_error(nth) {
-                return Err(Error::io(IoOp::Preallocate, path, e));
-            }
-        }
+        self.injected_fault(path)?;
         let done = match self.preallocate {
             Preallocate::Grow => Ok(()),
             Preallocate::Zeroed => match (direct, self.direct_block) {

@@ -451,6 +451,8 @@ impl Staging {
             first_lsn: first,
             capacity,
             durable_floor: first - 1,
+            // Set by the writer if the file it takes for this segment is a reused one.
+            recycled: false,
         };
         st.buf.resize(start + SEGMENT_HEADER_BYTES as usize, 0);
         if let Some(block) = st.buf.get_mut(start..) {

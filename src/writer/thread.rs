@@ -10,6 +10,7 @@ use super::segments::Preparer;
 use super::staging::{Resume, StagedRun, Staging};
 use super::watermark::{Level, Watermark};
 use crate::error::{Error, Result};
+use crate::format::header::SegmentHeader;
 use crate::io::fs::check_segment_intact;
 use crate::io::{Buffer, Completed, Flush, Fs, IoDriver, Op, Run, SegmentFile};
 use crate::options::Durability;
@@ -298,7 +299,7 @@ impl LogWriter {
         if want_sync {
             ops.extend(self.unsynced.drain(..).map(Op::Sync));
         }
-        let (buf, records, lsn_end) = taken.unwrap_or_default();
+        let (mut buf, records, lsn_end) = taken.unwrap_or_default();
         // Without a buffer taken from staging, `self.runs` still holds the last flush's
         // runs: there is nothing to write.
         let staged_runs = if buf.bytes.is_empty() {
@@ -333,6 +334,14 @@ impl LogWriter {
                 self.rotate(staged.sequence)?;
             }
             let segment = Arc::clone(&self.active);
+            if staged.offset == 0 && segment.recycled {
+                // Staging encoded the header without knowing which file the segment
+                // would get; a reused one must say so (docs/FORMAT.md, "Recycled
+                // segments").
+                if let Some(header) = buf.bytes.get_mut(staged.start..end) {
+                    SegmentHeader::mark_recycled(header);
+                }
+            }
             let next = staged_runs.get(i + 1);
             let last_of_segment = next.is_none_or(|next| next.sequence != staged.sequence);
             ops.push(Op::Write(Run {

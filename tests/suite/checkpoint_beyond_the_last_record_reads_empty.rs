@@ -22,6 +22,7 @@ fn checkpoint_beyond_the_last_record_reads_empty() {
             first_lsn: 1,
             capacity: 64 << 10,
             durable_floor: 0,
+            recycled: false,
         }
         .to_block();
         frame::encode_into(

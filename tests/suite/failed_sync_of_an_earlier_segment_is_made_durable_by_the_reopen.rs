@@ -67,6 +67,7 @@ fn records_after_a_reopen_survive_a_failed_sync_of_an_earlier_segment() {
         first_lsn: 7,
         capacity: SEGMENT_BYTES,
         durable_floor: 6,
+        recycled: false,
     }
     .to_block();
     let spec = FrameSpec {

@@ -25,6 +25,7 @@ fn leftover_tmp_segments_are_removed_at_open() {
         first_lsn: 10_000,
         capacity: opts.get_segment_bytes(),
         durable_floor: 9_999,
+        recycled: false,
     };
     std::fs::write(&headed, header.to_block()).unwrap();
 

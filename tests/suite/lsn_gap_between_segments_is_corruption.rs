@@ -29,6 +29,7 @@ fn a_header_that_skips_lsns_is_named_as_the_break() {
             capacity: small(driver).get_segment_bytes(),
             // What a writer would claim: every record before the segment durable.
             durable_floor: prev_last + 1,
+            recycled: false,
         };
         write_at(path, 0, &header.to_block());
         let before = snapshot(&log.dir);

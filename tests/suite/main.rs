@@ -51,6 +51,7 @@ mod missing_middle_segment_fails_wal_open;
 mod one_flush_across_many_segments_writes_each_in_place;
 mod padded_logs_read_back_everywhere;
 mod power_cut_while_recovery_cuts_a_torn_tail;
+mod recycled_segments_are_reused_without_zero_fill;
 mod reopen_after_drop_without_close;
 mod reordered_writes_are_a_torn_tail_and_vouched_damage_is_corruption;
 mod rotation_across_many_segments;

@@ -23,6 +23,7 @@ fn a_header_naming_another_segment_is_a_header_mismatch() {
         first_lsn: frames(path)[0].lsn,
         capacity: opts.get_segment_bytes(),
         durable_floor: 0,
+        recycled: false,
     };
     write_at(path, 0, &header.to_block());
     let before = snapshot(&log.dir);

@@ -40,6 +40,10 @@ pub struct Tally {
     /// The most padding one log of the seed had written between commits (seeds run
     /// with `pad_every_commit` half the time): summed, a sign padding was exercised.
     pub padding_bytes_seen: u64,
+    /// The most segments one life of the seed's log made from retired segments' files
+    /// (`Stats::segments_recycled`), summed over seeds: a sign recycled files met
+    /// power cuts.
+    pub segments_recycled: u64,
     /// Bits flipped in acknowledged records that a later segment vouches for, or at
     /// or below the checkpoint.
     pub corruption_injected: u64,
@@ -51,6 +55,7 @@ impl Tally {
     pub fn add(&mut self, o: &Tally) {
         self.crash_points += o.crash_points;
         self.padding_bytes_seen += o.padding_bytes_seen;
+        self.segments_recycled += o.segments_recycled;
         self.cuts_in_recovery += o.cuts_in_recovery;
         self.faults_armed += o.faults_armed;
         self.faults_fired += o.faults_fired;
@@ -313,8 +318,10 @@ impl Run {
                 },
             };
             self.model.acked = self.model.acked.max(wal.durable_lsn().get());
-            self.tally.padding_bytes_seen =
-                self.tally.padding_bytes_seen.max(wal.stats().padding_bytes);
+            let stats = wal.stats();
+            self.tally.padding_bytes_seen = self.tally.padding_bytes_seen.max(stats.padding_bytes);
+            self.tally.segments_recycled =
+                self.tally.segments_recycled.max(stats.segments_recycled);
             match outcome {
                 Ok(()) => continue,
                 Err(e) if !self.sim.is_powered() => {

@@ -155,7 +155,8 @@ fn simulated_power_cuts_lose_nothing_acknowledged() {
          (sealed, or at or below the checkpoint) {} times, reported {} times; {} faults armed, {} fired, {} reopens in the same \
          boot after a fault; {} records checked after reopens, {} appended; {} \
          truncations ({} refused inside a batch); {} directory entries lost; {} file \
-         operations; {} bytes of padding between commits (most per seed, summed)",
+         operations; {} bytes of padding between commits (most per seed, summed); {} \
+         segments made from recycled files (most per life and seed, summed)",
         tally.crash_points,
         tally.cuts_in_recovery,
         tally.power_cuts,
@@ -179,6 +180,7 @@ fn simulated_power_cuts_lose_nothing_acknowledged() {
         tally.entries_lost,
         tally.ops,
         tally.padding_bytes_seen,
+        tally.segments_recycled,
     );
     if let Some((seed, why)) = failures.first() {
         panic!(
@@ -189,6 +191,10 @@ fn simulated_power_cuts_lose_nothing_acknowledged() {
     assert!(
         tally.padding_bytes_seen > 0,
         "no seed padded a commit: padded logs went untested"
+    );
+    assert!(
+        tally.segments_recycled > 0,
+        "no seed reused a retired segment's file: recycled segments went untested"
     );
     assert!(
         tally.crash_points >= target,

@@ -41,6 +41,7 @@ fn segment_bytes(seq: u64) -> Vec<u8> {
         first_lsn: seq,
         capacity: SEGMENT_BYTES,
         durable_floor: seq - 1,
+        recycled: false,
     };
     let mut bytes = header.to_block();
     let body = payload(seq);

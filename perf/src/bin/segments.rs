@@ -52,6 +52,7 @@ fn fabricate(dir: &Path, segments: u64) -> Result<(), BoxError> {
             first_lsn: seq,
             capacity: SEGMENT_BYTES,
             durable_floor: seq - 1,
+            recycled: false,
         }
         .to_block();
         let body = payload(seq);

@@ -164,6 +164,7 @@ fn header_row(sequence: u64, path: &Path, state: &str) -> Result<SegmentRow, Fai
     let (first_lsn, state) = match SegmentHeader::decode(&head) {
         HeaderState::Valid(h) => (Some(h.first_lsn), state.to_owned()),
         HeaderState::Blank => (None, format!("{state} (blank)")),
+        HeaderState::RecycledBlank { .. } => (None, format!("{state} (recycled, blank)")),
         HeaderState::Invalid(_) => (None, format!("{state} (bad header)")),
     };
     Ok(SegmentRow {

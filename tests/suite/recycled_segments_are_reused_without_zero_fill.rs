@@ -1,0 +1,271 @@
+//! Issue 14, item 4: segments a checkpoint retires (without archiving) are kept as
+//! spare files and reused for new segments without being zero-filled. Their earlier
+//! life stays in the file past the new records; the log reads back whole, a clean
+//! reopen cuts nothing, a torn write in a recycled segment is cut to exactly what
+//! could be a frame, and a reader a checkpoint left behind gets `BelowCheckpoint`.
+
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use ringwal::format::header::{HeaderState, SegmentHeader};
+use ringwal::{Driver, Error, Lsn, Options, Wal};
+
+use crate::common::{assert_log_holds, drivers, payload, small, temp_log};
+
+fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    out.sort();
+    out
+}
+
+fn inode(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().ino()
+}
+
+fn header_of(path: &Path) -> HeaderState {
+    let bytes = std::fs::read(path).unwrap();
+    SegmentHeader::decode(&bytes[..64])
+}
+
+/// Appends `count` durable records (payloads by LSN) and returns the last LSN.
+fn append(wal: &Wal, count: u64) -> u64 {
+    let mut last = 0;
+    for _ in 0..count {
+        let lsn = wal.last_lsn().get() + 1;
+        last = wal.append_durable(&payload(lsn)).unwrap().get();
+        assert_eq!(last, lsn);
+    }
+    last
+}
+
+/// Appends until the records go into a segment made from a spare file; returns the
+/// last LSN.
+fn append_into_a_recycled_segment(wal: &Wal) -> u64 {
+    let mut last = wal.last_lsn().get();
+    while wal.stats().segments_recycled == 0 {
+        last = append(wal, 1);
+    }
+    // The preparer made the next segment from a spare: rotate into it.
+    let rotations = wal.stats().rotations;
+    while wal.stats().rotations == rotations {
+        last = append(wal, 1);
+    }
+    last
+}
+
+/// The segment file the log's last record is in.
+fn tail_segment(dir: &Path, opts: &Options) -> (PathBuf, u64) {
+    let scan = ringwal::recovery::scan(dir, opts.get_record_bytes_max()).unwrap();
+    let tail = scan.tail.expect("a tail");
+    let info = scan
+        .segments
+        .iter()
+        .find(|s| s.sequence == tail.segment)
+        .unwrap();
+    (info.path.clone(), info.valid_end)
+}
+
+/// A log of small segments, several of them retired into spares by a checkpoint.
+/// Returns the options, the checkpoint and the spare files' inodes.
+fn log_with_spares(dir: &Path, driver: Driver) -> (Options, u64, HashSet<u64>) {
+    let opts = small(driver).recycle_segments(3);
+    let wal = Wal::open(dir, opts.clone()).unwrap();
+    let checkpoint = append(&wal, 3000);
+    assert!(wal.stats().rotations >= 5, "{:?}", wal.stats().rotations);
+    wal.checkpoint(Lsn::from(checkpoint)).unwrap();
+    let spares = files_with_ext(dir, "spare");
+    assert_eq!(spares.len(), 3, "the pool keeps recycle_segments files");
+    let inodes = spares.iter().map(|p| inode(p)).collect();
+    wal.close().unwrap();
+    (opts, checkpoint, inodes)
+}
+
+#[test]
+fn retired_segments_become_new_ones_without_zero_fill_and_read_back() {
+    for driver in drivers() {
+        let log = temp_log();
+        let (opts, checkpoint, spare_inodes) = log_with_spares(&log.dir, driver);
+        let wal = Wal::open(&log.dir, opts.clone()).unwrap();
+        let report = wal.recovery_report();
+        assert_eq!(report.torn_bytes_cut, 0, "{driver:?}: {report:?}");
+        // Enough for several rotations: every spare is taken.
+        let last = append(&wal, 3000);
+        let stats = wal.stats();
+        assert_eq!(stats.segments_recycled, 3, "{driver:?}: {stats:?}");
+        wal.close().unwrap();
+        let reused: Vec<PathBuf> = files_with_ext(&log.dir, "wal")
+            .into_iter()
+            .filter(|p| spare_inodes.contains(&inode(p)))
+            .collect();
+        assert_eq!(
+            reused.len(),
+            3,
+            "{driver:?}: the spares' files are segments now"
+        );
+        for path in &reused {
+            match header_of(path) {
+                HeaderState::Valid(h) => assert!(h.recycled, "{driver:?}: {h:?}"),
+                other => panic!("{driver:?}: {} has {other:?}", path.display()),
+            }
+        }
+        assert!(files_with_ext(&log.dir, "spare").is_empty());
+        // A clean reopen reads every record after the checkpoint and cuts nothing,
+        // though the active segment holds its earlier life after its records.
+        let wal = Wal::open(&log.dir, opts.clone()).unwrap();
+        let report = wal.recovery_report();
+        assert_eq!(report.torn_bytes_cut, 0, "{driver:?}: {report:?}");
+        assert!(report.torn_tail.is_none(), "{driver:?}: {report:?}");
+        assert_eq!(wal.last_lsn(), Lsn::from(last));
+        wal.close().unwrap();
+        assert_log_holds(&log.dir, opts, checkpoint + 1, last);
+    }
+}
+
+/// The file is not zeroed: past the records of a recycled active segment lie the
+/// bytes of its earlier life, and recovery leaves them there.
+#[test]
+fn a_recycled_active_segment_keeps_its_earlier_life_past_its_records() {
+    let log = temp_log();
+    let (opts, _, spare_inodes) = log_with_spares(&log.dir, Driver::Portable);
+    let wal = Wal::open(&log.dir, opts.clone()).unwrap();
+    // Into a recycled segment, but not far.
+    let last = append_into_a_recycled_segment(&wal);
+    wal.close().unwrap();
+    let (active, _) = tail_segment(&log.dir, &opts);
+    assert!(spare_inodes.contains(&inode(&active)));
+    match header_of(&active) {
+        HeaderState::Valid(h) => assert!(h.recycled, "{h:?}"),
+        other => panic!("{other:?}"),
+    }
+    let bytes = std::fs::read(&active).unwrap();
+    let tail_half = &bytes[bytes.len() / 2..];
+    assert!(
+        tail_half.iter().any(|&b| b != 0),
+        "the reused file was zero-filled"
+    );
+    let wal = Wal::open(&log.dir, opts).unwrap();
+    assert_eq!(wal.recovery_report().torn_bytes_cut, 0);
+    assert_eq!(wal.last_lsn(), Lsn::from(last));
+    let after = std::fs::read(&active).unwrap();
+    assert_eq!(
+        after[after.len() / 2..],
+        *tail_half,
+        "recovery zeroed the old life"
+    );
+    wal.close().unwrap();
+}
+
+/// A torn write in a recycled segment after an unclean stop: the frame that could be
+/// the next record is cut (with, at most, the span the last writer may have written:
+/// recovery cannot always tell new bytes from old ones there), the records stay, and
+/// the log goes on and reopens clean.
+#[test]
+fn a_torn_frame_in_a_recycled_segment_is_cut_after_an_unclean_stop() {
+    let log = temp_log();
+    let (opts, _, _) = log_with_spares(&log.dir, Driver::Portable);
+    let wal = Wal::open(&log.dir, opts.clone()).unwrap();
+    append_into_a_recycled_segment(&wal);
+    let last = append(&wal, 2);
+    // What the lock file says while a writer holds it: put back after the close, it
+    // makes the next open treat the close as a crash.
+    let lock = log.dir.join("LOCK");
+    let held = std::fs::read(&lock).unwrap();
+    wal.close().unwrap();
+    std::fs::write(&lock, &held).unwrap();
+    let (active, end) = tail_segment(&log.dir, &opts);
+    let len = std::fs::metadata(&active).unwrap().len();
+    // The next record's frame, its payload torn: length and LSN plausible, the
+    // checksum wrong.
+    let mut torn = vec![0u8; 24 + 40];
+    torn[4..8].copy_from_slice(&40u32.to_le_bytes());
+    torn[8..16].copy_from_slice(&(last + 1).to_le_bytes());
+    torn[16..24].copy_from_slice(&last.to_le_bytes());
+    torn[24..].fill(0x5a);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&active)
+        .unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &torn, end).unwrap();
+    drop(file);
+    let wal = Wal::open(&log.dir, opts.clone()).unwrap();
+    let report = wal.recovery_report();
+    let torn_tail = report.torn_tail.expect("a torn tail");
+    assert_eq!(torn_tail.offset, end, "{report:?}");
+    assert!(report.torn_bytes_cut >= torn.len() as u64, "{report:?}");
+    assert_eq!(wal.last_lsn(), Lsn::from(last));
+    let bytes = std::fs::read(&active).unwrap();
+    assert_eq!(bytes.len() as u64, len);
+    assert!(
+        bytes[end as usize..end as usize + torn.len()]
+            .iter()
+            .all(|&b| b == 0),
+        "the torn frame is cut"
+    );
+    let more = append(&wal, 5);
+    wal.close().unwrap();
+    let wal = Wal::open(&log.dir, opts).unwrap();
+    assert_eq!(wal.recovery_report().torn_bytes_cut, 0);
+    assert_eq!(wal.last_lsn(), Lsn::from(more));
+    wal.close().unwrap();
+}
+
+/// A reader still inside segments that a checkpoint retires and recycling overwrites
+/// gets `BelowCheckpoint`, never a false corruption.
+#[test]
+fn a_reader_left_behind_by_a_checkpoint_gets_below_checkpoint() {
+    let log = temp_log();
+    let opts = small(Driver::Portable).recycle_segments(8);
+    let wal = Wal::open(&log.dir, opts).unwrap();
+    let first = append(&wal, 1500);
+    let mut reader = wal.read_from(Lsn::from(1)).unwrap();
+    assert_eq!(reader.next().unwrap().unwrap().lsn(), Lsn::from(1));
+    wal.checkpoint(Lsn::from(first)).unwrap();
+    // Reuse every spare, overwriting the segments the reader has yet to read.
+    append(&wal, 1500);
+    assert!(wal.stats().segments_recycled > 0);
+    let mut expected = 2;
+    let outcome = loop {
+        match reader.next() {
+            Some(Ok(record)) => {
+                assert_eq!(record.lsn().get(), expected, "records stay dense");
+                assert_eq!(record.payload(), payload(expected).as_slice());
+                expected += 1;
+            }
+            Some(Err(e)) => break Some(e),
+            None => break None,
+        }
+    };
+    match outcome {
+        Some(Error::BelowCheckpoint { checkpoint, .. }) => {
+            assert_eq!(checkpoint, Lsn::from(first));
+            assert!(expected <= first, "the reader stopped at {expected}");
+        }
+        None => assert!(expected > first, "the reader ended early at {expected}"),
+        Some(other) => panic!("a reader behind the checkpoint got {other:?}"),
+    }
+    wal.close().unwrap();
+}
+
+/// Spares left by another segment size are removed, not reused; with recycling off
+/// (archiving, or 0) a checkpoint deletes as before and leftover spares go.
+#[test]
+fn spares_that_do_not_fit_are_removed() {
+    let log = temp_log();
+    let (opts, checkpoint, _) = log_with_spares(&log.dir, Driver::Portable);
+    let bigger = opts.clone().segment_bytes(128 << 10);
+    let wal = Wal::open(&log.dir, bigger.clone()).unwrap();
+    assert!(files_with_ext(&log.dir, "spare").is_empty());
+    let last = append(&wal, 300);
+    assert_eq!(wal.stats().segments_recycled, 0);
+    wal.close().unwrap();
+    assert_log_holds(&log.dir, bigger.clone(), checkpoint + 1, last);
+    let wal = Wal::open(&log.dir, bigger.recycle_segments(0)).unwrap();
+    wal.checkpoint(Lsn::from(last)).unwrap();
+    assert!(files_with_ext(&log.dir, "spare").is_empty());
+    wal.close().unwrap();
+}
