@@ -41,6 +41,8 @@ pub struct Measure {
     pub flushes_in_flight_peak: Option<u64>,
     /// ringwal only: bytes of padding between commits (direct mode, several in flight).
     pub padding_bytes: Option<u64>,
+    /// ringwal only: segments made from recycled files (`Stats::segments_recycled`).
+    pub segments_recycled: Option<u64>,
     /// CPU time the appending threads spent (their own clocks, summed), when measured.
     pub caller_cpu_ns: Option<u64>,
     /// CPU time of the whole process (every thread, background writers included)
@@ -62,6 +64,7 @@ impl Measure {
             sync_p50_us: None,
             flushes_in_flight_peak: None,
             padding_bytes: None,
+            segments_recycled: None,
             caller_cpu_ns: None,
             process_cpu_ns: None,
         })
@@ -257,6 +260,7 @@ pub fn ringwal_run_until(
     total.sync_p50_us = Some(stats.sync_latency_us.p50);
     total.flushes_in_flight_peak = Some(stats.chains_in_flight_peak);
     total.padding_bytes = Some(stats.padding_bytes);
+    total.segments_recycled = Some(stats.segments_recycled);
     a.close(dir)?;
     Ok(total)
 }
@@ -469,6 +473,8 @@ pub struct Summary {
     pub flushes_in_flight_peak: Option<u64>,
     /// ringwal: padding bytes per record (median over the rounds).
     pub padding_bytes_per_record: Option<f64>,
+    /// ringwal: segments made from recycled files (most in any round).
+    pub segments_recycled: Option<u64>,
     /// Rounds the medians are over.
     pub rounds: usize,
 }
@@ -499,6 +505,7 @@ impl Summary {
                 .iter()
                 .any(|m| m.padding_bytes.is_some())
                 .then(|| med(&|m| m.padding_bytes.unwrap_or(0) as f64 / m.records.max(1) as f64)),
+            segments_recycled: rounds.iter().filter_map(|m| m.segments_recycled).max(),
             rounds: rounds.len(),
         })
     }

@@ -701,6 +701,9 @@ fn extra(c: &CellReport) -> String {
         if let Some(pad) = c.summary.padding_bytes_per_record.filter(|p| *p > 0.0) {
             note += &format!(", padding {pad:.0} B/rec");
         }
+        if let Some(recycled) = c.summary.segments_recycled.filter(|r| *r > 0) {
+            note += &format!(", {recycled} segments recycled");
+        }
         return note;
     }
     match (c.caller_cpu_ns_per_record, c.wall_ns_per_record) {
