@@ -22,4 +22,5 @@ mod repair_backups_are_private;
 mod repair_cuts_torn_tail_with_backup;
 mod repair_refuses_corruption_unless_told;
 mod verify_and_dump_read_padded_logs;
+mod verify_and_dump_read_recycled_logs;
 mod verify_exit_codes;
