@@ -244,10 +244,16 @@ impl Cursor {
         until: Until,
     ) -> Result<Survey> {
         let end = self.len;
-        self.survey_within(from..end, sequence, record_bytes_max, lsns, until)
+        self.survey_within(from..end, sequence, record_bytes_max, lsns, until, false)
     }
 
-    /// `survey` over frames that start in `span` (they may end past it).
+    /// `survey` over frames that start in `span` (they may end past it). In a recycled
+    /// segment (`recycled`) a candidate must also claim less than its own LSN durable
+    /// (as every frame does: old bytes rarely do), and a survey that would exceed the
+    /// budget stops there instead of refusing: what it found so far is kept, and the
+    /// rest of the span counts as dirty (`Survey::budget_ran_out`). Old payloads can
+    /// look like many long frames; a budget meant to refuse crafted damage must not
+    /// refuse a healthy recycled file.
     pub fn survey_within(
         &mut self,
         span: std::ops::Range<u64>,
@@ -255,6 +261,7 @@ impl Cursor {
         record_bytes_max: u64,
         lsns: std::ops::Range<u64>,
         until: Until,
+        recycled: bool,
     ) -> Result<Survey> {
         let (from, end) = (span.start, span.end.min(self.len));
         let lsn_min = lsns.start.max(1);
@@ -276,10 +283,12 @@ impl Cursor {
             let head = self.window(at, FRAME_HEADER_BYTES as usize)?;
             out.dirty_end = Some((at + align).min(file_len));
             let lsn = read_u64(head, 8).unwrap_or(0);
+            let durable = read_u64(head, 16).unwrap_or(0);
             let len = u64::from(read_u32(head, 4).unwrap_or(0) & !frame::BATCH_CONTINUES);
             let plausible = at >= from
                 && lsn >= lsn_min
                 && lsn - lsn_min < LSN_WINDOW
+                && (!recycled || durable < lsn)
                 && len <= record_bytes_max
                 && at + frame_bytes(len) <= file_len;
             if !plausible {
@@ -290,6 +299,12 @@ impl Cursor {
             out.plausible_end = out.plausible_end.max(Some(at + frame_bytes(len)));
             let checked = self.checked_bytes - checked_before;
             let allowed = SCAN_CHECK_FACTOR * (reach - from) + SCAN_CHECK_SLACK_BYTES;
+            if checked + frame_bytes(len) > allowed && recycled {
+                out.budget_ran_out = true;
+                out.dirty_end = out.dirty_end.max(Some(end));
+                out.plausible_end = out.plausible_end.max(Some(end));
+                return Ok(out);
+            }
             if checked + frame_bytes(len) > allowed {
                 let reason = CorruptReason::ScanBudgetExceeded {
                     offset: at,
@@ -369,6 +384,8 @@ pub(crate) struct Survey {
     /// recycled segment only this much is torn: the rest is its earlier life's bytes,
     /// which never validate in this one.
     pub plausible_end: Option<u64>,
+    /// A recycled segment's survey stopped at its budget (`Cursor::survey_within`).
+    pub budget_ran_out: bool,
 }
 
 impl Survey {

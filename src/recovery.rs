@@ -462,7 +462,36 @@ struct Walk {
     bad_next_header: Option<(u64, CorruptReason)>,
 }
 
+/// How far past the end of the chain a recycled segment is surveyed.
+#[derive(Debug, Clone, Copy)]
+struct Reach {
+    /// What the lock file recorded durable (capped below a pending cut).
+    recorded: u64,
+    /// The last writer's bound on bytes written past its synced records.
+    unsynced: u64,
+}
+
+impl Reach {
+    /// For a chain that stops at `lsn`: the last writer's bound when `lsn` was
+    /// unsynced; everything when the lock file recorded it durable (the stop is then
+    /// damage inside synced records, and what lies after it may vouch for them).
+    fn past(self, lsn: u64) -> u64 {
+        if lsn <= self.recorded {
+            u64::MAX
+        } else {
+            self.unsynced
+        }
+    }
+}
+
 impl Walk {
+    fn reach(&self) -> Reach {
+        Reach {
+            recorded: self.durable_recorded.min(self.lsn_end.saturating_sub(1)),
+            unsynced: self.stale_reach,
+        }
+    }
+
     fn segment(&mut self, fs: &Fs, listed: Listed, next_first: Option<u64>) -> Result<()> {
         let mut cur = Cursor::open(fs, &listed.path)?;
         let mut info = SegmentInfo {
@@ -522,7 +551,7 @@ impl Walk {
                     self.bad_next_header = next_header_fault(state, tail.lsn).map(|r| (seq, r));
                 }
                 let recycled = SegmentHeader::recycled_state(state);
-                let stale = (recycled, self.stale_reach);
+                let stale = (recycled, self.reach().past(tail.lsn));
                 let found = survey_segment(cur, (seq, SEGMENT_HEADER_BYTES), limits, stale)?;
                 self.past.add(seq, &found);
                 if let HeaderState::Valid(h) = state {
@@ -541,14 +570,15 @@ impl Walk {
                     };
                     return Err(Error::corrupt(seq, 0, reason));
                 }
-                let limits = (self.record_bytes_max, self.lsn_end, self.stale_reach);
-                scan_live(cur, info, (*h, next_first), limits, &mut self.past)
+                let limits = (self.record_bytes_max, self.lsn_end);
+                let reach = self.reach();
+                scan_live(cur, info, (*h, next_first), limits, (reach, &mut self.past))
             }
             (None, _) => {
                 // The chain reached a segment without a valid header: never written (a
                 // blank), or its first write torn. The log ends at its start.
                 let recycled = SegmentHeader::recycled_state(state);
-                let stale = (recycled, self.stale_reach);
+                let stale = (recycled, self.reach().past(lsn_min));
                 let found = survey_segment(cur, (seq, SEGMENT_HEADER_BYTES), limits, stale)?;
                 self.past.add(seq, &found);
                 info.torn_bytes = dirty_bytes(state, found.dirty_end(recycled));
@@ -601,7 +631,13 @@ impl Walk {
             // Also a clean end: records the lock file vouches for are simply missing
             // (a lost page read back as zeros). Not below the checkpoint: those are
             // retired, and a tail a checkpoint passed is handled at open.
-            _ if tail.lsn <= recorded && (damaged || tail.lsn > self.out.checkpoint) => {
+            // And below the checkpoint when the lock file vouches for records above it:
+            // those are missing, not retired.
+            _ if tail.lsn <= recorded
+                && (damaged
+                    || tail.lsn > self.out.checkpoint
+                    || recorded > self.out.checkpoint) =>
+            {
                 CorruptReason::DamagedBelowRecordedDurable {
                     lsn: tail.lsn,
                     durable: recorded,
@@ -652,25 +688,18 @@ fn survey_segment(
         return cur.survey(from, seq, record_bytes_max, lsns, Until::End);
     }
     let end = from.saturating_add(stale_reach).min(cur.len);
-    match cur.survey_within(from..end, seq, record_bytes_max, lsns, Until::End) {
-        Err(Error::Corrupt {
-            reason: CorruptReason::ScanBudgetExceeded { .. },
-            ..
-        }) => {
-            tracing::warn!(
-                segment = seq,
-                from,
-                end,
-                "recovery could not tell a recycled segment's new bytes from its old                  ones within the scan budget: the span the last writer may have                  written counts as torn"
-            );
-            Ok(Survey {
-                dirty_end: Some(end),
-                plausible_end: Some(end),
-                ..Survey::default()
-            })
-        }
-        found => found,
+    let found = cur.survey_within(from..end, seq, record_bytes_max, lsns, Until::End, true)?;
+    if found.budget_ran_out {
+        tracing::warn!(
+            segment = seq,
+            from,
+            end,
+            "recovery could not tell a recycled segment's new bytes from its old ones \
+             within the scan budget: the rest of the span the last writer may have \
+             written counts as torn"
+        );
     }
+    Ok(found)
 }
 
 /// Scans the frames of a segment the chain reached. Returns the tail if the log ends
@@ -679,8 +708,8 @@ fn scan_live(
     cur: &mut Cursor,
     info: &mut SegmentInfo,
     (header, next_first): (SegmentHeader, Option<u64>),
-    (record_bytes_max, lsn_end, stale_reach): (u64, u64, u64),
-    past: &mut PastEnd,
+    (record_bytes_max, lsn_end): (u64, u64),
+    (reach, past): (Reach, &mut PastEnd),
 ) -> Result<Option<Tail>> {
     let seq = info.sequence;
     let run = scan_frames(cur, seq, header.first_lsn, (record_bytes_max, lsn_end))?;
@@ -718,7 +747,7 @@ fn scan_live(
         cur,
         (seq, run.stop),
         (record_bytes_max, lsn..lsn_end),
-        (header.recycled, stale_reach),
+        (header.recycled, reach.past(lsn)),
     )?;
     past.add(seq, &found);
     let dirty_end = found.dirty_end(header.recycled).unwrap_or(0).max(run.stop);

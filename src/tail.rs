@@ -393,6 +393,14 @@ impl Tail {
                 self.open_segment(sequence + 1, &path)?;
                 self.skip_to_next()
             }
+            // A next segment starting past `next`: the open one stopped short of it.
+            // When a checkpoint covers `next`, the open segment was retired under this
+            // tail (and its file maybe reused for a new segment, whose frames do not
+            // validate here): `locate` says `BelowCheckpoint`, not a false corruption.
+            Probe::First(_) if self.next <= read_checkpoint_in(&self.fs, &self.dir)? => {
+                self.open = None;
+                self.locate()
+            }
             Probe::First(_) | Probe::Headless => Ok(false),
             // No next segment: not made yet, or retention passed this tail. Look again
             // from the directory; finding the same segment means "nothing yet".

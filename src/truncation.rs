@@ -98,31 +98,36 @@ fn locate_inner(fs: &Fs, dir: &Path, from: u64) -> Result<(Plan, Option<Short>)>
     let mut segments = Vec::new();
     for (seq, path) in list_segments(fs, dir)? {
         // A small header read per segment, the file closed again (no chunk read).
-        let first = match read_header(fs, &path)? {
+        let state = read_header(fs, &path)?;
+        let first = match &state {
             HeaderState::Valid(h) => Some(h.first_lsn),
             _ => None,
         };
-        segments.push((seq, path, first));
+        let recycled = crate::format::header::SegmentHeader::recycled_state(&state);
+        segments.push((seq, path, first, recycled));
     }
     // The last segment holding a record below the cut keeps them; every segment after
     // it goes. Segments before it are left to the scan, which judges them.
     let kept_at = segments
         .iter()
-        .rposition(|(_, _, first)| first.is_some_and(|f| f <= from));
+        .rposition(|(_, _, first, _)| first.is_some_and(|f| f <= from));
     let Some(kept_at) = kept_at else {
         // No segment with a header holds a record below the cut: every segment goes,
         // from the first that holds a valid frame below the cut on (none of them
         // normally: a headless segment is a header whose zeroing a crash cut short).
         // Those up to it are damage the scan reports, never deleted here.
         let mut keep = 0;
-        for (i, (seq, path, _)) in segments.iter().enumerate() {
+        for (i, (seq, path, _, recycled)) in segments.iter().enumerate() {
             let mut cur = Cursor::open(fs, path)?;
-            let below = cur.survey(
-                SEGMENT_HEADER_BYTES,
+            // A recycled file's old bytes never validate, but may look like frames
+            // enough to exceed the survey's budget: there the survey stops instead.
+            let below = cur.survey_within(
+                SEGMENT_HEADER_BYTES..u64::MAX,
                 *seq,
                 RECORD_BYTES_MAX,
                 1..from,
                 Until::FirstValid,
+                *recycled,
             )?;
             if below.frames > 0 {
                 keep = i + 1;
@@ -131,7 +136,7 @@ fn locate_inner(fs: &Fs, dir: &Path, from: u64) -> Result<(Plan, Option<Short>)>
         let removed = segments
             .split_off(keep)
             .into_iter()
-            .map(|(_, path, _)| path)
+            .map(|(_, path, _, _)| path)
             .collect();
         let plan = Plan {
             from,
@@ -143,9 +148,9 @@ fn locate_inner(fs: &Fs, dir: &Path, from: u64) -> Result<(Plan, Option<Short>)>
     let removed = segments
         .split_off(kept_at + 1)
         .into_iter()
-        .map(|(_, path, _)| path)
+        .map(|(_, path, _, _)| path)
         .collect();
-    let Some((sequence, path, Some(first_lsn))) = segments.pop() else {
+    let Some((sequence, path, Some(first_lsn), _)) = segments.pop() else {
         return Err(refuse("no segment keeps the records below the cut".into()));
     };
     let mut cur = Cursor::open(fs, &path)?;

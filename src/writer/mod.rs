@@ -123,9 +123,11 @@ fn open_segments(
     let (active, offset) = match recovered.active {
         Some((seq, offset)) => (SegmentFile::open(fs, seq, spec.path(seq))?, offset),
         None => {
-            // Above every live segment seen and every archived one.
+            // Above every live segment seen, every archived one and every spare file
+            // (whose frames would validate again under their own old number).
             let archived = retention.archived_max()?.map_or(1, |max| max + 1);
-            let seq = archived.max(recovered.next_sequence);
+            let spare = retention.spares.sequence_max().map_or(1, |max| max + 1);
+            let seq = archived.max(spare).max(recovered.next_sequence);
             (spec.create(seq)?, 0)
         }
     };

@@ -71,6 +71,16 @@ impl Spares {
         self.reused.load(Ordering::Relaxed)
     }
 
+    /// The highest old sequence among the files in the pool. A new segment must be
+    /// numbered above it: a file reused under its own old number would carry frames
+    /// that validate.
+    pub fn sequence_max(&self) -> Option<u64> {
+        self.files()
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str().and_then(parse_spare_file_name))
+            .max()
+    }
+
     /// The spare path for retired segment `sequence`.
     pub fn path_for(dir: &Path, sequence: u64) -> PathBuf {
         dir.join(spare_file_name(sequence))
