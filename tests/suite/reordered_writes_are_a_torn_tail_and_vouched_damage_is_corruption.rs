@@ -212,17 +212,21 @@ fn a_frame_claiming_itself_durable_is_corruption_not_a_torn_tail() {
     }
 }
 
+/// Rewrites the segment header's version field, with a checksum that matches.
+fn set_header_version(path: &std::path::Path, version: u32) {
+    let mut header = read_at(path, 0, 64);
+    header[8..12].copy_from_slice(&version.to_le_bytes());
+    let crc = crc32fast::hash(&header[..60]);
+    header[60..64].copy_from_slice(&crc.to_le_bytes());
+    write_at(path, 0, &header);
+}
+
 /// Version 4 only added recycled segments: a version-3 segment is one that never was
 /// recycled, and opens.
 #[test]
 fn a_version_3_log_opens_and_reads_back() {
     let log = log_with_an_unsynced_tail(Driver::Portable);
-    let path = only_segment(&log.dir);
-    let mut header = read_at(&path, 0, 64);
-    header[8..12].copy_from_slice(&3u32.to_le_bytes());
-    let crc = crc32fast::hash(&header[..60]);
-    header[60..64].copy_from_slice(&crc.to_le_bytes());
-    write_at(&path, 0, &header);
+    set_header_version(&only_segment(&log.dir), 3);
     let wal = Wal::open(&log.dir, flush_mode(Driver::Portable)).unwrap();
     let records = wal
         .read_from(ringwal::Lsn::from(1))
@@ -237,15 +241,10 @@ fn a_version_3_log_opens_and_reads_back() {
 #[test]
 fn a_log_in_an_older_format_is_refused_naming_both_versions() {
     let log = log_with_an_unsynced_tail(Driver::Portable);
-    let path = only_segment(&log.dir);
     // Version 2 in the header, with a checksum that matches (what a version-2 writer
     // wrote: no padding between commits, which a version-2 reader would take for the
     // end of the log; the header is what is read first).
-    let mut header = read_at(&path, 0, 64);
-    header[8..12].copy_from_slice(&2u32.to_le_bytes());
-    let crc = crc32fast::hash(&header[..60]);
-    header[60..64].copy_from_slice(&crc.to_le_bytes());
-    write_at(&path, 0, &header);
+    set_header_version(&only_segment(&log.dir), 2);
     let before = snapshot(&log.dir);
     for result in [
         Wal::open(&log.dir, flush_mode(Driver::Portable)).map(|_| ()),
