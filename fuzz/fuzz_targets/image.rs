@@ -80,6 +80,7 @@ pub fn write_image(dir: &Path, data: &[u8]) -> Option<()> {
                 first_lsn,
                 capacity: SEGMENT_BYTES_MAX as u64,
                 durable_floor: first_lsn.saturating_sub(1 + u64::from(flags >> 6)),
+                recycled: false,
             }
             .to_block();
         }
