@@ -28,7 +28,8 @@ pub struct SegmentRow {
     /// File size.
     pub bytes: u64,
     /// active, sealed, spare (blank, past the end), torn (past the end), archived,
-    /// or unknown (the log is corrupt, only the header was read).
+    /// kept for reuse (a retired segment's file, `<seq>.spare`, numbered by its old
+    /// sequence), or unknown (the log is corrupt, only the header was read).
     pub state: String,
 }
 
@@ -139,6 +140,19 @@ pub fn build(dir: &Path) -> Result<Report, Failure> {
         for (seq, path) in segment_files(dir)? {
             rows.push(header_row(seq, &path, "unknown")?);
         }
+    }
+    // Retired segments kept for reuse: their bytes are an earlier life's, never read.
+    for (seq, path) in crate::logdir::spare_files(dir)? {
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        rows.push(SegmentRow {
+            file: file_name(&path),
+            sequence: seq,
+            first_lsn: None,
+            last_lsn: None,
+            records: None,
+            bytes,
+            state: "kept for reuse".to_owned(),
+        });
     }
     let archive = dir.join(ARCHIVE_DIR);
     if archive.is_dir() {

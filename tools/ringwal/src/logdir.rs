@@ -35,13 +35,22 @@ pub fn require_log_dir(dir: &Path) -> Result<(), Failure> {
 
 /// Segment files (`<20 digits>.wal`) directly in `dir`, by sequence.
 pub fn segment_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, Failure> {
+    files_named(dir, parse_segment_file_name)
+}
+
+/// The spare files in `dir` (retired segments kept for reuse), by their old sequence.
+pub fn spare_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, Failure> {
+    files_named(dir, ringwal::format::names::parse_spare_file_name)
+}
+
+fn files_named(dir: &Path, parse: fn(&str) -> Option<u64>) -> Result<Vec<(u64, PathBuf)>, Failure> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Failure::error(format!("cannot list {}: {e}", dir.display())))?;
     let mut out = Vec::new();
     for entry in entries {
         let entry =
             entry.map_err(|e| Failure::error(format!("cannot list {}: {e}", dir.display())))?;
-        if let Some(seq) = entry.file_name().to_str().and_then(parse_segment_file_name) {
+        if let Some(seq) = entry.file_name().to_str().and_then(parse) {
             out.push((seq, entry.path()));
         }
     }

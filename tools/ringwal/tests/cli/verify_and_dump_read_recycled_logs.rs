@@ -1,6 +1,7 @@
 //! verify, dump and inspect on a log whose segments were made from recycled files
 //! (format 4): past their records those files hold their earlier life's frames, which
-//! the tools must neither read as records nor report as damage.
+//! the tools must neither read as records nor report as damage; inspect lists the
+//! spare files still kept for reuse.
 
 use predicates::prelude::*;
 use ringwal::{Lsn, Wal};
@@ -55,5 +56,6 @@ fn verify_exits_0_and_dump_prints_only_the_live_records() {
         .arg(&dir)
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("torn").not());
+        .stdout(predicate::str::contains("torn").not())
+        .stdout(predicate::str::contains("kept for reuse"));
 }
