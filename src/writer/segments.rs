@@ -4,7 +4,11 @@
 //! A segment is prepared under a temporary name (`<seq>.wal.tmp`), given its space as
 //! `Options::preallocate` says, synced, renamed to its final name, and then the
 //! directory is synced. Only then is it handed to the writer, so a segment's directory
-//! entry is durable before any record in it can be reported durable.
+//! entry is durable before any record in it can be reported durable. A spare file (a
+//! retired segment kept for reuse, `writer::spares`) is used instead when there is one:
+//! the recycled-blank marker over its old header, synced, then the same rename and
+//! directory sync, without zero-filling. With a driver that commits with direct writes,
+//! the segment also comes with its `O_DIRECT` descriptor and without cached pages.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
