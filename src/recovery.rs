@@ -550,14 +550,11 @@ impl Walk {
                 if seq == tail.segment + 1 && tail.torn_bytes == 0 {
                     self.bad_next_header = next_header_fault(state, tail.lsn).map(|r| (seq, r));
                 }
-                let recycled = SegmentHeader::recycled_state(state);
-                let stale = (recycled, self.reach().past(tail.lsn));
-                let found = survey_segment(cur, (seq, SEGMENT_HEADER_BYTES), limits, stale)?;
-                self.past.add(seq, &found);
+                let stop = tail.lsn;
+                self.survey_past_the_end(cur, info, state, (limits, stop))?;
                 if let HeaderState::Valid(h) = state {
                     self.past.claim(h.durable_floor, seq, 0);
                 }
-                info.torn_bytes = dirty_bytes(state, found.dirty_end(recycled));
                 Ok(None)
             }
             (None, HeaderState::Valid(h)) => {
@@ -577,11 +574,7 @@ impl Walk {
             (None, _) => {
                 // The chain reached a segment without a valid header: never written (a
                 // blank), or its first write torn. The log ends at its start.
-                let recycled = SegmentHeader::recycled_state(state);
-                let stale = (recycled, self.reach().past(lsn_min));
-                let found = survey_segment(cur, (seq, SEGMENT_HEADER_BYTES), limits, stale)?;
-                self.past.add(seq, &found);
-                info.torn_bytes = dirty_bytes(state, found.dirty_end(recycled));
+                self.survey_past_the_end(cur, info, state, (limits, lsn_min))?;
                 Ok(Some(Tail {
                     segment: seq,
                     offset: 0,
@@ -592,6 +585,25 @@ impl Walk {
                 }))
             }
         }
+    }
+
+    /// Surveys a segment that lies wholly past the end of the chain (which stops at
+    /// LSN `stop`) from its data area: what it holds joins what lies past the end, and
+    /// its non-zero bytes (in a recycled file, what could be frames) are torn.
+    fn survey_past_the_end(
+        &mut self,
+        cur: &mut Cursor,
+        info: &mut SegmentInfo,
+        state: &HeaderState,
+        (limits, stop): ((u64, std::ops::Range<u64>), u64),
+    ) -> Result<()> {
+        let recycled = SegmentHeader::recycled_state(state);
+        let stale = (recycled, self.reach().past(stop));
+        let from = (info.sequence, SEGMENT_HEADER_BYTES);
+        let found = survey_segment(cur, from, limits, stale)?;
+        self.past.add(info.sequence, &found);
+        info.torn_bytes = dirty_bytes(state, found.dirty_end(recycled));
+        Ok(())
     }
 
     /// Once every segment is read: the log ends where its chain stops, and what lies
