@@ -558,7 +558,7 @@ impl futures_core::Stream for Tail {
                             if let Some(old) = other.as_mut() {
                                 shared.watermark.cancel(old);
                             }
-                            other.insert(AsyncWait::new(next, *level))
+                            other.insert(AsyncWait::new(next, *level, None))
                         }
                     };
                     match shared

@@ -1,8 +1,10 @@
-//! `truncate_from` racing `checkpoint` and `sync_async`. Both read the end of the log;
-//! a cut in between used to leave a sync target above the end (the writer spun on it,
-//! never able to build a flush that reaches it) and let a checkpoint validated against
-//! the old end cover records appended after the cut. The interleavings are forced here
-//! with the crate's own locks, so each test fails on the old code every time.
+//! `truncate_from` racing `checkpoint`, `sync_async` and durable appends. Both read
+//! the end of the log; a cut in between used to leave a sync target above the end (the
+//! writer spun on it, never able to build a flush that reaches it) and let a checkpoint
+//! validated against the old end cover records appended after the cut. A durable
+//! append whose record a cut removed waited for the record that took its LSN next,
+//! forever if none came. The interleavings are forced here with the crate's own locks
+//! and entry points, so each test fails on the old code every time.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -37,7 +39,7 @@ fn a_sync_asked_for_across_a_cut_stays_within_the_log() {
     append_synced(&wal, 10);
     let end_before_cut = wal.last_lsn().get();
     wal.truncate_from(Lsn::new(6)).unwrap();
-    let granted = wal.shared.staging.request_sync(end_before_cut);
+    let (granted, _) = wal.shared.staging.request_sync(end_before_cut);
     let st = wal.shared.staging.lock();
     assert!(
         st.sync_target < st.next_lsn,
@@ -67,7 +69,7 @@ fn a_sync_asked_for_during_a_pending_cut_stops_below_it() {
     let mut st = wal.shared.staging.lock();
     st.truncate = Some(4);
     drop(st);
-    let granted = wal.shared.staging.request_sync(u64::MAX);
+    let (granted, _) = wal.shared.staging.request_sync(u64::MAX);
     wal.shared.staging.lock().truncate = None;
     assert_eq!(granted, 3, "a sync requested during a cut from 4");
     wal.close().unwrap();
@@ -122,5 +124,76 @@ fn a_checkpoint_waiting_on_a_cut_is_checked_against_the_new_end() {
         );
     });
     assert!(wal.checkpoint_lsn() < Lsn::new(6));
+    wal.close().unwrap();
+}
+
+/// Runs `wait` on a thread; if it has not returned within 10 s, appends and syncs
+/// records past the cut to release it (a hang guard). Returns whether it had hung.
+fn hung_until_released(wal: &Wal, wait: impl FnOnce() -> crate::Result<()> + Send) -> bool {
+    std::thread::scope(|s| {
+        let waiter = s.spawn(wait);
+        let give_up = std::time::Instant::now() + Duration::from_secs(10);
+        while !waiter.is_finished() && std::time::Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let hung = !waiter.is_finished();
+        if hung {
+            for i in 0..20 {
+                wal.append(format!("release {i}").as_bytes()).unwrap();
+            }
+            wal.sync().unwrap();
+        }
+        waiter.join().unwrap().unwrap();
+        hung
+    })
+}
+
+/// `append_durable` stages its record, then waits. An appender descheduled between the
+/// two while a cut removes its record must be answered: the cut wrote and synced the
+/// record before it moved the watermark back, and the LSN now belongs to whichever
+/// record is appended next (CI once hung here in `truncation_waits_out_concurrent_appends`).
+#[test]
+fn a_durable_append_overtaken_by_a_cut_is_answered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wal = open(&tmp.path().join("wal"));
+    append_synced(&wal, 10);
+    // The first half of `append_durable`.
+    let staged = wal.append_one(b"overtaken", true).unwrap();
+    assert_eq!(staged.first, 11);
+    wal.truncate_from(Lsn::new(6)).unwrap();
+    // The second half, after the cut.
+    let hung = hung_until_released(&wal, || wal.wait_acknowledged(staged.first, staged.at));
+    assert!(
+        !hung,
+        "a durable append whose record the cut removed waited for LSN 11's next record"
+    );
+    wal.close().unwrap();
+}
+
+/// The other side: a record appended after a cut, under an LSN the cut freed, is
+/// waited for until it is itself durable, not answered by the cut.
+#[test]
+fn a_record_appended_after_a_cut_waits_for_its_own_sync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let options = Options::default()
+        .driver(Driver::Portable)
+        .durability(crate::Durability::Periodic(Duration::from_secs(3600)));
+    let wal = Wal::open(tmp.path().join("wal"), options).unwrap();
+    append_synced(&wal, 10);
+    let before_cut = wal.shared.staging.end().1;
+    wal.truncate_from(Lsn::new(6)).unwrap();
+    let staged = wal.append_one(b"replacement", true).unwrap();
+    assert_eq!(staged.first, 6);
+    assert_ne!(staged.at, before_cut, "the cut is counted when it finishes");
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| wal.wait_acknowledged(staged.first, staged.at));
+        std::thread::sleep(Duration::from_millis(200));
+        // No sync for an hour: only a wrongly counted cut answers the wait now.
+        assert!(!waiter.is_finished(), "LSN 6 acknowledged before its sync");
+        assert!(wal.durable_lsn() < Lsn::new(6));
+        wal.sync().unwrap();
+        waiter.join().unwrap().unwrap();
+    });
+    assert!(wal.durable_lsn() >= Lsn::new(6));
     wal.close().unwrap();
 }

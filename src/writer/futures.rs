@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::Wal;
-use super::staging::Prepared;
+use super::staging::{Marked, Prepared};
 use super::thread::Shared;
 use super::watermark::{AsyncWait, Level};
 use crate::Lsn;
@@ -24,22 +24,25 @@ use crate::options::Durability;
 pub struct SyncTicket {
     shared: Arc<Shared>,
     target: u64,
+    /// When the target was read: a later cut (`Wal::truncate_from`) synced it.
+    at: Marked,
     wait: AsyncWait,
 }
 
 impl Clone for SyncTicket {
     fn clone(&self) -> Self {
         // A clone waits on its own: it shares no waker registration.
-        SyncTicket::new(Arc::clone(&self.shared), self.target)
+        SyncTicket::new(Arc::clone(&self.shared), self.target, self.at)
     }
 }
 
 impl SyncTicket {
-    pub(crate) fn new(shared: Arc<Shared>, target: u64) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, target: u64, at: Marked) -> Self {
         SyncTicket {
             shared,
             target,
-            wait: AsyncWait::new(target, Level::Synced),
+            at,
+            wait: AsyncWait::new(target, Level::Synced, Some(at.cuts)),
         }
     }
 
@@ -52,20 +55,24 @@ impl SyncTicket {
     pub fn wait(&self) -> Result<Lsn> {
         self.shared
             .watermark
-            .wait(self.target, Level::Synced, None)?;
+            .wait(self.target, Level::Synced, Some(self.at.cuts), None)?;
         Ok(Lsn::new(self.target))
     }
 
     /// Like `wait`, giving up after `timeout`: `Ok(false)` if it did not complete.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        self.shared
-            .watermark
-            .wait(self.target, Level::Synced, Some(Instant::now() + timeout))
+        self.shared.watermark.wait(
+            self.target,
+            Level::Synced,
+            Some(self.at.cuts),
+            Some(Instant::now() + timeout),
+        )
     }
 
     /// Whether the sync has completed.
     pub fn is_done(&self) -> bool {
         self.shared.watermark.get(Level::Synced) >= self.target
+            || self.shared.watermark.cuts_made() != self.at.cuts
     }
 }
 
@@ -152,7 +159,7 @@ impl Future for AppendAsync<'_> {
         shared
             .staging
             .poll_append(&[this.record], &mut this.key, cx, &shared.watermark)
-            .map_ok(|(lsn, _)| Lsn::new(lsn))
+            .map_ok(|staged| Lsn::new(staged.first))
     }
 }
 
@@ -172,7 +179,8 @@ impl Wal {
     }
 
     /// A future that resolves once `lsn` is acknowledged at the configured durability
-    /// (as `wait_durable` would return), or with the error that poisoned the log. It
+    /// (as `wait_durable` would return, also when a `truncate_from` removes the
+    /// record meanwhile), or with the error that poisoned the log. It
     /// owns what it needs (`Send + 'static`): spawn it, or await it in a handler; no
     /// thread is blocked while it waits.
     ///
@@ -188,7 +196,8 @@ impl Wal {
     /// # }
     /// ```
     pub fn durable(&self, lsn: Lsn) -> Durable {
-        let last = self.last_lsn();
+        let (last, at) = self.shared.staging.end();
+        let last = Lsn::new(last);
         // As `wait_durable`: a poisoned log refuses, even for an LSN already durable.
         let early = match self.shared.watermark.poison_cause() {
             Some(cause) => Some(Error::Poisoned { cause }),
@@ -199,7 +208,7 @@ impl Wal {
         };
         Durable {
             shared: Arc::clone(&self.shared),
-            wait: AsyncWait::new(lsn.get(), self.acknowledged_level()),
+            wait: AsyncWait::new(lsn.get(), self.acknowledged_level(), Some(at.cuts)),
             early,
         }
     }

@@ -22,14 +22,14 @@ use crate::error::{Error, IoOp, Result};
 use crate::format::names::TMP_SUFFIX;
 use crate::io::{self, Fs, SegmentFile};
 use crate::lock::DirLock;
-use crate::options::{Driver, Durability, Options};
+use crate::options::{Driver, Options};
 use crate::reader::RecordIter;
 use crate::recovery::{self, RecoveryReport};
 use crate::retention::{self, Retention};
 use crate::stats::{FlushStats, Stats};
 pub use futures::{AppendAsync, Durable, SyncTicket};
 use segments::{Preparer, SegmentSpec};
-use staging::{Padding, Prepared, Staging, Start};
+use staging::{Marked, Padding, Prepared, Staged, Staging, Start};
 use thread::{LogWriter, Shared};
 use watermark::{Level, Watermark};
 
@@ -323,22 +323,21 @@ impl Wal {
     /// Appends one record; returns its LSN. Not durable until `wait_durable` says so.
     /// Blocks while staging is full.
     pub fn append(&self, payload: &[u8]) -> Result<Lsn> {
-        self.check_record(payload)?;
-        let (lsn, _) =
-            self.shared
-                .staging
-                .append(&[Prepared::new(payload)], true, &self.shared.watermark)?;
-        Ok(Lsn::new(lsn))
+        self.append_one(payload, true)
+            .map(|staged| Lsn::new(staged.first))
     }
 
     /// Like `append`, but returns `Error::WouldBlock` instead of waiting for room.
     pub fn try_append(&self, payload: &[u8]) -> Result<Lsn> {
+        self.append_one(payload, false)
+            .map(|staged| Lsn::new(staged.first))
+    }
+
+    fn append_one(&self, payload: &[u8], block: bool) -> Result<Staged> {
         self.check_record(payload)?;
-        let (lsn, _) =
-            self.shared
-                .staging
-                .append(&[Prepared::new(payload)], false, &self.shared.watermark)?;
-        Ok(Lsn::new(lsn))
+        self.shared
+            .staging
+            .append(&[Prepared::new(payload)], block, &self.shared.watermark)
     }
 
     /// Appends records with dense LSNs, all in one segment; after a crash either all of
@@ -358,42 +357,55 @@ impl Wal {
             self.check_record(payload)?;
         }
         let prepared: Vec<Prepared<'_>> = payloads.iter().map(|p| Prepared::new(p)).collect();
-        let (first, last) = self
+        let staged = self
             .shared
             .staging
             .append(&prepared, true, &self.shared.watermark)?;
-        Ok(Lsn::new(first)..=Lsn::new(last))
+        Ok(Lsn::new(staged.first)..=Lsn::new(staged.last))
     }
 
     /// Blocks until `lsn` is acknowledged at the configured durability: synced for
-    /// `Fsync` and `Periodic`, written for `Flush`.
+    /// `Fsync` and `Periodic`, written for `Flush`. A record that a `truncate_from`
+    /// removes while this waits counts as acknowledged (a cut writes and syncs all
+    /// that was appended before it); an LSN the cut hands out again to a new record
+    /// is waited for only if this call began after the cut.
     pub fn wait_durable(&self, lsn: Lsn) -> Result<()> {
-        // Poison refuses; a close does not: what it synced is still acknowledged (the
-        // watermark answers `Closed` for what it did not reach).
-        if let Some(cause) = self.shared.watermark.poison_cause() {
-            return Err(Error::Poisoned { cause });
-        }
-        if lsn.get() > self.last_lsn().get() {
+        let (last, at) = self.shared.staging.end();
+        if lsn.get() > last {
+            // As below: a poisoned log refuses first.
+            self.check_poison()?;
             return Err(Error::InvalidArgument {
                 what: "lsn",
-                reason: format!("{lsn} was never appended (last is {})", self.last_lsn()),
+                reason: format!("{lsn} was never appended (last is {last})"),
             });
         }
-        let level = match self.options.durability {
-            Durability::Flush => Level::Written,
-            _ => Level::Synced,
-        };
+        self.wait_acknowledged(lsn.get(), at)
+    }
+
+    /// `append` then `wait_durable`; a `truncate_from` that removes the record while
+    /// this waits ends the wait, as in `wait_durable`.
+    pub fn append_durable(&self, payload: &[u8]) -> Result<Lsn> {
+        let staged = self.append_one(payload, true)?;
+        self.wait_acknowledged(staged.first, staged.at)?;
+        Ok(Lsn::new(staged.first))
+    }
+
+    /// The wait of `wait_durable` for an LSN handed out at `at`.
+    fn wait_acknowledged(&self, lsn: u64, at: Marked) -> Result<()> {
+        // Poison refuses; a close does not: what it synced is still acknowledged (the
+        // watermark answers `Closed` for what it did not reach).
+        self.check_poison()?;
         self.shared
             .watermark
-            .wait(lsn.get(), level, None)
+            .wait(lsn, self.acknowledged_level(), Some(at.cuts), None)
             .map(|_| ())
     }
 
-    /// `append` then `wait_durable`.
-    pub fn append_durable(&self, payload: &[u8]) -> Result<Lsn> {
-        let lsn = self.append(payload)?;
-        self.wait_durable(lsn)?;
-        Ok(lsn)
+    fn check_poison(&self) -> Result<()> {
+        match self.shared.watermark.poison_cause() {
+            Some(cause) => Err(Error::Poisoned { cause }),
+            None => Ok(()),
+        }
     }
 
     /// Forces a sync of everything appended so far (whatever the durability level) and
@@ -408,8 +420,8 @@ impl Wal {
         self.check_open()?;
         // The target is read and requested under one staging lock: read apart, a cut
         // in between would leave a sync target above the end of the log.
-        let target = self.shared.staging.request_sync(u64::MAX);
-        Ok(SyncTicket::new(Arc::clone(&self.shared), target))
+        let (target, at) = self.shared.staging.request_sync(u64::MAX);
+        Ok(SyncTicket::new(Arc::clone(&self.shared), target, at))
     }
 
     /// Highest LSN known to be on disk (synced); 0 before anything is.
@@ -499,7 +511,8 @@ impl Wal {
         if lsn > cp.persisted {
             if self.shared.watermark.get(Level::Synced) < lsn {
                 self.shared.staging.request_sync(lsn);
-                self.shared.watermark.wait(lsn, Level::Synced, None)?;
+                // No cut can come: it would need the checkpoint mutex held here.
+                self.shared.watermark.wait(lsn, Level::Synced, None, None)?;
             }
             // Poison may have come after the sync this checkpoint waited on.
             self.check_open()?;

@@ -58,6 +58,10 @@ pub(crate) struct State {
     pub truncate: Option<u64>,
     /// The writer's answer to the cut, for the caller to take.
     pub truncated: Option<Result<()>>,
+    /// Cuts finished (`finish_truncate` with a resume). Every LSN handed out while
+    /// this was `n` was written and synced before cut `n + 1` moved the watermark
+    /// back (`Watermark::cuts_made` then passes `n`): see `Marked`.
+    pub cuts_done: u64,
     pub closing: bool,
     pub poison: Option<Arc<Error>>,
     /// The writer is asleep on `work` and needs a notify.
@@ -136,6 +140,31 @@ impl<'a> Prepared<'a> {
     }
 }
 
+/// LSNs handed out by one append, and when.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Staged {
+    pub first: u64,
+    pub last: u64,
+    pub at: Marked,
+}
+
+/// When, relative to cuts of the log, an LSN was handed out (or the end of the log was
+/// read): the cuts finished then. A cut (`Wal::truncate_from`) writes and syncs every
+/// record staged before it, and only then moves the watermarks back and starts
+/// handing the removed LSNs out again. So a waiter for an LSN handed out at `Marked`
+/// is answered by the watermark reaching it or by any later cut: after the cut the
+/// LSN names a different record, which its wait must not wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Marked {
+    pub cuts: u64,
+}
+
+impl Marked {
+    fn now(st: &State) -> Marked {
+        Marked { cuts: st.cuts_done }
+    }
+}
+
 /// Where the log continues after a cut.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Resume {
@@ -190,6 +219,7 @@ impl Staging {
                 sync_target: 0,
                 truncate: None,
                 truncated: None,
+                cuts_done: 0,
                 closing: false,
                 poison: None,
                 writer_asleep: false,
@@ -226,7 +256,7 @@ impl Staging {
         records: &[Prepared<'_>],
         block: bool,
         watermark: &Watermark,
-    ) -> Result<(u64, u64)> {
+    ) -> Result<Staged> {
         let frames: u64 = records
             .iter()
             .map(|r| frame_bytes(r.payload.len() as u64))
@@ -235,9 +265,9 @@ impl Staging {
         let st = self.lock();
         let mut st = self.wait_for_room(st, frames, block)?;
         let durable = watermark.get(Level::Synced);
-        let (first, last) = self.stage(&mut st, records, (frames, durable));
+        let staged = self.stage(&mut st, records, (frames, durable));
         self.arrived(st);
-        Ok((first, last))
+        Ok(staged)
     }
 
     /// Refuses a batch that could never be staged: it must fit one segment and one
@@ -314,7 +344,7 @@ impl Staging {
         key: &mut Option<u64>,
         cx: &mut Context<'_>,
         watermark: &Watermark,
-    ) -> Poll<Result<(u64, u64)>> {
+    ) -> Poll<Result<Staged>> {
         let frames: u64 = records
             .iter()
             .map(|r| frame_bytes(r.payload.len() as u64))
@@ -362,13 +392,13 @@ impl Staging {
 
     /// Frames `records` into the buffer with dense LSNs, in the current segment or, if
     /// they do not fit, at the start of the next. `durable` is the synced watermark,
-    /// which each frame claims. Returns the first and last LSN.
+    /// which each frame claims. Returns the LSNs handed out.
     fn stage(
         &self,
         st: &mut State,
         records: &[Prepared<'_>],
         (frames, durable): (u64, u64),
-    ) -> (u64, u64) {
+    ) -> Staged {
         let segment_bytes = self.segment_bytes;
         let padded = st.pad.start(st.offset, st.runs.is_empty(), self.busy());
         if padded != st.offset {
@@ -422,7 +452,11 @@ impl Staging {
         st.records += count as u64;
         st.appends += count as u64;
         st.append_bytes += payload_bytes;
-        (first, last)
+        Staged {
+            first,
+            last,
+            at: Marked::now(st),
+        }
     }
 
     /// Closes the current segment to new frames: the next frame opens the next one.
@@ -523,6 +557,13 @@ impl Staging {
         }
     }
 
+    /// The end of the log now (the last LSN handed out), with the cuts finished: the
+    /// answer a waiter needs before it waits for an LSN it did not stage itself.
+    pub fn end(&self) -> (u64, Marked) {
+        let st = self.lock();
+        (st.next_lsn - 1, Marked::now(&st))
+    }
+
     /// The writer's answer to a cut. On success the log continues at `from` in
     /// segment `sequence` at `offset` (0: the segment is blank and needs a header;
     /// otherwise its first LSN is `first_lsn`).
@@ -544,6 +585,7 @@ impl Staging {
             }
             st.sync_target = st.sync_target.min(r.from - 1);
             st.index.cut(r.from);
+            st.cuts_done += 1;
             // Nothing is in flight during a cut.
             self.busy_until.store(0, Ordering::Release);
         }
@@ -558,18 +600,19 @@ impl Staging {
     /// Asks the writer to sync everything up to `lsn`, clamped to the end of the log
     /// (and below a pending cut): a target above the end is one no flush can reach,
     /// and the writer would spin on it. Returns the clamped target.
-    pub fn request_sync(&self, lsn: u64) -> u64 {
+    pub fn request_sync(&self, lsn: u64) -> (u64, Marked) {
         let mut st = self.lock();
         let end = st
             .truncate
             .map_or(st.next_lsn, |from| from.min(st.next_lsn))
             - 1;
         let target = lsn.min(end);
+        let at = Marked::now(&st);
         if target > st.sync_target {
             st.sync_target = target;
             self.arrived(st);
         }
-        target
+        (target, at)
     }
 
     /// Tells the writer there is work: bumps `arrivals` and wakes it if asleep.

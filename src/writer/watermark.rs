@@ -73,15 +73,18 @@ impl Marks {
 pub(crate) struct AsyncWait {
     pub lsn: u64,
     pub level: Level,
+    /// Also answered by a cut made since this many (`Watermark::wait`'s `cuts_seen`).
+    pub cuts_seen: Option<u64>,
     /// The registration key, once registered.
     key: Option<(u64, u64)>,
 }
 
 impl AsyncWait {
-    pub fn new(lsn: u64, level: Level) -> Self {
+    pub fn new(lsn: u64, level: Level, cuts_seen: Option<u64>) -> Self {
         AsyncWait {
             lsn,
             level,
+            cuts_seen,
             key: None,
         }
     }
@@ -184,7 +187,8 @@ impl Watermark {
     /// Polls an async wait: ready once the watermark covers its LSN (or with the
     /// poison or close error); otherwise registers `cx`'s waker under its LSN.
     pub fn poll_wait(&self, wait: &mut AsyncWait, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        self.poll_wait_or_cut(wait, cx, None)
+        let cuts_seen = wait.cuts_seen;
+        self.poll_wait_or_cut(wait, cx, cuts_seen)
     }
 
     /// `poll_wait` that is also ready once the log was cut since `cuts_seen` (a tail
@@ -196,7 +200,8 @@ impl Watermark {
         cx: &mut Context<'_>,
         cuts_seen: Option<u64>,
     ) -> Poll<Result<()>> {
-        if self.get(wait.level) >= wait.lsn && cuts_seen.is_none() {
+        // Covered is ready whether or not a cut came too (the locked check agrees).
+        if self.get(wait.level) >= wait.lsn {
             self.cancel(wait);
             return Poll::Ready(Ok(()));
         }
@@ -283,8 +288,8 @@ impl Watermark {
     }
 
     /// Moves both watermarks back to `lsn` after a cut of the log: the LSNs above it
-    /// name records appended from now on. Waiters above it keep waiting for those.
-    /// Tails are told of the cut (and woken to notice it).
+    /// name records appended from now on. Waits that count cuts return; the others
+    /// above it keep waiting for those. Tails are told of the cut (and woken to notice it).
     pub fn reset(&self, lsn: u64) {
         let mut guard = self.lock();
         self.written.store(lsn, Ordering::Release);
@@ -296,8 +301,10 @@ impl Watermark {
         if guard.cuts.len() > CUTS_KEPT {
             guard.cuts.remove(0);
         }
-        // Waiters above the cut keep waiting for the records that replace the removed
-        // ones (each re-registers when woken), but a tail must look at the cut now.
+        // Everyone looks: a tail must see the cut now, and a wait for an LSN handed out
+        // before it is answered (its record was synced before this reset). A wait that
+        // knows no cuts (`cuts_seen: None`) re-registers for the record that replaces
+        // the removed one.
         self.wake_all(guard);
     }
 
@@ -339,8 +346,17 @@ impl Watermark {
         self.lock().poison.clone()
     }
 
-    /// Waits until `level` reaches `lsn`. Returns `Ok(false)` if `deadline` passed first.
-    pub fn wait(&self, lsn: u64, level: Level, deadline: Option<Instant>) -> Result<bool> {
+    /// Waits until `level` reaches `lsn` or, with `cuts_seen`, until a cut is made
+    /// after that many (the LSN was handed out before it, so the cut found its record
+    /// written and synced; see `staging::Marked`). Returns `Ok(false)` if `deadline`
+    /// passed first.
+    pub fn wait(
+        &self,
+        lsn: u64,
+        level: Level,
+        cuts_seen: Option<u64>,
+        deadline: Option<Instant>,
+    ) -> Result<bool> {
         if self.get(level) >= lsn {
             return Ok(true);
         }
@@ -348,7 +364,7 @@ impl Watermark {
         let alone = self.waiting.fetch_add(1, Ordering::AcqRel) == 0;
         let short_waits =
             self.wait_ns_avg.load(Ordering::Relaxed) < LONE_WAITER_SPIN.as_nanos() as u64;
-        let result = self.wait_slow(lsn, level, deadline, alone && short_waits);
+        let result = self.wait_slow(lsn, level, cuts_seen, deadline, alone && short_waits);
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         let took = started.elapsed().as_nanos() as u64;
         let avg = self.wait_ns_avg.load(Ordering::Relaxed);
@@ -390,13 +406,14 @@ impl Watermark {
         &self,
         lsn: u64,
         level: Level,
+        cuts_seen: Option<u64>,
         deadline: Option<Instant>,
         alone: bool,
     ) -> Result<bool> {
         if alone && self.spin(lsn, level, deadline) {
             return Ok(true);
         }
-        self.park_until(lsn, level, deadline, None)
+        self.park_until(lsn, level, deadline, cuts_seen)
     }
 
     /// Parks until `level` reaches `lsn` (or, with `cuts_seen`, the log was cut since),

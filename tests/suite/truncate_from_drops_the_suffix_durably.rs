@@ -4,6 +4,8 @@
 //! the last record. On both drivers; then a power cut at every file operation of a
 //! truncation (simulator) leaves the old log or the cut one, never a mix.
 
+use std::future::Future;
+
 use ringwal::sim::{SimError, SimFault, SimFs, SimOp};
 use ringwal::{Driver, Error, LogReader, Lsn, Options, Wal};
 
@@ -162,6 +164,51 @@ fn truncation_waits_out_concurrent_appends() {
         drop(wal);
         let wal = Wal::open(&log.dir, small(driver)).unwrap();
         assert_eq!(wal.last_lsn(), Lsn::new(last));
+    }
+}
+
+/// A sync ticket taken before a cut, and a durability future made before it, are
+/// answered by the cut even when they look only after it: the cut wrote and synced
+/// everything appended before it. They used to wait for the records that would take
+/// the removed LSNs next, forever when none came.
+#[test]
+fn waits_begun_before_a_cut_are_answered_by_it() {
+    for driver in drivers() {
+        let log = temp_log();
+        let wal = Wal::open(&log.dir, small(driver)).unwrap();
+        for l in 1..=20 {
+            wal.append(&payload(l)).unwrap();
+        }
+        let ticket = wal.sync_async().unwrap();
+        assert_eq!(ticket.lsn(), Lsn::new(20));
+        let mut durable = wal.durable(Lsn::new(20));
+        wal.truncate_from(Lsn::new(11)).unwrap();
+        assert!(
+            ticket.is_done(),
+            "{driver:?}: ticket for 20 after a cut to 10"
+        );
+        assert!(
+            ticket
+                .wait_timeout(std::time::Duration::from_secs(5))
+                .unwrap(),
+            "{driver:?}: the ticket's wait"
+        );
+        assert_eq!(ticket.clone().wait().unwrap(), Lsn::new(20));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(
+            matches!(
+                std::pin::Pin::new(&mut durable).poll(&mut cx),
+                std::task::Poll::Ready(Ok(()))
+            ),
+            "{driver:?}: the durability future for 20 after a cut to 10"
+        );
+        // Made after the cut, a wait is for the records that take the LSNs next.
+        assert!(matches!(
+            wal.wait_durable(Lsn::new(11)),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert_eq!(wal.append_durable(b"next").unwrap(), Lsn::new(11));
+        wal.close().unwrap();
     }
 }
 
