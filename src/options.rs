@@ -94,6 +94,7 @@ pub struct Options {
     pub(crate) chains_in_flight_max: u32,
     pub(crate) sqpoll: bool,
     pub(crate) sqpoll_idle_ms: u32,
+    pub(crate) prepare_on_ring: bool,
     pub(crate) direct_io: bool,
     pub(crate) direct_depth: u32,
     #[cfg(feature = "fault-injection")]
@@ -123,6 +124,7 @@ impl Default for Options {
             chains_in_flight_max: 1,
             sqpoll: false,
             sqpoll_idle_ms: 1000,
+            prepare_on_ring: true,
             direct_io: true,
             direct_depth: DIRECT_DEPTH_DEFAULT,
             #[cfg(feature = "fault-injection")]
@@ -310,6 +312,19 @@ impl Options {
     pub fn sqpoll(mut self, on: bool, idle_ms: u32) -> Self {
         self.sqpoll = on;
         self.sqpoll_idle_ms = idle_ms;
+        self
+    }
+
+    /// io_uring driver: make a spare file (`recycle_segments`) into the next segment
+    /// with one linked chain on the writer's ring (the recycled-blank marker's write →
+    /// fdatasync → dropping its cached pages → rename → directory fsync, each step
+    /// after the one before completed) instead of with blocking calls on the segment
+    /// preparer's thread (default on; needs Linux 5.11's `IORING_OP_RENAMEAT`, else
+    /// the thread does it). New files, which are zero-filled, are always made on the
+    /// thread. Either way the segment's directory entry is durable before any record
+    /// in it is acknowledged.
+    pub fn prepare_on_ring(mut self, on: bool) -> Self {
+        self.prepare_on_ring = on;
         self
     }
 

@@ -91,6 +91,9 @@ pub struct Stats {
     /// Segments made from a retired segment's file instead of a new, zero-filled one
     /// (`Options::recycle_segments`), since the log was opened.
     pub segments_recycled: u64,
+    /// Of those, the ones made by a linked chain on the io_uring writer's ring
+    /// (`Options::prepare_on_ring`) rather than on the segment preparer's thread.
+    pub segments_recycled_on_ring: u64,
     /// Records per flush.
     pub batch_records: Percentiles,
     /// Bytes per flush.

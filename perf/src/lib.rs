@@ -269,7 +269,9 @@ pub fn ringwal_run_until(
 /// knobs for experiments — `RINGWAL_PREALLOC=zeroed|fallocate|grow`,
 /// `RINGWAL_CHAINS=N` (io_uring buffered chains in flight), `RINGWAL_DIRECT_DEPTH=N`
 /// (io_uring direct commits in flight), `RINGWAL_DIRECT=0` (buffered chains) and
-/// `RINGWAL_RECYCLE=N` (spare segment files kept; 0: no recycling). With
+/// `RINGWAL_RECYCLE=N` (spare segment files kept; 0: no recycling),
+/// `RINGWAL_RING_PREP=0` (spares made into segments on the preparer's thread, not
+/// by a chain on the io_uring writer's ring). With
 /// `RINGWAL_CHECKPOINT_MS=N` a thread checkpoints every N ms (`appender`).
 pub fn bench_options(driver: Driver, durability: Durability) -> Options {
     let prealloc = match std::env::var("RINGWAL_PREALLOC").as_deref() {
@@ -294,6 +296,10 @@ pub fn bench_options(driver: Driver, durability: Durability) -> Options {
     };
     let options = match knob("RINGWAL_RECYCLE") {
         Some(count) => options.recycle_segments(count),
+        None => options,
+    };
+    let options = match knob("RINGWAL_RING_PREP") {
+        Some(on) => options.prepare_on_ring(on != 0),
         None => options,
     };
     match knob("RINGWAL_DIRECT") {

@@ -117,6 +117,32 @@ pub(crate) struct DriverCounters {
     /// Direct-mode flushes that waited for a write in flight to finish with a block
     /// they also write.
     pub direct_block_waits: u64,
+    /// Spare files made into segments by a linked chain on the ring (`ReuseJob`).
+    pub ring_reuses: u64,
+}
+
+/// A spare file to make into a segment with one linked chain on the driver's ring
+/// (`IoDriver::start_reuse`): the recycled-blank marker written over its header →
+/// fdatasync → its cached pages dropped (direct mode) → renamed to the segment's name
+/// → fsync of the directory. The same steps the segment preparer's thread takes with
+/// blocking calls (`writer::segments`). The job owns everything its entries point at
+/// (descriptors, the marker, the names) until every entry has completed.
+#[derive(Debug)]
+#[cfg_attr(
+    not(all(target_os = "linux", feature = "io-uring")),
+    allow(dead_code, reason = "only the io_uring driver runs these chains")
+)]
+pub(crate) struct ReuseJob {
+    /// The segment it becomes (already named with its new path, `recycled` set).
+    pub segment: SegmentFile,
+    /// The spare's path, for errors.
+    pub spare: std::path::PathBuf,
+    /// The log directory, where the rename happens and which is synced after it.
+    pub dir: Arc<std::fs::File>,
+    /// The spare's and the segment's names in `dir`.
+    pub from: std::ffi::CString,
+    pub to: std::ffi::CString,
+    pub marker: Vec<u8>,
 }
 
 /// Wakes a writer that is blocked inside the driver waiting for completions.
@@ -157,6 +183,24 @@ pub(crate) trait IoDriver: Send {
     /// Whether commits are direct writes.
     fn direct(&self) -> bool {
         self.direct_block().is_some()
+    }
+    /// Whether `start_reuse` runs here (io_uring with the opcodes it needs, and
+    /// `Options::prepare_on_ring`).
+    fn reuses_on_ring(&self) -> bool {
+        false
+    }
+    /// Starts `job`'s chain; one at a time. Its completions are handled as they come,
+    /// beside the flushes', and `finish_reuse` collects the outcome.
+    fn start_reuse(&mut self, job: ReuseJob) -> Result<()> {
+        drop(job);
+        Err(crate::Error::internal(
+            "this driver makes no segments on a ring",
+        ))
+    }
+    /// Waits for the chain `start_reuse` started: the segment, or the first error of
+    /// the chain (the spare may then be renamed or not; the log is poisoned).
+    fn finish_reuse(&mut self) -> Result<SegmentFile> {
+        Err(crate::Error::internal("no segment is being made on a ring"))
     }
 }
 

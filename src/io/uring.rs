@@ -42,20 +42,28 @@ use std::time::Instant;
 use io_uring::{IoUring, Probe, opcode, squeue, types};
 
 use super::direct::{self, AlignedBuf, Placed, TailBlock};
-use super::{Buffer, Completed, DriverCounters, Flush, IoDriver, Op, SegmentFile, Wake};
+use super::{Buffer, Completed, DriverCounters, Flush, IoDriver, Op, ReuseJob, SegmentFile, Wake};
 use crate::error::{Error, IoOp, Result};
 use crate::limits::{CHAINS_IN_FLIGHT_MAX, FLUSH_OPS_MAX, FLUSH_SEGMENTS_MAX};
 use crate::options::{Driver, Options};
 
 /// `user_data` of the eventfd poll; chain operations use `chain << 16 | op`.
 const POLL_TAG: u64 = u64::MAX;
+/// Entries of a segment-reuse chain (`ReuseJob`): marker write, fdatasync, page drop,
+/// rename, directory fsync.
+const REUSE_OPS_MAX: usize = 5;
+/// `user_data` of a reuse chain's entries: `REUSE_TAG + i` (below `POLL_TAG`; chain
+/// ids would need 2^47 flushes to reach it).
+const REUSE_TAG: u64 = POLL_TAG - REUSE_OPS_MAX as u64;
 /// Operations one chain may hold (the low 16 bits of `user_data`).
 const CHAIN_OPS_MAX: usize = FLUSH_OPS_MAX;
 /// The most submission entries a ring may be sized to (`ring_entries` is validated
 /// against it).
 const RING_ENTRIES_MAX: u32 = 4096;
-/// Completion entries the chains in flight can produce at once, plus the poll's.
-const CQ_ENTRIES_NEEDED_MAX: usize = CHAINS_IN_FLIGHT_MAX as usize * CHAIN_OPS_MAX + 1;
+/// Completion entries the chains in flight can produce at once, plus the poll's and a
+/// reuse chain's.
+const CQ_ENTRIES_NEEDED_MAX: usize =
+    CHAINS_IN_FLIGHT_MAX as usize * CHAIN_OPS_MAX + 1 + REUSE_OPS_MAX;
 /// The kernel's limit on completion-queue entries (IORING_MAX_CQ_ENTRIES).
 const KERNEL_CQ_ENTRIES_MAX: usize = 2 * 32768;
 /// Segments one flush may name (the one a previous flush left unsynced, plus those it
@@ -70,6 +78,8 @@ const ENTER_RETRIES_MAX: u32 = 10_000;
 
 const _: () = assert!(CHAIN_OPS_MAX < (1 << 16));
 const _: () = assert!(CHAIN_OPS_MAX < RING_ENTRIES_MAX as usize);
+// A reuse chain fits an emptied submission queue, as a flush's does.
+const _: () = assert!(REUSE_OPS_MAX <= CHAIN_OPS_MAX);
 const _: () = assert!(CQ_ENTRIES_NEEDED_MAX <= KERNEL_CQ_ENTRIES_MAX);
 // A flush that finds no chain in flight always finds its slots free.
 const _: () = assert!(SLOTS_MAX > FLUSH_SLOTS_MAX);
@@ -132,6 +142,18 @@ impl Chain {
     }
 }
 
+/// A segment-reuse chain in flight (`ReuseJob`).
+#[derive(Debug)]
+struct Reuse {
+    job: ReuseJob,
+    /// What each entry does, for errors: the operation and the path it names.
+    steps: Vec<(IoOp, std::path::PathBuf)>,
+    /// Entries whose completion has not arrived.
+    outstanding: u32,
+    /// The chain's first error.
+    error: Option<Error>,
+}
+
 /// A registered buffer: where its memory is, and how much of it.
 #[derive(Debug, Clone, Copy)]
 struct Registered {
@@ -170,6 +192,10 @@ pub(crate) struct UringDriver {
     held: Vec<(u64, i32)>,
     /// Completions copied out of the queue by `drain_cq` (kept to reuse its memory).
     cqes: Vec<(u64, i32)>,
+    /// Whether spare files are made into segments on this ring (`start_reuse`).
+    reuse_on_ring: bool,
+    /// The reuse chain in flight, or done and not yet collected.
+    reuse: Option<Reuse>,
     #[cfg(feature = "fault-injection")]
     faults: Option<crate::testing::FaultState>,
 }
@@ -200,7 +226,7 @@ fn ring_sizes(options: &Options, depth: usize) -> std::result::Result<(u32, u32,
         return Err(format!("ring_entries {sq} exceeds {RING_ENTRIES_MAX}"));
     }
     // Every entry of every chain in flight may complete before the writer reaps.
-    let cq_needed = (depth * CHAIN_OPS_MAX + 1).next_power_of_two();
+    let cq_needed = (depth * CHAIN_OPS_MAX + 1 + REUSE_OPS_MAX).next_power_of_two();
     let cq = cq_needed.max(2 * sq as usize);
     debug_assert!(cq <= KERNEL_CQ_ENTRIES_MAX);
     let slots = (depth * FLUSH_SLOTS_MAX + 1).clamp(FLUSH_SLOTS_MAX + 1, SLOTS_MAX);
@@ -241,6 +267,12 @@ impl UringDriver {
         if let Some((_, name)) = needed.iter().find(|(code, _)| !probe.is_supported(*code)) {
             return Err(format!("the kernel's io_uring lacks {name}"));
         }
+        // Making segments on the ring needs more (Linux 5.11); without it the preparer's
+        // thread makes them.
+        let reuse_on_ring = options.prepare_on_ring
+            && [opcode::RenameAt::CODE, opcode::Fadvise::CODE]
+                .iter()
+                .all(|code| probe.is_supported(*code));
         ring.submitter()
             .register_files_sparse(slot_count)
             .map_err(|e| format!("sparse fixed-file registration failed: {e}"))?;
@@ -269,6 +301,8 @@ impl UringDriver {
             segment_bytes: options.segment_bytes,
             held: Vec::new(),
             cqes: Vec::new(),
+            reuse_on_ring,
+            reuse: None,
             #[cfg(feature = "fault-injection")]
             faults: options.faults.map(crate::testing::FaultState::new),
         })
@@ -630,6 +664,10 @@ impl UringDriver {
                 let _ = rustix::io::read(&self.wake.fd, &mut counter);
                 continue;
             }
+            if user_data >= REUSE_TAG {
+                self.complete_reuse((user_data - REUSE_TAG) as usize, result);
+                continue;
+            }
             if self.holds_back(user_data >> 16) {
                 self.held.push((user_data, result));
                 continue;
@@ -802,7 +840,7 @@ impl UringDriver {
     /// so no buffer is released while the kernel may still read it). Returns false if
     /// the ring itself failed, in which case the chains' memory must be leaked.
     fn quiesce(&mut self) -> bool {
-        while self.chains.iter().any(|c| c.outstanding > 0) {
+        while self.chains.iter().any(|c| c.outstanding > 0) || self.reuse_outstanding() {
             if !self.held_releasable() && self.enter(1).is_err() {
                 return false;
             }
@@ -1020,6 +1058,113 @@ impl IoDriver for UringDriver {
         self.chains.len() + self.ready.len()
     }
 
+    fn reuses_on_ring(&self) -> bool {
+        self.reuse_on_ring
+    }
+
+    fn start_reuse(&mut self, job: ReuseJob) -> Result<()> {
+        if self.reuse.is_some() {
+            return Err(Error::internal("a second segment-reuse chain on the ring"));
+        }
+        let Some(file) = job.segment.file.os_file() else {
+            return Err(Error::Unsupported {
+                reason: "io_uring driver: a spare that is not a kernel file".into(),
+            });
+        };
+        let fd = types::Fd(file.as_raw_fd());
+        let dir = types::Fd(job.dir.as_raw_fd());
+        let (spare, dir_path) = (job.spare.clone(), job.segment.path.clone());
+        let mut entries = vec![
+            opcode::Write::new(fd, job.marker.as_ptr(), job.marker.len() as u32)
+                .offset(0)
+                .build(),
+            opcode::Fsync::new(fd)
+                .flags(types::FsyncFlags::DATASYNC)
+                .build(),
+        ];
+        let mut steps = vec![
+            (IoOp::Preallocate, spare.clone()),
+            (IoOp::Sync, spare.clone()),
+        ];
+        if job.segment.direct.is_some() {
+            // The old life's pages: each would have to be invalidated by the first
+            // direct write over it.
+            entries.push(opcode::Fadvise::new(fd, 0, libc::POSIX_FADV_DONTNEED).build());
+            steps.push((IoOp::Sync, spare.clone()));
+        }
+        entries.push(opcode::RenameAt::new(dir, job.from.as_ptr(), dir, job.to.as_ptr()).build());
+        steps.push((IoOp::Rename, spare));
+        entries.push(opcode::Fsync::new(dir).build());
+        steps.push((
+            IoOp::Sync,
+            dir_path
+                .parent()
+                .map(|p| p.to_path_buf())
+                .unwrap_or_default(),
+        ));
+        let last = entries.len() - 1;
+        let entries: Vec<squeue::Entry> = entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let e = e.user_data(REUSE_TAG + i as u64);
+                if i < last {
+                    e.flags(squeue::Flags::IO_LINK)
+                } else {
+                    e
+                }
+            })
+            .collect();
+        let room = {
+            let sq = self.ring.submission();
+            sq.capacity() - sq.len()
+        };
+        if room < entries.len() {
+            self.enter(0)?;
+        }
+        // Stored before the push: from here on the entries point into the job, which
+        // stays in `self.reuse` until every entry has completed (`finish_reuse` and
+        // `Drop` wait for that).
+        let pushed = entries.len() as u32;
+        self.reuse = Some(Reuse {
+            job,
+            steps,
+            outstanding: pushed,
+            error: None,
+        });
+        // SAFETY: the entries name the spare's descriptor and the directory's, both
+        // owned by the job, and point at the job's marker and name strings (heap
+        // allocations that do not move when the job does). The job lives in
+        // `self.reuse` until all of its entries have completed.
+        if unsafe { self.ring.submission().push_multiple(&entries) }.is_err() {
+            self.reuse = None;
+            return Err(Error::internal(
+                "a segment-reuse chain did not fit the emptied submission queue",
+            ));
+        }
+        self.counters.ring_sqes += u64::from(pushed);
+        self.enter(0)
+    }
+
+    fn finish_reuse(&mut self) -> Result<SegmentFile> {
+        loop {
+            self.drain_cq();
+            match &self.reuse {
+                None => return Err(Error::internal("no segment-reuse chain to finish")),
+                Some(r) if r.outstanding == 0 => break,
+                Some(_) => self.enter(1)?,
+            }
+        }
+        let Some(reuse) = self.reuse.take() else {
+            return Err(Error::internal("no segment-reuse chain to finish"));
+        };
+        if let Some(error) = reuse.error {
+            return Err(error);
+        }
+        self.counters.ring_reuses += 1;
+        Ok(reuse.job.segment)
+    }
+
     fn counters(&self) -> DriverCounters {
         self.counters
     }
@@ -1030,6 +1175,47 @@ impl UringDriver {
     fn leak_chains(&mut self) {
         for chain in self.chains.drain(..) {
             std::mem::forget(chain);
+        }
+        if let Some(reuse) = self.reuse.take() {
+            std::mem::forget(reuse);
+        }
+    }
+
+    fn reuse_outstanding(&self) -> bool {
+        self.reuse.as_ref().is_some_and(|r| r.outstanding > 0)
+    }
+
+    /// Records the completion of entry `step` of the reuse chain.
+    fn complete_reuse(&mut self, step: usize, result: i32) {
+        let Some(reuse) = self.reuse.as_mut() else {
+            debug_assert!(false, "a reuse completion with no reuse chain");
+            return;
+        };
+        reuse.outstanding = reuse.outstanding.saturating_sub(1);
+        let Some((op, path)) = reuse.steps.get(step) else {
+            return;
+        };
+        let failure = if result < 0 {
+            // Cut off behind the entry that failed (already recorded).
+            if result == -libc::ECANCELED && reuse.error.is_some() {
+                return;
+            }
+            Some(io::Error::from_raw_os_error(-result))
+        } else if step == 0 && result as usize != reuse.job.marker.len() {
+            Some(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!(
+                    "the recycled-blank marker's write of {} bytes wrote {result}",
+                    reuse.job.marker.len()
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some(source) = failure {
+            reuse
+                .error
+                .get_or_insert_with(|| Error::io(*op, path, source));
         }
     }
 }
@@ -1238,5 +1424,126 @@ mod tests {
             Arc::ptr_eq(registered, &ready),
             "the driver opened its own descriptor instead of the preparer's"
         );
+    }
+
+    /// A spec for segments of `len` bytes in `dir`, with `spares` as its pool.
+    fn spec_with_spares(
+        dir: &std::path::Path,
+        len: u64,
+        block: Option<u64>,
+        spares: crate::writer::spares::Spares,
+    ) -> crate::writer::segments::SegmentSpec {
+        crate::writer::segments::SegmentSpec {
+            fs: super::super::Fs::default(),
+            dir: dir.to_path_buf(),
+            segment_bytes: len,
+            preallocate: crate::Preallocate::Zeroed,
+            direct_block: block,
+            spares,
+            #[cfg(feature = "fault-injection")]
+            faults: None,
+        }
+    }
+
+    /// Item 5: a spare becomes segment 9 through one linked chain on the ring: renamed,
+    /// the marker over its old header, its old bytes otherwise kept, no pages cached
+    /// (direct mode), counted.
+    #[test]
+    fn a_spare_becomes_a_segment_through_a_chain_on_the_ring() {
+        let tmp = tempfile::tempdir().unwrap();
+        let len: u64 = 1 << 20;
+        let Some(mut driver) = driver_or_skip(&Options::default().segment_bytes(len)) else {
+            return;
+        };
+        if !driver.reuses_on_ring() {
+            crate::test_support::note_skip("test", "the ring lacks RENAMEAT or FADVISE").unwrap();
+            return;
+        }
+        driver.prepare(tmp.path());
+        let spare = tmp.path().join(crate::format::names::spare_file_name(4));
+        std::fs::write(&spare, vec![0xA5u8; len as usize]).unwrap();
+        let spares = crate::writer::spares::Spares::new(4);
+        spares.add([spare.clone()]);
+        let spec = spec_with_spares(tmp.path(), len, driver.direct_block(), spares);
+        let dir = Arc::new(std::fs::File::open(tmp.path()).unwrap());
+        let job = spec.reuse_job(9, &dir).unwrap().expect("a spare to reuse");
+        driver.start_reuse(job).unwrap();
+        let segment = driver.finish_reuse().unwrap();
+        assert_eq!(driver.counters().ring_reuses, 1);
+        assert!(!spare.exists(), "the spare's name is gone");
+        assert_eq!(segment.path, spec.path(9));
+        assert!(segment.recycled);
+        let bytes = std::fs::read(&segment.path).unwrap();
+        let marker = crate::format::header::SegmentHeader::recycled_blank(9);
+        assert_eq!(&bytes[..marker.len()], &marker[..]);
+        assert!(bytes[marker.len()..].iter().all(|&b| b == 0xA5));
+        assert_eq!(
+            crate::format::header::SegmentHeader::decode(&bytes[..64]),
+            crate::format::header::HeaderState::RecycledBlank { sequence: 9 }
+        );
+        if driver.direct_block().is_some() {
+            assert!(segment.direct.is_some(), "direct mode gets its descriptor");
+            // `std::fs::read` above cached pages: read through a fresh descriptor after
+            // dropping them would prove nothing, so check the chain's drop on a second
+            // spare whose pages are cached before the chain runs.
+            let second = tmp.path().join(crate::format::names::spare_file_name(5));
+            std::fs::write(&second, vec![0x5Au8; len as usize]).unwrap();
+            let f = std::fs::File::open(&second).unwrap();
+            assert!(
+                resident_pages(&f, len as usize) > 0,
+                "written pages are cached"
+            );
+            spec.spares.add([second]);
+            let job = spec.reuse_job(10, &dir).unwrap().unwrap();
+            driver.start_reuse(job).unwrap();
+            let segment = driver.finish_reuse().unwrap();
+            assert_eq!(
+                resident_pages(segment.file.os_file().unwrap(), len as usize),
+                0,
+                "the chain left the old life's pages cached"
+            );
+        }
+    }
+
+    /// A step of the chain that fails fails the chain with that step's typed error
+    /// (the entries after it are cancelled, not reported); the ring goes on working.
+    #[test]
+    fn a_failed_step_of_a_reuse_chain_is_its_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let len: u64 = 64 << 10;
+        let Some(mut driver) = driver_or_skip(&Options::default().segment_bytes(len)) else {
+            return;
+        };
+        if !driver.reuses_on_ring() {
+            crate::test_support::note_skip("test", "the ring lacks RENAMEAT or FADVISE").unwrap();
+            return;
+        }
+        driver.prepare(tmp.path());
+        let spare = tmp.path().join(crate::format::names::spare_file_name(2));
+        std::fs::write(&spare, vec![1u8; len as usize]).unwrap();
+        let spares = crate::writer::spares::Spares::new(4);
+        spares.add([spare.clone()]);
+        let spec = spec_with_spares(tmp.path(), len, driver.direct_block(), spares);
+        let dir = Arc::new(std::fs::File::open(tmp.path()).unwrap());
+        let mut job = spec.reuse_job(3, &dir).unwrap().unwrap();
+        // The rename names a file that is not there.
+        job.from = std::ffi::CString::new("gone.spare").unwrap();
+        driver.start_reuse(job).unwrap();
+        match driver.finish_reuse() {
+            Err(Error::Io { op, source, .. }) => {
+                assert_eq!(op, IoOp::Rename);
+                assert_eq!(source.kind(), io::ErrorKind::NotFound);
+            }
+            other => panic!("expected the rename's error, got {other:?}"),
+        }
+        assert_eq!(driver.counters().ring_reuses, 0);
+        assert!(spare.exists(), "nothing was renamed");
+        assert!(!spec.path(3).exists());
+        // The next chain runs.
+        spec.spares.add([spare]);
+        let job = spec.reuse_job(3, &dir).unwrap().unwrap();
+        driver.start_reuse(job).unwrap();
+        driver.finish_reuse().unwrap();
+        assert!(spec.path(3).exists());
     }
 }

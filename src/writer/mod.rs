@@ -198,7 +198,7 @@ fn start_writer(
     let direct_io = driver.direct();
     let (fs, dir) = (spec.fs.clone(), spec.dir.clone());
     let mut preparer = Preparer::start(spec, segments.next_blank)?;
-    preparer.request(active.sequence + 1);
+    preparer.request(active.sequence + 1, driver.as_mut());
     let writer = LogWriter {
         shared: Arc::clone(&shared),
         fs,
@@ -611,6 +611,7 @@ impl Wal {
             bytes_written: f.bytes_written,
             rotations: f.rotations,
             segments_recycled: self.retention.spares.reused(),
+            segments_recycled_on_ring: f.driver.ring_reuses,
             batch_records: f.batch_records.percentiles(),
             batch_bytes: f.batch_bytes.percentiles(),
             sync_latency_us: f.sync_latency_us.percentiles(),

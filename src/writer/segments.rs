@@ -10,6 +10,7 @@
 //! directory sync, without zero-filling. With a driver that commits with direct writes,
 //! the segment also comes with its `O_DIRECT` descriptor and without cached pages.
 
+use std::ffi::CString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use std::thread::JoinHandle;
 use crate::error::{Error, IoOp, Result};
 use crate::format::names::{TMP_SUFFIX, segment_file_name};
 use crate::io::fs::write_zeros;
-use crate::io::{Fs, Handle, Mode, SegmentFile};
+use crate::io::{Fs, Handle, IoDriver, Mode, ReuseJob, SegmentFile};
 use crate::options::Preallocate;
 
 /// How to make new segments.
@@ -105,20 +106,9 @@ impl SegmentSpec {
     /// long. No zeros are written: the old frames stay and never validate in the new
     /// life (docs/FORMAT.md, "Recycled segments").
     fn reuse(&self, spare: &Path, sequence: u64) -> Result<Option<SegmentFile>> {
-        let file = match self.fs.open(spare, Mode::ReadWrite) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(IoOp::Open, spare, e)),
-        };
-        let len = file.len().map_err(|e| Error::io(IoOp::Stat, spare, e))?;
-        if len != self.segment_bytes {
-            drop(file);
-            self.fs
-                .remove_file(spare)
-                .map_err(|e| Error::io(IoOp::Remove, spare, e))?;
+        let Some((file, len)) = self.open_spare(spare)? else {
             return Ok(None);
-        }
-        self.injected_fault(spare)?;
+        };
         let marker = crate::format::header::SegmentHeader::recycled_blank(sequence);
         file.write_all_at(&marker, 0)
             .map_err(|e| Error::io(IoOp::Preallocate, spare, e))?;
@@ -144,6 +134,63 @@ impl SegmentSpec {
             direct,
             recycled: true,
         }))
+    }
+
+    /// The steps of `reuse` after the opening, as a job for the driver's ring
+    /// (`ReuseJob`), for the next usable spare; `None` when the pool has none. The
+    /// descriptors are opened here (on the writer's thread: opening takes microseconds;
+    /// the syncs and the rename, which take milliseconds, go to the ring).
+    pub fn reuse_job(&self, sequence: u64, dir: &Arc<File>) -> Result<Option<ReuseJob>> {
+        while let Some(spare) = self.spares.take() {
+            let Some((file, len)) = self.open_spare(&spare)? else {
+                continue;
+            };
+            let direct = self.ready_for_direct(&file, &spare)?;
+            let name = |path: &Path| {
+                let name = path.file_name().unwrap_or_default().as_encoded_bytes();
+                CString::new(name).map_err(|e| Error::Unsupported {
+                    reason: format!("segment file name {}: {e}", path.display()),
+                })
+            };
+            let path = self.path(sequence);
+            let (from, to) = (name(&spare)?, name(&path)?);
+            return Ok(Some(ReuseJob {
+                segment: SegmentFile {
+                    sequence,
+                    path,
+                    file,
+                    floor_bytes: len,
+                    direct,
+                    recycled: true,
+                },
+                spare,
+                dir: Arc::clone(dir),
+                from,
+                to,
+                marker: crate::format::header::SegmentHeader::recycled_blank(sequence),
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Opens a spare file for reuse: with its length, or `None` (the spare removed)
+    /// when it is gone or not `segment_bytes` long.
+    fn open_spare(&self, spare: &Path) -> Result<Option<(Handle, u64)>> {
+        let file = match self.fs.open(spare, Mode::ReadWrite) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(IoOp::Open, spare, e)),
+        };
+        let len = file.len().map_err(|e| Error::io(IoOp::Stat, spare, e))?;
+        if len != self.segment_bytes {
+            drop(file);
+            self.fs
+                .remove_file(spare)
+                .map_err(|e| Error::io(IoOp::Remove, spare, e))?;
+            return Ok(None);
+        }
+        self.injected_fault(spare)?;
+        Ok(Some((file, len)))
     }
 
     /// Test builds: fails the Nth segment creation (or reuse) as the fault plan says.
@@ -201,11 +248,19 @@ pub(crate) struct Preparer {
     /// operations then fall at the same place among the writer's in every run, so a
     /// seed replays exactly; on real files the preparation overlaps the writes.
     eager: bool,
+    /// The writer's copy of the spec, for jobs on the driver's ring.
+    spec: SegmentSpec,
+    /// The log directory's descriptor, which ring jobs rename in and sync (opened at
+    /// the first one).
+    ring_dir: Option<Arc<File>>,
+    /// The segment a chain on the driver's ring is making from a spare.
+    on_ring: Option<u64>,
 }
 
 impl Preparer {
     pub fn start(spec: SegmentSpec, found: Option<SegmentFile>) -> Result<Self> {
         let eager = !spec.fs.is_os();
+        let kept = spec.clone();
         let (req_tx, req_rx) = mpsc::channel::<u64>();
         let (done_tx, done_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -226,13 +281,31 @@ impl Preparer {
             made: found.map(|f| (f.sequence, Ok(f))),
             outstanding: false,
             eager,
+            spec: kept,
+            ring_dir: None,
+            on_ring: None,
         })
     }
 
-    /// Starts preparing `sequence` in the background.
-    pub fn request(&mut self, sequence: u64) {
+    /// Starts preparing `sequence` in the background: from a spare with a chain on
+    /// `driver`'s ring where it can (`IoDriver::reuses_on_ring`), else on the thread.
+    pub fn request(&mut self, sequence: u64, driver: &mut dyn IoDriver) {
         if self.made.as_ref().is_some_and(|(got, _)| *got == sequence) {
             return;
+        }
+        if !self.eager && self.on_ring.is_none() && !self.outstanding && driver.reuses_on_ring() {
+            match self.start_on_ring(sequence, driver) {
+                Ok(true) => {
+                    self.on_ring = Some(sequence);
+                    return;
+                }
+                // No spare: the thread makes a new file.
+                Ok(false) => {}
+                Err(e) => {
+                    self.made = Some((sequence, Err(e)));
+                    return;
+                }
+            }
         }
         if let Some(tx) = &self.requests {
             // A send fails only if the thread is gone; `take` will then report it.
@@ -242,6 +315,32 @@ impl Preparer {
         if self.eager {
             self.made = Some(self.receive());
         }
+    }
+
+    /// Starts a chain on the ring making `sequence` from the next spare; false when
+    /// there is none.
+    fn start_on_ring(&mut self, sequence: u64, driver: &mut dyn IoDriver) -> Result<bool> {
+        let dir = match &self.ring_dir {
+            Some(dir) => Arc::clone(dir),
+            None => {
+                let dir = File::open(&self.spec.dir)
+                    .map_err(|e| Error::io(IoOp::Open, &self.spec.dir, e))?;
+                Arc::clone(self.ring_dir.insert(Arc::new(dir)))
+            }
+        };
+        match self.spec.reuse_job(sequence, &dir)? {
+            Some(job) => driver.start_reuse(job).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Collects the chain on the ring.
+    fn finish_on_ring(&mut self, driver: &mut dyn IoDriver) -> Result<SegmentFile> {
+        let made = driver.finish_reuse();
+        if made.is_ok() {
+            self.spec.spares.note_reused();
+        }
+        made
     }
 
     fn receive(&mut self) -> (u64, Result<SegmentFile>) {
@@ -256,13 +355,11 @@ impl Preparer {
     }
 
     /// The prepared segment `sequence`, waiting for it if it is not ready yet.
-    pub fn take(&mut self, sequence: u64) -> Result<SegmentFile> {
-        let (got, made) = match self.made.take() {
-            Some((got, made)) if got == sequence => (got, made),
-            kept => {
-                self.made = kept;
-                self.receive()
-            }
+    pub fn take(&mut self, sequence: u64, driver: &mut dyn IoDriver) -> Result<SegmentFile> {
+        let (got, made) = if let Some(got) = self.on_ring.take() {
+            (got, self.finish_on_ring(driver))
+        } else {
+            self.take_made(sequence)
         };
         if got != sequence && made.is_ok() {
             return Err(Error::InvalidArgument {
@@ -273,10 +370,24 @@ impl Preparer {
         made
     }
 
+    /// What the thread made (or recovery found), waiting for the thread if needed.
+    fn take_made(&mut self, sequence: u64) -> (u64, Result<SegmentFile>) {
+        match self.made.take() {
+            Some((got, made)) if got == sequence => (got, made),
+            kept => {
+                self.made = kept;
+                self.receive()
+            }
+        }
+    }
+
     /// Waits for a preparation under way and forgets what was made (a cut of the log
     /// removes it with the other segments after the cut).
-    pub fn discard(&mut self) {
+    pub fn discard(&mut self, driver: &mut dyn IoDriver) {
         self.made = None;
+        if self.on_ring.take().is_some() {
+            drop(self.finish_on_ring(driver));
+        }
         if self.outstanding {
             drop(self.receive());
         }

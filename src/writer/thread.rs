@@ -234,17 +234,19 @@ impl LogWriter {
     fn truncate(&mut self, from: u64) -> Result<()> {
         debug_assert!(self.driver.in_flight() == 0 && self.unsynced.is_empty());
         // The next segment lies after the cut: wait for it and let the cut remove it.
-        self.preparer.discard();
+        self.preparer.discard(self.driver.as_mut());
         let plan = match crate::truncation::locate(&self.fs, &self.dir, from) {
             Ok(plan) => plan,
             Err(refused) => {
-                self.preparer.request(self.active.sequence + 1);
+                self.preparer
+                    .request(self.active.sequence + 1, self.driver.as_mut());
                 self.shared.staging.finish_truncate(Err(refused), None);
                 return Ok(());
             }
         };
         let Some(kept) = plan.kept.clone() else {
-            self.preparer.request(self.active.sequence + 1);
+            self.preparer
+                .request(self.active.sequence + 1, self.driver.as_mut());
             let refused = Error::InvalidArgument {
                 what: "truncation",
                 reason: format!("no segment holds the records below LSN {from}"),
@@ -263,7 +265,8 @@ impl LogWriter {
             let path = kept.path.clone();
             self.active = Arc::new(SegmentFile::open(&self.fs, kept.sequence, path)?);
         }
-        self.preparer.request(kept.sequence + 1);
+        self.preparer
+            .request(kept.sequence + 1, self.driver.as_mut());
         self.runs.clear();
         self.submitted_end = from - 1;
         self.sync_submitted_end = from - 1;
@@ -383,9 +386,9 @@ impl LogWriter {
                 "staging moved to segment {sequence}, the writer expected {expected}"
             )));
         }
-        let next = self.preparer.take(sequence)?;
+        let next = self.preparer.take(sequence, self.driver.as_mut())?;
         self.active = Arc::new(next);
-        self.preparer.request(sequence + 1);
+        self.preparer.request(sequence + 1, self.driver.as_mut());
         if let Ok(mut stats) = self.shared.stats.lock() {
             stats.rotations += 1;
         }

@@ -96,11 +96,25 @@ fn log_with_spares(dir: &Path, driver: Driver) -> (Options, u64, HashSet<u64>) {
     (opts, checkpoint, inodes)
 }
 
+/// The drivers, and on io_uring both ways of making a spare into a segment: a linked
+/// chain on the writer's ring (`Options::prepare_on_ring`, the default) and the
+/// preparer's thread.
+fn drivers_and_ring_preparation() -> Vec<(Driver, bool)> {
+    drivers()
+        .into_iter()
+        .flat_map(|d| match d {
+            Driver::IoUring => vec![(d, true), (d, false)],
+            _ => vec![(d, false)],
+        })
+        .collect()
+}
+
 #[test]
 fn retired_segments_become_new_ones_without_zero_fill_and_read_back() {
-    for driver in drivers() {
+    for (driver, on_ring) in drivers_and_ring_preparation() {
         let log = temp_log();
         let (opts, checkpoint, spare_inodes) = log_with_spares(&log.dir, driver);
+        let opts = opts.prepare_on_ring(on_ring);
         let wal = Wal::open(&log.dir, opts.clone()).unwrap();
         let report = wal.recovery_report();
         assert_eq!(report.torn_bytes_cut, 0, "{driver:?}: {report:?}");
@@ -108,6 +122,11 @@ fn retired_segments_become_new_ones_without_zero_fill_and_read_back() {
         let last = append(&wal, 3000);
         let stats = wal.stats();
         assert_eq!(stats.segments_recycled, 3, "{driver:?}: {stats:?}");
+        let want_on_ring = if on_ring { 3 } else { 0 };
+        assert_eq!(
+            stats.segments_recycled_on_ring, want_on_ring,
+            "{driver:?}, on ring {on_ring}: {stats:?}"
+        );
         wal.close().unwrap();
         let reused: Vec<PathBuf> = files_with_ext(&log.dir, "wal")
             .into_iter()
