@@ -52,8 +52,8 @@ const POLL_TAG: u64 = u64::MAX;
 /// Entries of a segment-reuse chain (`ReuseJob`): marker write, fdatasync, page drop,
 /// rename, directory fsync.
 const REUSE_OPS_MAX: usize = 5;
-/// `user_data` of a reuse chain's entries: `REUSE_TAG + i` (below `POLL_TAG`; chain
-/// ids would need 2^47 flushes to reach it).
+/// `user_data` of a reuse chain's entries: `REUSE_TAG + i` (below `POLL_TAG`; a flush
+/// chain's `id << 16 | op` reaches it only after 2^48 − 1 flushes).
 const REUSE_TAG: u64 = POLL_TAG - REUSE_OPS_MAX as u64;
 /// Operations one chain may hold (the low 16 bits of `user_data`).
 const CHAIN_OPS_MAX: usize = FLUSH_OPS_MAX;
@@ -146,8 +146,10 @@ impl Chain {
 #[derive(Debug)]
 struct Reuse {
     job: ReuseJob,
-    /// What each entry does, for errors: the operation and the path it names.
-    steps: Vec<(IoOp, std::path::PathBuf)>,
+    /// What each entry does, for errors: the operation and the path it names, and
+    /// whether its failure fails the chain (dropping cached pages is advice: its entry
+    /// is hard-linked and its result ignored, as the preparer's thread ignores it).
+    steps: Vec<(IoOp, std::path::PathBuf, bool)>,
     /// Entries whose completion has not arrived.
     outstanding: u32,
     /// The chain's first error.
@@ -1083,35 +1085,36 @@ impl IoDriver for UringDriver {
                 .build(),
         ];
         let mut steps = vec![
-            (IoOp::Preallocate, spare.clone()),
-            (IoOp::Sync, spare.clone()),
+            (IoOp::Preallocate, spare.clone(), true),
+            (IoOp::Sync, spare.clone(), true),
         ];
         if job.segment.direct.is_some() {
             // The old life's pages: each would have to be invalidated by the first
             // direct write over it.
             entries.push(opcode::Fadvise::new(fd, 0, libc::POSIX_FADV_DONTNEED).build());
-            steps.push((IoOp::Sync, spare.clone()));
+            steps.push((IoOp::Preallocate, spare.clone(), false));
         }
         entries.push(opcode::RenameAt::new(dir, job.from.as_ptr(), dir, job.to.as_ptr()).build());
-        steps.push((IoOp::Rename, spare));
+        steps.push((IoOp::Rename, spare, true));
         entries.push(opcode::Fsync::new(dir).build());
-        steps.push((
-            IoOp::Sync,
-            dir_path
-                .parent()
-                .map(|p| p.to_path_buf())
-                .unwrap_or_default(),
-        ));
+        let dir_path = dir_path
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default();
+        steps.push((IoOp::SyncDir, dir_path, true));
         let last = entries.len() - 1;
         let entries: Vec<squeue::Entry> = entries
             .into_iter()
+            .zip(&steps)
             .enumerate()
-            .map(|(i, e)| {
+            .map(|(i, (e, (_, _, fatal)))| {
                 let e = e.user_data(REUSE_TAG + i as u64);
-                if i < last {
-                    e.flags(squeue::Flags::IO_LINK)
-                } else {
-                    e
+                match (i < last, fatal) {
+                    (false, _) => e,
+                    // Failed or not, the next step runs; a failure before this one
+                    // still cancels it and everything after.
+                    (true, false) => e.flags(squeue::Flags::IO_HARDLINK),
+                    (true, true) => e.flags(squeue::Flags::IO_LINK),
                 }
             })
             .collect();
@@ -1192,9 +1195,15 @@ impl UringDriver {
             return;
         };
         reuse.outstanding = reuse.outstanding.saturating_sub(1);
-        let Some((op, path)) = reuse.steps.get(step) else {
+        // Counted like a flush's completion: `enter` tells from this count whether a
+        // retry's drain reaped something.
+        self.completions += 1;
+        let Some((op, path, fatal)) = reuse.steps.get(step) else {
             return;
         };
+        if !fatal {
+            return;
+        }
         let failure = if result < 0 {
             // Cut off behind the entry that failed (already recorded).
             if result == -libc::ECANCELED && reuse.error.is_some() {
@@ -1247,7 +1256,9 @@ mod tests {
                 let (sq, cq, slots) = ring_sizes(&options, depth as usize).unwrap();
                 assert!(sq as usize > CHAIN_OPS_MAX, "sq {sq}");
                 assert!(sq.is_power_of_two() && sq <= RING_ENTRIES_MAX);
-                assert!(cq as usize > depth as usize * CHAIN_OPS_MAX, "cq {cq}");
+                // Every chain's entries, the poll's and a segment-reuse chain's.
+                let needed = depth as usize * CHAIN_OPS_MAX + 1 + REUSE_OPS_MAX;
+                assert!(cq as usize >= needed, "cq {cq}");
                 assert!(cq >= sq && cq as usize <= KERNEL_CQ_ENTRIES_MAX);
                 assert!(slots as usize > FLUSH_SLOTS_MAX && slots as usize <= SLOTS_MAX);
             }

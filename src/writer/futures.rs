@@ -51,12 +51,16 @@ impl SyncTicket {
         Lsn::new(self.target)
     }
 
-    /// Blocks until everything up to the ticket's LSN is synced.
+    /// Blocks until everything up to the ticket's LSN is synced; returns the LSN now
+    /// durable, at most the ticket's. Less only when a `truncate_from` made meanwhile
+    /// removed records up to the ticket's LSN: the cut synced them first, which
+    /// answers the wait, and then moved the durable LSN back below them.
     pub fn wait(&self) -> Result<Lsn> {
         self.shared
             .watermark
             .wait(self.target, Level::Synced, Some(self.at.cuts), None)?;
-        Ok(Lsn::new(self.target))
+        let durable = self.shared.watermark.get(Level::Synced);
+        Ok(Lsn::new(self.target.min(durable)))
     }
 
     /// Like `wait`, giving up after `timeout`: `Ok(false)` if it did not complete.

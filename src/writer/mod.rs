@@ -297,9 +297,7 @@ impl Wal {
     /// closed (through any clone): every call that reads or changes the log refuses to
     /// work on it from then on.
     fn check_open(&self) -> Result<()> {
-        if let Some(cause) = self.shared.watermark.poison_cause() {
-            return Err(Error::Poisoned { cause });
-        }
+        self.check_poison()?;
         if self.shared.staging.lock().closing {
             return Err(Error::Closed);
         }
@@ -552,8 +550,10 @@ impl Wal {
     /// `lsn` must lie above the checkpoint and at most one past the last record (then
     /// nothing is removed), and not inside a batch made by `append_batch`. Appends
     /// made meanwhile by other threads wait and then continue from `lsn`; an LSN at or
-    /// above it names a record appended after the cut, so a `wait_durable` on a
-    /// removed LSN waits for the record that takes its place; a `read_from` iterator
+    /// above it names a record appended after the cut. Waits for removed records that
+    /// began before the cut (`append_durable`, `wait_durable`, `durable`, a
+    /// `SyncTicket`) are answered by it, as the cut syncs everything first; a wait that
+    /// begins after it is for the record that takes the LSN. A `read_from` iterator
     /// made before the cut may fail or read records appended after it. An I/O failure
     /// once the cut was decided poisons the log; reopening finishes the cut.
     pub fn truncate_from(&self, lsn: Lsn) -> Result<()> {

@@ -126,14 +126,24 @@ impl SegmentSpec {
             .map_err(|e| Error::io(IoOp::Rename, spare, e))?;
         self.fs.sync_dir(&self.dir)?;
         self.spares.note_reused();
-        Ok(Some(SegmentFile {
+        Ok(Some(Self::recycled(sequence, path, (file, len), direct)))
+    }
+
+    /// The segment a spare file (`file`, `len` bytes) becomes.
+    fn recycled(
+        sequence: u64,
+        path: PathBuf,
+        (file, len): (Handle, u64),
+        direct: Option<Arc<File>>,
+    ) -> SegmentFile {
+        SegmentFile {
             sequence,
             path,
             file,
             floor_bytes: len,
             direct,
             recycled: true,
-        }))
+        }
     }
 
     /// The steps of `reuse` after the opening, as a job for the driver's ring
@@ -155,14 +165,7 @@ impl SegmentSpec {
             let path = self.path(sequence);
             let (from, to) = (name(&spare)?, name(&path)?);
             return Ok(Some(ReuseJob {
-                segment: SegmentFile {
-                    sequence,
-                    path,
-                    file,
-                    floor_bytes: len,
-                    direct,
-                    recycled: true,
-                },
+                segment: Self::recycled(sequence, path, (file, len), direct),
                 spare,
                 dir: Arc::clone(dir),
                 from,
@@ -382,15 +385,18 @@ impl Preparer {
     }
 
     /// Waits for a preparation under way and forgets what was made (a cut of the log
-    /// removes it with the other segments after the cut).
-    pub fn discard(&mut self, driver: &mut dyn IoDriver) {
+    /// removes it with the other segments after the cut). A chain on the ring that
+    /// failed is an error (the cut then poisons the log): a step of it left undone
+    /// could still land behind the cut.
+    pub fn discard(&mut self, driver: &mut dyn IoDriver) -> Result<()> {
         self.made = None;
         if self.on_ring.take().is_some() {
-            drop(self.finish_on_ring(driver));
+            self.finish_on_ring(driver)?;
         }
         if self.outstanding {
             drop(self.receive());
         }
+        Ok(())
     }
 
     /// Stops the thread after the segment it is working on (if any).

@@ -234,7 +234,7 @@ impl LogWriter {
     fn truncate(&mut self, from: u64) -> Result<()> {
         debug_assert!(self.driver.in_flight() == 0 && self.unsynced.is_empty());
         // The next segment lies after the cut: wait for it and let the cut remove it.
-        self.preparer.discard(self.driver.as_mut());
+        self.preparer.discard(self.driver.as_mut())?;
         let plan = match crate::truncation::locate(&self.fs, &self.dir, from) {
             Ok(plan) => plan,
             Err(refused) => {

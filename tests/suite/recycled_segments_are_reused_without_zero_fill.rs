@@ -109,6 +109,18 @@ fn drivers_and_ring_preparation() -> Vec<(Driver, bool)> {
         .collect()
 }
 
+/// Whether the kernel is new enough (5.11) for `IORING_OP_RENAMEAT`, which making
+/// segments on the ring needs (the driver probes for it and otherwise uses the thread).
+fn kernel_renames_on_ring() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (5, 11)
+}
+
 #[test]
 fn retired_segments_become_new_ones_without_zero_fill_and_read_back() {
     for (driver, on_ring) in drivers_and_ring_preparation() {
@@ -122,7 +134,16 @@ fn retired_segments_become_new_ones_without_zero_fill_and_read_back() {
         let last = append(&wal, 3000);
         let stats = wal.stats();
         assert_eq!(stats.segments_recycled, 3, "{driver:?}: {stats:?}");
-        let want_on_ring = if on_ring { 3 } else { 0 };
+        let want_on_ring = match (on_ring, kernel_renames_on_ring()) {
+            (true, true) => 3,
+            (true, false) => {
+                crate::common::skip(
+                    "the ring path of recycling: this kernel's io_uring has no RENAMEAT (Linux 5.11)",
+                );
+                0
+            }
+            (false, _) => 0,
+        };
         assert_eq!(
             stats.segments_recycled_on_ring, want_on_ring,
             "{driver:?}, on ring {on_ring}: {stats:?}"
