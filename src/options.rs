@@ -315,14 +315,15 @@ impl Options {
         self
     }
 
-    /// io_uring driver: make a spare file (`recycle_segments`) into the next segment
-    /// with one linked chain on the writer's ring (the recycled-blank marker's write →
-    /// fdatasync → dropping its cached pages → rename → directory fsync, each step
-    /// after the one before completed) instead of with blocking calls on the segment
-    /// preparer's thread (default on; needs Linux 5.11's `IORING_OP_RENAMEAT`, else
-    /// the thread does it). New files, which are zero-filled, are always made on the
-    /// thread. Either way the segment's directory entry is durable before any record
-    /// in it is acknowledged.
+    /// io_uring driver: make the next segment with one linked chain on the writer's
+    /// ring, each step after the one before has completed, instead of with blocking
+    /// calls on the segment preparer's thread (default on; needs Linux 5.11's
+    /// `IORING_OP_RENAMEAT`, else the thread does it). From a spare file
+    /// (`recycle_segments`): the recycled-blank marker's write → fdatasync → dropping
+    /// its cached pages → rename → directory fsync. A new file, in direct mode with
+    /// `Preallocate::Zeroed`: zeros through `O_DIRECT` in pieces → fsync → rename →
+    /// directory fsync (other new files are made on the thread). Either way the
+    /// segment's directory entry is durable before any record in it is acknowledged.
     pub fn prepare_on_ring(mut self, on: bool) -> Self {
         self.prepare_on_ring = on;
         self

@@ -94,6 +94,10 @@ pub struct Stats {
     /// Of those, the ones made by a linked chain on the io_uring writer's ring
     /// (`Options::prepare_on_ring`) rather than on the segment preparer's thread.
     pub segments_recycled_on_ring: u64,
+    /// New segment files made (zero-filled through `O_DIRECT`, synced, renamed into
+    /// place) by a linked chain on the io_uring writer's ring, in direct mode with
+    /// `Options::prepare_on_ring`; the others are made on the preparer's thread.
+    pub segments_created_on_ring: u64,
     /// Records per flush.
     pub batch_records: Percentiles,
     /// Bytes per flush.

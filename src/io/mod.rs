@@ -117,32 +117,48 @@ pub(crate) struct DriverCounters {
     /// Direct-mode flushes that waited for a write in flight to finish with a block
     /// they also write.
     pub direct_block_waits: u64,
-    /// Spare files made into segments by a linked chain on the ring (`ReuseJob`).
+    /// Segments made by a linked chain on the ring (`SegmentJob`): from spare files,
+    /// and new zero-filled ones.
     pub ring_reuses: u64,
+    pub ring_creates: u64,
 }
 
-/// A spare file to make into a segment with one linked chain on the driver's ring
-/// (`IoDriver::start_reuse`): the recycled-blank marker written over its header →
-/// fdatasync → its cached pages dropped (direct mode) → renamed to the segment's name
-/// → fsync of the directory. The same steps the segment preparer's thread takes with
-/// blocking calls (`writer::segments`). The job owns everything its entries point at
-/// (descriptors, the marker, the names) until every entry has completed.
+/// A segment to make with one linked chain on the driver's ring
+/// (`IoDriver::start_segment_job`), each step after the one before has completed; the
+/// same steps the segment preparer's thread takes with blocking calls
+/// (`writer::segments`). The job owns everything its entries point at (descriptors,
+/// the marker, the names) until every entry has completed.
 #[derive(Debug)]
 #[cfg_attr(
     not(all(target_os = "linux", feature = "io-uring")),
     allow(dead_code, reason = "only the io_uring driver runs these chains")
 )]
-pub(crate) struct ReuseJob {
-    /// The segment it becomes (already named with its new path, `recycled` set).
+pub(crate) struct SegmentJob {
+    /// The segment it becomes (already named with its final path).
     pub segment: SegmentFile,
-    /// The spare's path, for errors.
-    pub spare: std::path::PathBuf,
+    /// The file being made into it (a spare, or a new temporary file), for errors.
+    pub source: std::path::PathBuf,
     /// The log directory, where the rename happens and which is synced after it.
     pub dir: Arc<std::fs::File>,
-    /// The spare's and the segment's names in `dir`.
+    /// The source's and the segment's names in `dir`.
     pub from: std::ffi::CString,
     pub to: std::ffi::CString,
-    pub marker: Vec<u8>,
+    pub kind: JobKind,
+}
+
+/// What a `SegmentJob` writes before the rename.
+#[derive(Debug)]
+#[cfg_attr(
+    not(all(target_os = "linux", feature = "io-uring")),
+    allow(dead_code, reason = "only the io_uring driver runs these chains")
+)]
+pub(crate) enum JobKind {
+    /// A spare: the recycled-blank marker over its header → fdatasync → its cached
+    /// pages dropped (direct mode).
+    Reuse { marker: Vec<u8> },
+    /// A new, empty file: zeros over its whole length through its `O_DIRECT`
+    /// descriptor (`SegmentFile::direct`) in linked pieces → fsync.
+    Create { len: u64 },
 }
 
 /// Wakes a writer that is blocked inside the driver waiting for completions.
@@ -184,22 +200,22 @@ pub(crate) trait IoDriver: Send {
     fn direct(&self) -> bool {
         self.direct_block().is_some()
     }
-    /// Whether `start_reuse` runs here (io_uring with the opcodes it needs, and
-    /// `Options::prepare_on_ring`).
-    fn reuses_on_ring(&self) -> bool {
+    /// Whether `start_segment_job` runs here (io_uring with the opcodes it needs, and
+    /// `Options::prepare_on_ring`). A `JobKind::Create` job also needs direct mode.
+    fn segment_jobs_on_ring(&self) -> bool {
         false
     }
     /// Starts `job`'s chain; one at a time. Its completions are handled as they come,
-    /// beside the flushes', and `finish_reuse` collects the outcome.
-    fn start_reuse(&mut self, job: ReuseJob) -> Result<()> {
+    /// beside the flushes', and `finish_segment_job` collects the outcome.
+    fn start_segment_job(&mut self, job: SegmentJob) -> Result<()> {
         drop(job);
         Err(crate::Error::internal(
             "this driver makes no segments on a ring",
         ))
     }
-    /// Waits for the chain `start_reuse` started: the segment, or the first error of
+    /// Waits for the chain `start_segment_job` started: the segment, or the first error of
     /// the chain (the spare may then be renamed or not; the log is poisoned).
-    fn finish_reuse(&mut self) -> Result<SegmentFile> {
+    fn finish_segment_job(&mut self) -> Result<SegmentFile> {
         Err(crate::Error::internal("no segment is being made on a ring"))
     }
 }

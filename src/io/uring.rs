@@ -42,28 +42,34 @@ use std::time::Instant;
 use io_uring::{IoUring, Probe, opcode, squeue, types};
 
 use super::direct::{self, AlignedBuf, Placed, TailBlock};
-use super::{Buffer, Completed, DriverCounters, Flush, IoDriver, Op, ReuseJob, SegmentFile, Wake};
+use super::{
+    Buffer, Completed, DriverCounters, Flush, IoDriver, JobKind, Op, SegmentFile, SegmentJob, Wake,
+};
 use crate::error::{Error, IoOp, Result};
 use crate::limits::{CHAINS_IN_FLIGHT_MAX, FLUSH_OPS_MAX, FLUSH_SEGMENTS_MAX};
 use crate::options::{Driver, Options};
 
 /// `user_data` of the eventfd poll; chain operations use `chain << 16 | op`.
 const POLL_TAG: u64 = u64::MAX;
-/// Entries of a segment-reuse chain (`ReuseJob`): marker write, fdatasync, page drop,
-/// rename, directory fsync.
-const REUSE_OPS_MAX: usize = 5;
-/// `user_data` of a reuse chain's entries: `REUSE_TAG + i` (below `POLL_TAG`; a flush
+/// Zero writes a new segment's chain may hold (`JobKind::Create`); pieces grow from
+/// 1 MiB to keep within it.
+const JOB_WRITES_MAX: u64 = 64;
+/// Entries of a segment chain (`SegmentJob`): a spare's marker write, fdatasync, page
+/// drop, rename and directory fsync; or a new file's zero writes, fsync, rename and
+/// directory fsync.
+const JOB_OPS_MAX: usize = JOB_WRITES_MAX as usize + 3;
+/// `user_data` of a segment chain's entries: `JOB_TAG + i` (below `POLL_TAG`; a flush
 /// chain's `id << 16 | op` reaches it only after 2^48 − 1 flushes).
-const REUSE_TAG: u64 = POLL_TAG - REUSE_OPS_MAX as u64;
+const JOB_TAG: u64 = POLL_TAG - JOB_OPS_MAX as u64;
 /// Operations one chain may hold (the low 16 bits of `user_data`).
 const CHAIN_OPS_MAX: usize = FLUSH_OPS_MAX;
 /// The most submission entries a ring may be sized to (`ring_entries` is validated
 /// against it).
 const RING_ENTRIES_MAX: u32 = 4096;
 /// Completion entries the chains in flight can produce at once, plus the poll's and a
-/// reuse chain's.
+/// segment chain's.
 const CQ_ENTRIES_NEEDED_MAX: usize =
-    CHAINS_IN_FLIGHT_MAX as usize * CHAIN_OPS_MAX + 1 + REUSE_OPS_MAX;
+    CHAINS_IN_FLIGHT_MAX as usize * CHAIN_OPS_MAX + 1 + JOB_OPS_MAX;
 /// The kernel's limit on completion-queue entries (IORING_MAX_CQ_ENTRIES).
 const KERNEL_CQ_ENTRIES_MAX: usize = 2 * 32768;
 /// Segments one flush may name (the one a previous flush left unsynced, plus those it
@@ -78,8 +84,8 @@ const ENTER_RETRIES_MAX: u32 = 10_000;
 
 const _: () = assert!(CHAIN_OPS_MAX < (1 << 16));
 const _: () = assert!(CHAIN_OPS_MAX < RING_ENTRIES_MAX as usize);
-// A reuse chain fits an emptied submission queue, as a flush's does.
-const _: () = assert!(REUSE_OPS_MAX <= CHAIN_OPS_MAX);
+// A segment chain fits an emptied submission queue (`ring_sizes`), as a flush's does.
+const _: () = assert!(JOB_OPS_MAX < RING_ENTRIES_MAX as usize);
 const _: () = assert!(CQ_ENTRIES_NEEDED_MAX <= KERNEL_CQ_ENTRIES_MAX);
 // A flush that finds no chain in flight always finds its slots free.
 const _: () = assert!(SLOTS_MAX > FLUSH_SLOTS_MAX);
@@ -142,14 +148,23 @@ impl Chain {
     }
 }
 
-/// A segment-reuse chain in flight (`ReuseJob`).
+/// One entry of a segment chain: what it does, for errors.
 #[derive(Debug)]
-struct Reuse {
-    job: ReuseJob,
-    /// What each entry does, for errors: the operation and the path it names, and
-    /// whether its failure fails the chain (dropping cached pages is advice: its entry
-    /// is hard-linked and its result ignored, as the preparer's thread ignores it).
-    steps: Vec<(IoOp, std::path::PathBuf, bool)>,
+struct JobStep {
+    op: IoOp,
+    path: std::path::PathBuf,
+    /// Whether its failure fails the chain. Dropping cached pages is advice: its entry
+    /// is hard-linked and its result ignored, as the preparer's thread ignores it.
+    fatal: bool,
+    /// A write's length: a completion of fewer bytes is an error.
+    writes: Option<usize>,
+}
+
+/// A segment chain in flight (`SegmentJob`).
+#[derive(Debug)]
+struct RingJob {
+    job: SegmentJob,
+    steps: Vec<JobStep>,
     /// Entries whose completion has not arrived.
     outstanding: u32,
     /// The chain's first error.
@@ -194,10 +209,13 @@ pub(crate) struct UringDriver {
     held: Vec<(u64, i32)>,
     /// Completions copied out of the queue by `drain_cq` (kept to reuse its memory).
     cqes: Vec<(u64, i32)>,
-    /// Whether spare files are made into segments on this ring (`start_reuse`).
-    reuse_on_ring: bool,
-    /// The reuse chain in flight, or done and not yet collected.
-    reuse: Option<Reuse>,
+    /// Whether segments are made on this ring (`start_segment_job`).
+    jobs_on_ring: bool,
+    /// The segment chain in flight, or done and not yet collected.
+    job: Option<RingJob>,
+    /// The zeros new segments' chains write from (the size of one piece), kept for
+    /// the next one.
+    zeros: Option<AlignedBuf>,
     #[cfg(feature = "fault-injection")]
     faults: Option<crate::testing::FaultState>,
 }
@@ -223,12 +241,12 @@ fn ring_sizes(options: &Options, depth: usize) -> std::result::Result<(u32, u32,
     // The submission queue takes a whole chain at once (plus the poll).
     let sq = options
         .ring_entries
-        .max((CHAIN_OPS_MAX as u32 + 1).next_power_of_two());
+        .max((CHAIN_OPS_MAX.max(JOB_OPS_MAX) as u32 + 1).next_power_of_two());
     if sq > RING_ENTRIES_MAX {
         return Err(format!("ring_entries {sq} exceeds {RING_ENTRIES_MAX}"));
     }
     // Every entry of every chain in flight may complete before the writer reaps.
-    let cq_needed = (depth * CHAIN_OPS_MAX + 1 + REUSE_OPS_MAX).next_power_of_two();
+    let cq_needed = (depth * CHAIN_OPS_MAX + 1 + JOB_OPS_MAX).next_power_of_two();
     let cq = cq_needed.max(2 * sq as usize);
     debug_assert!(cq <= KERNEL_CQ_ENTRIES_MAX);
     let slots = (depth * FLUSH_SLOTS_MAX + 1).clamp(FLUSH_SLOTS_MAX + 1, SLOTS_MAX);
@@ -271,7 +289,7 @@ impl UringDriver {
         }
         // Making segments on the ring needs more (Linux 5.11); without it the preparer's
         // thread makes them.
-        let reuse_on_ring = options.prepare_on_ring
+        let jobs_on_ring = options.prepare_on_ring
             && [opcode::RenameAt::CODE, opcode::Fadvise::CODE]
                 .iter()
                 .all(|code| probe.is_supported(*code));
@@ -303,8 +321,9 @@ impl UringDriver {
             segment_bytes: options.segment_bytes,
             held: Vec::new(),
             cqes: Vec::new(),
-            reuse_on_ring,
-            reuse: None,
+            jobs_on_ring,
+            job: None,
+            zeros: None,
             #[cfg(feature = "fault-injection")]
             faults: options.faults.map(crate::testing::FaultState::new),
         })
@@ -666,8 +685,8 @@ impl UringDriver {
                 let _ = rustix::io::read(&self.wake.fd, &mut counter);
                 continue;
             }
-            if user_data >= REUSE_TAG {
-                self.complete_reuse((user_data - REUSE_TAG) as usize, result);
+            if user_data >= JOB_TAG {
+                self.complete_job((user_data - JOB_TAG) as usize, result);
                 continue;
             }
             if self.holds_back(user_data >> 16) {
@@ -842,7 +861,7 @@ impl UringDriver {
     /// so no buffer is released while the kernel may still read it). Returns false if
     /// the ring itself failed, in which case the chains' memory must be leaked.
     fn quiesce(&mut self) -> bool {
-        while self.chains.iter().any(|c| c.outstanding > 0) || self.reuse_outstanding() {
+        while self.chains.iter().any(|c| c.outstanding > 0) || self.job_outstanding() {
             if !self.held_releasable() && self.enter(1).is_err() {
                 return false;
             }
@@ -1060,56 +1079,23 @@ impl IoDriver for UringDriver {
         self.chains.len() + self.ready.len()
     }
 
-    fn reuses_on_ring(&self) -> bool {
-        self.reuse_on_ring
+    fn segment_jobs_on_ring(&self) -> bool {
+        self.jobs_on_ring
     }
 
-    fn start_reuse(&mut self, job: ReuseJob) -> Result<()> {
-        if self.reuse.is_some() {
-            return Err(Error::internal("a second segment-reuse chain on the ring"));
+    fn start_segment_job(&mut self, job: SegmentJob) -> Result<()> {
+        if self.job.is_some() {
+            return Err(Error::internal("a second segment chain on the ring"));
         }
-        let Some(file) = job.segment.file.os_file() else {
-            return Err(Error::Unsupported {
-                reason: "io_uring driver: a spare that is not a kernel file".into(),
-            });
-        };
-        let fd = types::Fd(file.as_raw_fd());
-        let dir = types::Fd(job.dir.as_raw_fd());
-        let (spare, dir_path) = (job.spare.clone(), job.segment.path.clone());
-        let mut entries = vec![
-            opcode::Write::new(fd, job.marker.as_ptr(), job.marker.len() as u32)
-                .offset(0)
-                .build(),
-            opcode::Fsync::new(fd)
-                .flags(types::FsyncFlags::DATASYNC)
-                .build(),
-        ];
-        let mut steps = vec![
-            (IoOp::Preallocate, spare.clone(), true),
-            (IoOp::Sync, spare.clone(), true),
-        ];
-        if job.segment.direct.is_some() {
-            // The old life's pages: each would have to be invalidated by the first
-            // direct write over it.
-            entries.push(opcode::Fadvise::new(fd, 0, libc::POSIX_FADV_DONTNEED).build());
-            steps.push((IoOp::Preallocate, spare.clone(), false));
-        }
-        entries.push(opcode::RenameAt::new(dir, job.from.as_ptr(), dir, job.to.as_ptr()).build());
-        steps.push((IoOp::Rename, spare, true));
-        entries.push(opcode::Fsync::new(dir).build());
-        let dir_path = dir_path
-            .parent()
-            .map(|p| p.to_path_buf())
-            .unwrap_or_default();
-        steps.push((IoOp::SyncDir, dir_path, true));
+        let (entries, steps) = self.segment_entries(&job)?;
         let last = entries.len() - 1;
         let entries: Vec<squeue::Entry> = entries
             .into_iter()
             .zip(&steps)
             .enumerate()
-            .map(|(i, (e, (_, _, fatal)))| {
-                let e = e.user_data(REUSE_TAG + i as u64);
-                match (i < last, fatal) {
+            .map(|(i, (e, step))| {
+                let e = e.user_data(JOB_TAG + i as u64);
+                match (i < last, step.fatal) {
                     (false, _) => e,
                     // Failed or not, the next step runs; a failure before this one
                     // still cancels it and everything after.
@@ -1125,47 +1111,51 @@ impl IoDriver for UringDriver {
         if room < entries.len() {
             self.enter(0)?;
         }
-        // Stored before the push: from here on the entries point into the job, which
-        // stays in `self.reuse` until every entry has completed (`finish_reuse` and
-        // `Drop` wait for that).
+        // Stored before the push: from here on the entries point into the job (and
+        // `self.zeros`), which stays in `self.job` until every entry has completed
+        // (`finish_segment_job` and `Drop` wait for that).
         let pushed = entries.len() as u32;
-        self.reuse = Some(Reuse {
+        self.job = Some(RingJob {
             job,
             steps,
             outstanding: pushed,
             error: None,
         });
-        // SAFETY: the entries name the spare's descriptor and the directory's, both
-        // owned by the job, and point at the job's marker and name strings (heap
-        // allocations that do not move when the job does). The job lives in
-        // `self.reuse` until all of its entries have completed.
+        // SAFETY: the entries name the job's descriptors (the file's, its `O_DIRECT`
+        // one, the directory's) and point at the job's marker and name strings or at
+        // `self.zeros`: heap allocations that do not move when the job does, kept
+        // until all of the job's entries have completed (`self.zeros` is replaced
+        // only while no job is in flight, and freed only after `quiesce`).
         if unsafe { self.ring.submission().push_multiple(&entries) }.is_err() {
-            self.reuse = None;
+            self.job = None;
             return Err(Error::internal(
-                "a segment-reuse chain did not fit the emptied submission queue",
+                "a segment chain did not fit the emptied submission queue",
             ));
         }
         self.counters.ring_sqes += u64::from(pushed);
         self.enter(0)
     }
 
-    fn finish_reuse(&mut self) -> Result<SegmentFile> {
+    fn finish_segment_job(&mut self) -> Result<SegmentFile> {
         loop {
             self.drain_cq();
-            match &self.reuse {
-                None => return Err(Error::internal("no segment-reuse chain to finish")),
+            match &self.job {
+                None => return Err(Error::internal("no segment chain to finish")),
                 Some(r) if r.outstanding == 0 => break,
                 Some(_) => self.enter(1)?,
             }
         }
-        let Some(reuse) = self.reuse.take() else {
-            return Err(Error::internal("no segment-reuse chain to finish"));
+        let Some(done) = self.job.take() else {
+            return Err(Error::internal("no segment chain to finish"));
         };
-        if let Some(error) = reuse.error {
+        if let Some(error) = done.error {
             return Err(error);
         }
-        self.counters.ring_reuses += 1;
-        Ok(reuse.job.segment)
+        match done.job.kind {
+            JobKind::Reuse { .. } => self.counters.ring_reuses += 1,
+            JobKind::Create { .. } => self.counters.ring_creates += 1,
+        }
+        Ok(done.job.segment)
     }
 
     fn counters(&self) -> DriverCounters {
@@ -1179,54 +1169,154 @@ impl UringDriver {
         for chain in self.chains.drain(..) {
             std::mem::forget(chain);
         }
-        if let Some(reuse) = self.reuse.take() {
-            std::mem::forget(reuse);
+        if let Some(job) = self.job.take() {
+            std::mem::forget(job);
+            // Its zero writes may still read these.
+            if let Some(zeros) = self.zeros.take() {
+                std::mem::forget(zeros);
+            }
         }
     }
 
-    fn reuse_outstanding(&self) -> bool {
-        self.reuse.as_ref().is_some_and(|r| r.outstanding > 0)
+    fn job_outstanding(&self) -> bool {
+        self.job.as_ref().is_some_and(|r| r.outstanding > 0)
     }
 
-    /// Records the completion of entry `step` of the reuse chain.
-    fn complete_reuse(&mut self, step: usize, result: i32) {
-        let Some(reuse) = self.reuse.as_mut() else {
-            debug_assert!(false, "a reuse completion with no reuse chain");
+    /// The entries of `job`'s chain, with what each does.
+    fn segment_entries(&mut self, job: &SegmentJob) -> Result<(Vec<squeue::Entry>, Vec<JobStep>)> {
+        let Some(file) = job.segment.file.os_file() else {
+            return Err(Error::Unsupported {
+                reason: "io_uring driver: a segment that is not a kernel file".into(),
+            });
+        };
+        let fd = types::Fd(file.as_raw_fd());
+        let source = job.source.clone();
+        let step = |op, fatal, writes| JobStep {
+            op,
+            path: source.clone(),
+            fatal,
+            writes,
+        };
+        let mut entries = Vec::new();
+        let mut steps = Vec::new();
+        match &job.kind {
+            JobKind::Reuse { marker } => {
+                entries.push(
+                    opcode::Write::new(fd, marker.as_ptr(), marker.len() as u32)
+                        .offset(0)
+                        .build(),
+                );
+                steps.push(step(IoOp::Preallocate, true, Some(marker.len())));
+                entries.push(
+                    opcode::Fsync::new(fd)
+                        .flags(types::FsyncFlags::DATASYNC)
+                        .build(),
+                );
+                steps.push(step(IoOp::Sync, true, None));
+                if job.segment.direct.is_some() {
+                    // The old life's pages: each would have to be invalidated by the
+                    // first direct write over it.
+                    entries.push(opcode::Fadvise::new(fd, 0, libc::POSIX_FADV_DONTNEED).build());
+                    steps.push(step(IoOp::Preallocate, false, None));
+                }
+            }
+            JobKind::Create { len } => {
+                let (Some(direct), Some(block)) = (&job.segment.direct, self.direct_block) else {
+                    return Err(Error::internal(
+                        "a new segment is made on the ring only in direct mode",
+                    ));
+                };
+                if !len.is_multiple_of(block) {
+                    return Err(Error::internal(format!(
+                        "a segment of {len} bytes is not whole {block}-byte blocks"
+                    )));
+                }
+                let piece = zero_piece(*len, block);
+                if !self
+                    .zeros
+                    .as_ref()
+                    .is_some_and(|z| z.fits(piece as usize, block as usize))
+                {
+                    // No job is in flight (checked above): nothing reads the old one.
+                    self.zeros = Some(AlignedBuf::zeroed(piece as usize, block as usize)?);
+                }
+                let zeros = self
+                    .zeros
+                    .as_ref()
+                    .map_or(std::ptr::null(), |z| z.bytes().as_ptr());
+                let direct_fd = types::Fd(direct.as_raw_fd());
+                let mut at = 0;
+                while at < *len {
+                    let n = (*len - at).min(piece);
+                    entries.push(
+                        opcode::Write::new(direct_fd, zeros, n as u32)
+                            .offset(at)
+                            .build(),
+                    );
+                    steps.push(step(IoOp::Preallocate, true, Some(n as usize)));
+                    at += n;
+                }
+                // The file's size and blocks are new: a whole fsync.
+                entries.push(opcode::Fsync::new(fd).build());
+                steps.push(step(IoOp::Sync, true, None));
+            }
+        }
+        let dir = types::Fd(job.dir.as_raw_fd());
+        entries.push(opcode::RenameAt::new(dir, job.from.as_ptr(), dir, job.to.as_ptr()).build());
+        steps.push(step(IoOp::Rename, true, None));
+        entries.push(opcode::Fsync::new(dir).build());
+        let dir_path = job.segment.path.parent().map(|p| p.to_path_buf());
+        steps.push(JobStep {
+            op: IoOp::SyncDir,
+            path: dir_path.unwrap_or_default(),
+            fatal: true,
+            writes: None,
+        });
+        debug_assert!(entries.len() <= JOB_OPS_MAX);
+        Ok((entries, steps))
+    }
+
+    /// Records the completion of entry `index` of the segment chain.
+    fn complete_job(&mut self, index: usize, result: i32) {
+        let Some(job) = self.job.as_mut() else {
+            debug_assert!(false, "a segment chain's completion with no chain");
             return;
         };
-        reuse.outstanding = reuse.outstanding.saturating_sub(1);
+        job.outstanding = job.outstanding.saturating_sub(1);
         // Counted like a flush's completion: `enter` tells from this count whether a
         // retry's drain reaped something.
         self.completions += 1;
-        let Some((op, path, fatal)) = reuse.steps.get(step) else {
+        let Some(step) = job.steps.get(index) else {
             return;
         };
-        if !fatal {
+        if !step.fatal {
             return;
         }
-        let failure = if result < 0 {
+        let failure = match (result, step.writes) {
             // Cut off behind the entry that failed (already recorded).
-            if result == -libc::ECANCELED && reuse.error.is_some() {
-                return;
-            }
-            Some(io::Error::from_raw_os_error(-result))
-        } else if step == 0 && result as usize != reuse.job.marker.len() {
-            Some(io::Error::new(
+            (r, _) if r == -libc::ECANCELED && job.error.is_some() => return,
+            (r, _) if r < 0 => Some(io::Error::from_raw_os_error(-r)),
+            (r, Some(len)) if r as usize != len => Some(io::Error::new(
                 io::ErrorKind::WriteZero,
-                format!(
-                    "the recycled-blank marker's write of {} bytes wrote {result}",
-                    reuse.job.marker.len()
-                ),
-            ))
-        } else {
-            None
+                format!("a write of {len} bytes making the segment wrote {r}"),
+            )),
+            _ => None,
         };
         if let Some(source) = failure {
-            reuse
-                .error
-                .get_or_insert_with(|| Error::io(*op, path, source));
+            job.error
+                .get_or_insert_with(|| Error::io(step.op, &step.path, source));
         }
     }
+}
+
+/// The zero pieces a new segment of `len` bytes is written in: 1 MiB (or a block),
+/// doubled until at most `JOB_WRITES_MAX` of them cover it.
+fn zero_piece(len: u64, block: u64) -> u64 {
+    let mut piece = (1u64 << 20).max(block);
+    while len.div_ceil(piece) > JOB_WRITES_MAX {
+        piece *= 2;
+    }
+    piece
 }
 
 impl Drop for UringDriver {
@@ -1257,7 +1347,7 @@ mod tests {
                 assert!(sq as usize > CHAIN_OPS_MAX, "sq {sq}");
                 assert!(sq.is_power_of_two() && sq <= RING_ENTRIES_MAX);
                 // Every chain's entries, the poll's and a segment-reuse chain's.
-                let needed = depth as usize * CHAIN_OPS_MAX + 1 + REUSE_OPS_MAX;
+                let needed = depth as usize * CHAIN_OPS_MAX + 1 + JOB_OPS_MAX;
                 assert!(cq as usize >= needed, "cq {cq}");
                 assert!(cq >= sq && cq as usize <= KERNEL_CQ_ENTRIES_MAX);
                 assert!(slots as usize > FLUSH_SLOTS_MAX && slots as usize <= SLOTS_MAX);
@@ -1466,7 +1556,7 @@ mod tests {
         let Some(mut driver) = driver_or_skip(&Options::default().segment_bytes(len)) else {
             return;
         };
-        if !driver.reuses_on_ring() {
+        if !driver.segment_jobs_on_ring() {
             crate::test_support::note_skip("test", "the ring lacks RENAMEAT or FADVISE").unwrap();
             return;
         }
@@ -1478,8 +1568,8 @@ mod tests {
         let spec = spec_with_spares(tmp.path(), len, driver.direct_block(), spares);
         let dir = Arc::new(std::fs::File::open(tmp.path()).unwrap());
         let job = spec.reuse_job(9, &dir).unwrap().expect("a spare to reuse");
-        driver.start_reuse(job).unwrap();
-        let segment = driver.finish_reuse().unwrap();
+        driver.start_segment_job(job).unwrap();
+        let segment = driver.finish_segment_job().unwrap();
         assert_eq!(driver.counters().ring_reuses, 1);
         assert!(!spare.exists(), "the spare's name is gone");
         assert_eq!(segment.path, spec.path(9));
@@ -1506,8 +1596,8 @@ mod tests {
             );
             spec.spares.add([second]);
             let job = spec.reuse_job(10, &dir).unwrap().unwrap();
-            driver.start_reuse(job).unwrap();
-            let segment = driver.finish_reuse().unwrap();
+            driver.start_segment_job(job).unwrap();
+            let segment = driver.finish_segment_job().unwrap();
             assert_eq!(
                 resident_pages(segment.file.os_file().unwrap(), len as usize),
                 0,
@@ -1525,7 +1615,7 @@ mod tests {
         let Some(mut driver) = driver_or_skip(&Options::default().segment_bytes(len)) else {
             return;
         };
-        if !driver.reuses_on_ring() {
+        if !driver.segment_jobs_on_ring() {
             crate::test_support::note_skip("test", "the ring lacks RENAMEAT or FADVISE").unwrap();
             return;
         }
@@ -1539,8 +1629,8 @@ mod tests {
         let mut job = spec.reuse_job(3, &dir).unwrap().unwrap();
         // The rename names a file that is not there.
         job.from = std::ffi::CString::new("gone.spare").unwrap();
-        driver.start_reuse(job).unwrap();
-        match driver.finish_reuse() {
+        driver.start_segment_job(job).unwrap();
+        match driver.finish_segment_job() {
             Err(Error::Io { op, source, .. }) => {
                 assert_eq!(op, IoOp::Rename);
                 assert_eq!(source.kind(), io::ErrorKind::NotFound);
@@ -1553,8 +1643,77 @@ mod tests {
         // The next chain runs.
         spec.spares.add([spare]);
         let job = spec.reuse_job(3, &dir).unwrap().unwrap();
-        driver.start_reuse(job).unwrap();
-        driver.finish_reuse().unwrap();
+        driver.start_segment_job(job).unwrap();
+        driver.finish_segment_job().unwrap();
         assert!(spec.path(3).exists());
+    }
+
+    /// New segments' zero pieces: 1 MiB, doubled until they fit a chain.
+    #[test]
+    fn zero_pieces_keep_a_new_segment_within_one_chain() {
+        assert_eq!(zero_piece(64 << 20, 4096), 1 << 20);
+        assert_eq!(zero_piece((64 << 20) + 4096, 4096), 2 << 20);
+        assert_eq!(zero_piece(1 << 30, 4096), 16 << 20);
+        assert_eq!(zero_piece(64 << 10, 4096), 1 << 20);
+        for len in [4096u64, 1 << 20, 3 << 20, 100 << 20, 4 << 30] {
+            let piece = zero_piece(len, 4096);
+            assert!(len.div_ceil(piece) <= JOB_WRITES_MAX, "{len}");
+            assert!(piece.is_power_of_two());
+        }
+    }
+
+    /// Item 5: in direct mode a new segment is made by one linked chain on the ring:
+    /// zeros through `O_DIRECT` in pieces, fsync, rename from its temporary name,
+    /// directory fsync; it arrives all zero, whole, named, with no cached pages. A
+    /// step that fails is the chain's typed error.
+    #[test]
+    fn a_new_segment_is_made_by_a_chain_on_the_ring() {
+        let tmp = tempfile::tempdir().unwrap();
+        let Some(mut driver) = driver_or_skip(&Options::default().segment_bytes(4 << 20)) else {
+            return;
+        };
+        driver.prepare(tmp.path());
+        let Some(block) = driver.direct_block() else {
+            crate::test_support::note_skip("test", "direct mode does not run here").unwrap();
+            return;
+        };
+        if !driver.segment_jobs_on_ring() {
+            crate::test_support::note_skip("test", "the ring lacks RENAMEAT or FADVISE").unwrap();
+            return;
+        }
+        // Two whole pieces and part of a third.
+        let len = (2 << 20) + 3 * block;
+        let spec = spec_with_spares(tmp.path(), len, Some(block), Default::default());
+        let dir = Arc::new(std::fs::File::open(tmp.path()).unwrap());
+        let (job, tmp_path) = spec.create_job(7, &dir).unwrap().expect("made on the ring");
+        assert!(tmp_path.exists());
+        driver.start_segment_job(job).unwrap();
+        let segment = driver.finish_segment_job().unwrap();
+        assert_eq!(driver.counters().ring_creates, 1);
+        assert!(!tmp_path.exists(), "renamed from its temporary name");
+        assert_eq!(segment.path, spec.path(7));
+        assert!(!segment.recycled);
+        assert!(segment.direct.is_some());
+        let file = segment.file.os_file().unwrap();
+        assert_eq!(resident_pages(file, len as usize), 0, "no cached pages");
+        let bytes = std::fs::read(&segment.path).unwrap();
+        assert_eq!(bytes.len() as u64, len);
+        assert!(bytes.iter().all(|&b| b == 0), "not all zeros");
+
+        // The rename names a file that is not there: the chain fails with its error.
+        let (mut job, tmp_path) = spec.create_job(8, &dir).unwrap().unwrap();
+        job.from = std::ffi::CString::new("gone.wal.tmp").unwrap();
+        driver.start_segment_job(job).unwrap();
+        match driver.finish_segment_job() {
+            Err(Error::Io { op, source, .. }) => {
+                assert_eq!(op, IoOp::Rename);
+                assert_eq!(source.kind(), io::ErrorKind::NotFound);
+            }
+            other => panic!("expected the rename's error, got {other:?}"),
+        }
+        assert_eq!(driver.counters().ring_creates, 1);
+        assert!(!spec.path(8).exists());
+        // Zeroed in full before the rename failed; the preparer removes it.
+        assert_eq!(std::fs::metadata(&tmp_path).unwrap().len(), len);
     }
 }

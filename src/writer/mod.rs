@@ -612,6 +612,7 @@ impl Wal {
             rotations: f.rotations,
             segments_recycled: self.retention.spares.reused(),
             segments_recycled_on_ring: f.driver.ring_reuses,
+            segments_created_on_ring: f.driver.ring_creates,
             batch_records: f.batch_records.percentiles(),
             batch_bytes: f.batch_bytes.percentiles(),
             sync_latency_us: f.sync_latency_us.percentiles(),

@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use crate::error::{Error, IoOp, Result};
 use crate::format::names::{TMP_SUFFIX, segment_file_name};
 use crate::io::fs::write_zeros;
-use crate::io::{Fs, Handle, IoDriver, Mode, ReuseJob, SegmentFile};
+use crate::io::{Fs, Handle, IoDriver, JobKind, Mode, SegmentFile, SegmentJob};
 use crate::options::Preallocate;
 
 /// How to make new segments.
@@ -58,9 +58,7 @@ impl SegmentSpec {
             }
         }
         let path = self.path(sequence);
-        let tmp = self
-            .dir
-            .join(format!("{}{TMP_SUFFIX}", segment_file_name(sequence)));
+        let tmp = self.tmp_path(sequence);
         let file = self
             .fs
             .open(&tmp, Mode::CreateTruncate)
@@ -147,33 +145,98 @@ impl SegmentSpec {
     }
 
     /// The steps of `reuse` after the opening, as a job for the driver's ring
-    /// (`ReuseJob`), for the next usable spare; `None` when the pool has none. The
+    /// (`SegmentJob`), for the next usable spare; `None` when the pool has none. The
     /// descriptors are opened here (on the writer's thread: opening takes microseconds;
     /// the syncs and the rename, which take milliseconds, go to the ring).
-    pub fn reuse_job(&self, sequence: u64, dir: &Arc<File>) -> Result<Option<ReuseJob>> {
+    pub fn reuse_job(&self, sequence: u64, dir: &Arc<File>) -> Result<Option<SegmentJob>> {
         while let Some(spare) = self.spares.take() {
             let Some((file, len)) = self.open_spare(&spare)? else {
                 continue;
             };
             let direct = self.ready_for_direct(&file, &spare)?;
-            let name = |path: &Path| {
-                let name = path.file_name().unwrap_or_default().as_encoded_bytes();
-                CString::new(name).map_err(|e| Error::Unsupported {
-                    reason: format!("segment file name {}: {e}", path.display()),
-                })
-            };
             let path = self.path(sequence);
-            let (from, to) = (name(&spare)?, name(&path)?);
-            return Ok(Some(ReuseJob {
-                segment: Self::recycled(sequence, path, (file, len), direct),
-                spare,
-                dir: Arc::clone(dir),
-                from,
-                to,
-                marker: crate::format::header::SegmentHeader::recycled_blank(sequence),
-            }));
+            let segment = Self::recycled(sequence, path, (file, len), direct);
+            let marker = crate::format::header::SegmentHeader::recycled_blank(sequence);
+            return self
+                .job(segment, spare, dir, JobKind::Reuse { marker })
+                .map(Some);
         }
         Ok(None)
+    }
+
+    /// The steps of `create` after the opening, as a job for the driver's ring: zeros
+    /// through the new file's `O_DIRECT` descriptor, its fsync, the rename and the
+    /// directory sync. `None` where the thread must make it: without direct mode, with
+    /// `Preallocate` other than `Zeroed`, or a size that is not whole blocks. Returns
+    /// the temporary file's path too, which the caller removes if the chain fails.
+    pub fn create_job(
+        &self,
+        sequence: u64,
+        dir: &Arc<File>,
+    ) -> Result<Option<(SegmentJob, PathBuf)>> {
+        let whole_blocks = self
+            .direct_block
+            .is_some_and(|block| self.segment_bytes.is_multiple_of(block));
+        if !whole_blocks || self.preallocate != Preallocate::Zeroed {
+            return Ok(None);
+        }
+        let tmp = self.tmp_path(sequence);
+        let file = self
+            .fs
+            .open(&tmp, Mode::CreateTruncate)
+            .map_err(|e| Error::io(IoOp::Open, &tmp, e))?;
+        let made = self.ready_for_direct(&file, &tmp).and_then(|direct| {
+            self.injected_fault(&tmp)?;
+            let segment = SegmentFile {
+                sequence,
+                path: self.path(sequence),
+                file,
+                floor_bytes: self.segment_bytes,
+                direct,
+                recycled: false,
+            };
+            let kind = JobKind::Create {
+                len: self.segment_bytes,
+            };
+            self.job(segment, tmp.clone(), dir, kind)
+        });
+        match made {
+            Ok(job) => Ok(Some((job, tmp))),
+            Err(e) => {
+                let _ = self.fs.remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    /// A job making `source` (in the log directory) into `segment`.
+    fn job(
+        &self,
+        segment: SegmentFile,
+        source: PathBuf,
+        dir: &Arc<File>,
+        kind: JobKind,
+    ) -> Result<SegmentJob> {
+        let name = |path: &Path| {
+            let name = path.file_name().unwrap_or_default().as_encoded_bytes();
+            CString::new(name).map_err(|e| Error::Unsupported {
+                reason: format!("segment file name {}: {e}", path.display()),
+            })
+        };
+        let (from, to) = (name(&source)?, name(&segment.path)?);
+        Ok(SegmentJob {
+            segment,
+            source,
+            dir: Arc::clone(dir),
+            from,
+            to,
+            kind,
+        })
+    }
+
+    fn tmp_path(&self, sequence: u64) -> PathBuf {
+        self.dir
+            .join(format!("{}{TMP_SUFFIX}", segment_file_name(sequence)))
     }
 
     /// Opens a spare file for reuse: with its length, or `None` (the spare removed)
@@ -256,8 +319,9 @@ pub(crate) struct Preparer {
     /// The log directory's descriptor, which ring jobs rename in and sync (opened at
     /// the first one).
     ring_dir: Option<Arc<File>>,
-    /// The segment a chain on the driver's ring is making from a spare.
-    on_ring: Option<u64>,
+    /// The segment a chain on the driver's ring is making: its sequence, and for a
+    /// new file its temporary path (removed if the chain fails).
+    on_ring: Option<(u64, Option<PathBuf>)>,
 }
 
 impl Preparer {
@@ -291,19 +355,23 @@ impl Preparer {
     }
 
     /// Starts preparing `sequence` in the background: from a spare with a chain on
-    /// `driver`'s ring where it can (`IoDriver::reuses_on_ring`), else on the thread.
+    /// `driver`'s ring where it can (`IoDriver::segment_jobs_on_ring`), else on the thread.
     pub fn request(&mut self, sequence: u64, driver: &mut dyn IoDriver) {
         if self.made.as_ref().is_some_and(|(got, _)| *got == sequence) {
             return;
         }
-        if !self.eager && self.on_ring.is_none() && !self.outstanding && driver.reuses_on_ring() {
+        if !self.eager
+            && self.on_ring.is_none()
+            && !self.outstanding
+            && driver.segment_jobs_on_ring()
+        {
             match self.start_on_ring(sequence, driver) {
-                Ok(true) => {
-                    self.on_ring = Some(sequence);
+                Ok(Some(tmp)) => {
+                    self.on_ring = Some((sequence, tmp));
                     return;
                 }
-                // No spare: the thread makes a new file.
-                Ok(false) => {}
+                // The thread makes it (see `SegmentSpec::create_job`).
+                Ok(None) => {}
                 Err(e) => {
                     self.made = Some((sequence, Err(e)));
                     return;
@@ -320,9 +388,14 @@ impl Preparer {
         }
     }
 
-    /// Starts a chain on the ring making `sequence` from the next spare; false when
-    /// there is none.
-    fn start_on_ring(&mut self, sequence: u64, driver: &mut dyn IoDriver) -> Result<bool> {
+    /// Starts a chain on the ring making `sequence`, from the next spare or else as a
+    /// new file; `Some` with the new file's temporary path (`None` for a spare), or
+    /// `None` when the thread must make it.
+    fn start_on_ring(
+        &mut self,
+        sequence: u64,
+        driver: &mut dyn IoDriver,
+    ) -> Result<Option<Option<PathBuf>>> {
         let dir = match &self.ring_dir {
             Some(dir) => Arc::clone(dir),
             None => {
@@ -331,17 +404,36 @@ impl Preparer {
                 Arc::clone(self.ring_dir.insert(Arc::new(dir)))
             }
         };
-        match self.spec.reuse_job(sequence, &dir)? {
-            Some(job) => driver.start_reuse(job).map(|()| true),
-            None => Ok(false),
+        if let Some(job) = self.spec.reuse_job(sequence, &dir)? {
+            return driver.start_segment_job(job).map(|()| Some(None));
+        }
+        if driver.direct_block().is_none() {
+            return Ok(None);
+        }
+        let Some((job, tmp)) = self.spec.create_job(sequence, &dir)? else {
+            return Ok(None);
+        };
+        match driver.start_segment_job(job) {
+            Ok(()) => Ok(Some(Some(tmp))),
+            Err(e) => {
+                let _ = self.spec.fs.remove_file(&tmp);
+                Err(e)
+            }
         }
     }
 
-    /// Collects the chain on the ring.
-    fn finish_on_ring(&mut self, driver: &mut dyn IoDriver) -> Result<SegmentFile> {
-        let made = driver.finish_reuse();
-        if made.is_ok() {
-            self.spec.spares.note_reused();
+    /// Collects the chain on the ring for `on_ring`.
+    fn finish_on_ring(
+        &mut self,
+        driver: &mut dyn IoDriver,
+        tmp: Option<PathBuf>,
+    ) -> Result<SegmentFile> {
+        let made = driver.finish_segment_job();
+        match (&made, tmp) {
+            (Ok(_), None) => self.spec.spares.note_reused(),
+            // Leave no half-made file behind (a full disk should not keep its space).
+            (Err(_), Some(tmp)) => drop(self.spec.fs.remove_file(&tmp)),
+            _ => {}
         }
         made
     }
@@ -359,8 +451,8 @@ impl Preparer {
 
     /// The prepared segment `sequence`, waiting for it if it is not ready yet.
     pub fn take(&mut self, sequence: u64, driver: &mut dyn IoDriver) -> Result<SegmentFile> {
-        let (got, made) = if let Some(got) = self.on_ring.take() {
-            (got, self.finish_on_ring(driver))
+        let (got, made) = if let Some((got, tmp)) = self.on_ring.take() {
+            (got, self.finish_on_ring(driver, tmp))
         } else {
             self.take_made(sequence)
         };
@@ -390,8 +482,8 @@ impl Preparer {
     /// could still land behind the cut.
     pub fn discard(&mut self, driver: &mut dyn IoDriver) -> Result<()> {
         self.made = None;
-        if self.on_ring.take().is_some() {
-            self.finish_on_ring(driver)?;
+        if let Some((_, tmp)) = self.on_ring.take() {
+            self.finish_on_ring(driver, tmp)?;
         }
         if self.outstanding {
             drop(self.receive());

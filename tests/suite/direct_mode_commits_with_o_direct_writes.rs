@@ -204,3 +204,47 @@ fn pipelined_commits_completing_out_of_order_read_back_whole() {
     assert_eq!(per_thread, [300; 4]);
     wal.close().unwrap();
 }
+
+/// Issue 14, item 5: in direct mode new segments are made by a linked chain on the
+/// writer's ring (zeros through `O_DIRECT`, fsync, rename, directory fsync), unless
+/// `prepare_on_ring(false)` keeps them on the preparer's thread; either way the log
+/// rotates through them and reads back whole after a reopen, with no temporary file
+/// left behind.
+#[test]
+fn new_segments_are_made_on_the_ring_or_the_thread_as_asked() {
+    const RECORDS: u64 = 3000;
+    if !uring() {
+        return;
+    }
+    for on_ring in [true, false] {
+        let log = temp_log();
+        let options = options().prepare_on_ring(on_ring);
+        let wal = Wal::open(&log.dir, options.clone()).unwrap();
+        for lsn in 1..=RECORDS {
+            wal.append(&payload(lsn)).unwrap();
+            if lsn % 50 == 0 {
+                wal.sync().unwrap();
+            }
+        }
+        let stats = wal.stats();
+        assert!(stats.direct_io, "direct mode did not run: {stats:?}");
+        assert!(stats.rotations >= 4, "{stats:?}");
+        if on_ring {
+            // The segment made at open and the one after each rotation but the last.
+            assert!(
+                stats.segments_created_on_ring >= stats.rotations,
+                "{stats:?}"
+            );
+        } else {
+            assert_eq!(stats.segments_created_on_ring, 0, "{stats:?}");
+        }
+        wal.close().unwrap();
+        let leftovers: Vec<_> = std::fs::read_dir(&log.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        check(&log.dir, options, RECORDS);
+    }
+}
