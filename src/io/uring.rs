@@ -31,6 +31,14 @@
 //!   in flight; a flush that would write a block a write in flight covers waits for it
 //!   first (staging's padding makes that rare). A short direct write is an error.
 //!
+//! * Segment chains (`SegmentJob`, `Options::prepare_on_ring`): the next segment is
+//!   made by one linked chain on this ring, at most one at a time — a spare's marker
+//!   write → fdatasync → page drop → `RENAMEAT` → directory fsync, or a new file's zero
+//!   writes through `O_DIRECT` → fsync → `RENAMEAT` → directory fsync. Their
+//!   completions (`JOB_TAG + step`) are handled beside the flushes' and never retire a
+//!   flush; the writer collects the chain when it rotates into the segment, so the
+//!   directory entry is durable before any record in it is acknowledged.
+//!
 //! The crate's `unsafe` is in this file and in `super::direct` (its aligned buffers).
 
 use std::collections::VecDeque;

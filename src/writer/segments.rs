@@ -9,6 +9,11 @@
 //! the recycled-blank marker over its old header, synced, then the same rename and
 //! directory sync, without zero-filling. With a driver that commits with direct writes,
 //! the segment also comes with its `O_DIRECT` descriptor and without cached pages.
+//!
+//! On io_uring (`Options::prepare_on_ring`) the same steps for a spare, and for a new
+//! file in direct mode, run as one linked chain on the writer's ring instead of on the
+//! thread (`SegmentJob`): the writer opens the descriptors when it asks for the next
+//! segment and collects the chain when it rotates into it.
 
 use std::ffi::CString;
 use std::fs::File;
