@@ -146,6 +146,12 @@ pub(crate) struct SegmentJob {
     pub kind: JobKind,
 }
 
+/// The largest new segment a `JobKind::Create` chain makes: its zeros go out in at
+/// most 64 pieces of at most 16 MiB (the piece is a buffer the driver keeps). Larger
+/// segments are made on the preparer's thread.
+#[cfg_attr(not(all(target_os = "linux", feature = "io-uring")), allow(dead_code))]
+pub(crate) const RING_CREATE_BYTES_MAX: u64 = 1 << 30;
+
 /// What a `SegmentJob` writes before the rename.
 #[derive(Debug)]
 #[cfg_attr(
@@ -206,15 +212,14 @@ pub(crate) trait IoDriver: Send {
         false
     }
     /// Starts `job`'s chain; one at a time. Its completions are handled as they come,
-    /// beside the flushes', and `finish_segment_job` collects the outcome.
-    fn start_segment_job(&mut self, job: SegmentJob) -> Result<()> {
-        drop(job);
-        Err(crate::Error::internal(
-            "this driver makes no segments on a ring",
-        ))
+    /// beside the flushes', and `finish_segment_job` collects the outcome. `Some(job)`
+    /// back: nothing was queued (no room in the submission queue right now, or no
+    /// ring); the caller makes the segment another way.
+    fn start_segment_job(&mut self, job: SegmentJob) -> Result<Option<SegmentJob>> {
+        Ok(Some(job))
     }
-    /// Waits for the chain `start_segment_job` started: the segment, or the first error of
-    /// the chain (the spare may then be renamed or not; the log is poisoned).
+    /// Waits for the chain `start_segment_job` queued: the segment, or the first error
+    /// of the chain (its file may then be renamed or not; the log is poisoned).
     fn finish_segment_job(&mut self) -> Result<SegmentFile> {
         Err(crate::Error::internal("no segment is being made on a ring"))
     }

@@ -1091,7 +1091,7 @@ impl IoDriver for UringDriver {
         self.jobs_on_ring
     }
 
-    fn start_segment_job(&mut self, job: SegmentJob) -> Result<()> {
+    fn start_segment_job(&mut self, job: SegmentJob) -> Result<Option<SegmentJob>> {
         if self.job.is_some() {
             return Err(Error::internal("a second segment chain on the ring"));
         }
@@ -1118,6 +1118,12 @@ impl IoDriver for UringDriver {
         };
         if room < entries.len() {
             self.enter(0)?;
+            let sq = self.ring.submission();
+            if sq.capacity() - sq.len() < entries.len() {
+                // Not all submitted (SQPOLL's thread has not taken them yet): the
+                // preparer's thread makes this segment instead.
+                return Ok(Some(job));
+            }
         }
         // Stored before the push: from here on the entries point into the job (and
         // `self.zeros`), which stays in `self.job` until every entry has completed
@@ -1141,7 +1147,13 @@ impl IoDriver for UringDriver {
             ));
         }
         self.counters.ring_sqes += u64::from(pushed);
-        self.enter(0)
+        // Queued: from here the chain is the writer's to collect. A failed submit
+        // leaves it queued for the next `enter`; `finish_segment_job` reports a ring
+        // that keeps failing.
+        if let Err(e) = self.enter(0) {
+            tracing::debug!(error = %e.chain(), "submitting a segment chain; retried when it is collected");
+        }
+        Ok(None)
     }
 
     fn finish_segment_job(&mut self) -> Result<SegmentFile> {
@@ -1234,9 +1246,9 @@ impl UringDriver {
                         "a new segment is made on the ring only in direct mode",
                     ));
                 };
-                if !len.is_multiple_of(block) {
+                if !len.is_multiple_of(block) || *len > super::RING_CREATE_BYTES_MAX {
                     return Err(Error::internal(format!(
-                        "a segment of {len} bytes is not whole {block}-byte blocks"
+                        "a new segment of {len} bytes is not made on the ring"
                     )));
                 }
                 let piece = zero_piece(*len, block);
@@ -1318,14 +1330,18 @@ impl UringDriver {
 }
 
 /// The zero pieces a new segment of `len` bytes is written in: 1 MiB (or a block),
-/// doubled until at most `JOB_WRITES_MAX` of them cover it.
+/// doubled until at most `JOB_WRITES_MAX` of them cover it; at most 16 MiB (the
+/// writer sends no larger segment than `RING_CREATE_BYTES_MAX`).
 fn zero_piece(len: u64, block: u64) -> u64 {
     let mut piece = (1u64 << 20).max(block);
-    while len.div_ceil(piece) > JOB_WRITES_MAX {
+    while len.div_ceil(piece) > JOB_WRITES_MAX && piece < ZERO_PIECE_MAX {
         piece *= 2;
     }
     piece
 }
+
+const ZERO_PIECE_MAX: u64 = 16 << 20;
+const _: () = assert!(super::RING_CREATE_BYTES_MAX <= ZERO_PIECE_MAX * JOB_WRITES_MAX);
 
 impl Drop for UringDriver {
     fn drop(&mut self) {
@@ -1576,7 +1592,7 @@ mod tests {
         let spec = spec_with_spares(tmp.path(), len, driver.direct_block(), spares);
         let dir = Arc::new(std::fs::File::open(tmp.path()).unwrap());
         let job = spec.reuse_job(9, &dir).unwrap().expect("a spare to reuse");
-        driver.start_segment_job(job).unwrap();
+        assert!(driver.start_segment_job(job).unwrap().is_none());
         let segment = driver.finish_segment_job().unwrap();
         assert_eq!(driver.counters().ring_reuses, 1);
         assert!(!spare.exists(), "the spare's name is gone");
@@ -1604,7 +1620,7 @@ mod tests {
             );
             spec.spares.add([second]);
             let job = spec.reuse_job(10, &dir).unwrap().unwrap();
-            driver.start_segment_job(job).unwrap();
+            assert!(driver.start_segment_job(job).unwrap().is_none());
             let segment = driver.finish_segment_job().unwrap();
             assert_eq!(
                 resident_pages(segment.file.os_file().unwrap(), len as usize),
@@ -1637,7 +1653,7 @@ mod tests {
         let mut job = spec.reuse_job(3, &dir).unwrap().unwrap();
         // The rename names a file that is not there.
         job.from = std::ffi::CString::new("gone.spare").unwrap();
-        driver.start_segment_job(job).unwrap();
+        assert!(driver.start_segment_job(job).unwrap().is_none());
         match driver.finish_segment_job() {
             Err(Error::Io { op, source, .. }) => {
                 assert_eq!(op, IoOp::Rename);
@@ -1651,7 +1667,7 @@ mod tests {
         // The next chain runs.
         spec.spares.add([spare]);
         let job = spec.reuse_job(3, &dir).unwrap().unwrap();
-        driver.start_segment_job(job).unwrap();
+        assert!(driver.start_segment_job(job).unwrap().is_none());
         driver.finish_segment_job().unwrap();
         assert!(spec.path(3).exists());
     }
@@ -1663,11 +1679,14 @@ mod tests {
         assert_eq!(zero_piece((64 << 20) + 4096, 4096), 2 << 20);
         assert_eq!(zero_piece(1 << 30, 4096), 16 << 20);
         assert_eq!(zero_piece(64 << 10, 4096), 1 << 20);
-        for len in [4096u64, 1 << 20, 3 << 20, 100 << 20, 4 << 30] {
+        let largest = super::super::RING_CREATE_BYTES_MAX;
+        for len in [4096u64, 1 << 20, 3 << 20, 100 << 20, largest] {
             let piece = zero_piece(len, 4096);
             assert!(len.div_ceil(piece) <= JOB_WRITES_MAX, "{len}");
-            assert!(piece.is_power_of_two());
+            assert!(piece.is_power_of_two() && piece <= ZERO_PIECE_MAX);
         }
+        // Beyond what the writer sends to the ring the piece stays capped.
+        assert_eq!(zero_piece(1 << 40, 4096), ZERO_PIECE_MAX);
     }
 
     /// Item 5: in direct mode a new segment is made by one linked chain on the ring:
@@ -1695,7 +1714,7 @@ mod tests {
         let dir = Arc::new(std::fs::File::open(tmp.path()).unwrap());
         let (job, tmp_path) = spec.create_job(7, &dir).unwrap().expect("made on the ring");
         assert!(tmp_path.exists());
-        driver.start_segment_job(job).unwrap();
+        assert!(driver.start_segment_job(job).unwrap().is_none());
         let segment = driver.finish_segment_job().unwrap();
         assert_eq!(driver.counters().ring_creates, 1);
         assert!(!tmp_path.exists(), "renamed from its temporary name");
@@ -1707,11 +1726,17 @@ mod tests {
         let bytes = std::fs::read(&segment.path).unwrap();
         assert_eq!(bytes.len() as u64, len);
         assert!(bytes.iter().all(|&b| b == 0), "not all zeros");
+        // Written, not a hole: every block is allocated.
+        let blocks = std::os::unix::fs::MetadataExt::blocks(&file.metadata().unwrap());
+        assert!(
+            blocks * 512 >= len,
+            "{blocks} blocks allocated for {len} bytes"
+        );
 
         // The rename names a file that is not there: the chain fails with its error.
         let (mut job, tmp_path) = spec.create_job(8, &dir).unwrap().unwrap();
         job.from = std::ffi::CString::new("gone.wal.tmp").unwrap();
-        driver.start_segment_job(job).unwrap();
+        assert!(driver.start_segment_job(job).unwrap().is_none());
         match driver.finish_segment_job() {
             Err(Error::Io { op, source, .. }) => {
                 assert_eq!(op, IoOp::Rename);

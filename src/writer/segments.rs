@@ -172,7 +172,8 @@ impl SegmentSpec {
     /// The steps of `create` after the opening, as a job for the driver's ring: zeros
     /// through the new file's `O_DIRECT` descriptor, its fsync, the rename and the
     /// directory sync. `None` where the thread must make it: without direct mode, with
-    /// `Preallocate` other than `Zeroed`, or a size that is not whole blocks. Returns
+    /// `Preallocate` other than `Zeroed`, a size that is not whole blocks, or one above
+    /// `io::RING_CREATE_BYTES_MAX`. Returns
     /// the temporary file's path too, which the caller removes if the chain fails.
     pub fn create_job(
         &self,
@@ -182,7 +183,8 @@ impl SegmentSpec {
         let whole_blocks = self
             .direct_block
             .is_some_and(|block| self.segment_bytes.is_multiple_of(block));
-        if !whole_blocks || self.preallocate != Preallocate::Zeroed {
+        let fits = self.segment_bytes <= crate::io::RING_CREATE_BYTES_MAX;
+        if !whole_blocks || !fits || self.preallocate != Preallocate::Zeroed {
             return Ok(None);
         }
         let tmp = self.tmp_path(sequence);
@@ -410,7 +412,14 @@ impl Preparer {
             }
         };
         if let Some(job) = self.spec.reuse_job(sequence, &dir)? {
-            return driver.start_segment_job(job).map(|()| Some(None));
+            return match driver.start_segment_job(job)? {
+                None => Ok(Some(None)),
+                Some(back) => {
+                    // Not queued: the spare goes back to the pool for the thread.
+                    self.spec.spares.add([back.source]);
+                    Ok(None)
+                }
+            };
         }
         if driver.direct_block().is_none() {
             return Ok(None);
@@ -419,10 +428,10 @@ impl Preparer {
             return Ok(None);
         };
         match driver.start_segment_job(job) {
-            Ok(()) => Ok(Some(Some(tmp))),
-            Err(e) => {
+            Ok(None) => Ok(Some(Some(tmp))),
+            not_queued => {
                 let _ = self.spec.fs.remove_file(&tmp);
-                Err(e)
+                not_queued.map(|_| None)
             }
         }
     }

@@ -204,3 +204,15 @@ pub fn portable_log_of(dir: &Path, records: u64) -> (Wal, Options) {
     wal.sync().expect("sync");
     (wal, opts)
 }
+
+/// Whether the kernel is new enough (5.11) for `IORING_OP_RENAMEAT`, which making
+/// segments on the ring needs (the driver probes for it and otherwise uses the thread).
+pub fn kernel_renames_on_ring() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (5, 11)
+}

@@ -46,6 +46,14 @@ fn enospc_preparing_a_segment_poisons_and_loses_nothing() {
                 "the fault never fired ({acked} acknowledged)"
             );
             assert!(wal.close().is_err());
+            // The half-made file was removed, by the preparer's thread or after the
+            // chain on the io_uring ring (a full disk should not keep its space).
+            let tmp: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".tmp"))
+                .collect();
+            assert!(tmp.is_empty(), "{driver:?}: {tmp:?}");
             acked
         });
         // Recovery with space back: every acknowledged record, then appends go on.

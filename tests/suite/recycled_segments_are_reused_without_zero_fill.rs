@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use ringwal::format::header::{HeaderState, SegmentHeader};
 use ringwal::{Driver, Error, Lsn, Options, Wal};
 
-use crate::common::{assert_log_holds, drivers, payload, small, temp_log};
+use crate::common::{assert_log_holds, drivers, kernel_renames_on_ring, payload, small, temp_log};
 
 fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -107,18 +107,6 @@ fn drivers_and_ring_preparation() -> Vec<(Driver, bool)> {
             _ => vec![(d, false)],
         })
         .collect()
-}
-
-/// Whether the kernel is new enough (5.11) for `IORING_OP_RENAMEAT`, which making
-/// segments on the ring needs (the driver probes for it and otherwise uses the thread).
-fn kernel_renames_on_ring() -> bool {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut parts = release
-        .trim()
-        .split(['.', '-'])
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (major, minor) >= (5, 11)
 }
 
 #[test]
