@@ -1570,6 +1570,33 @@ mod tests {
         }
     }
 
+    /// A driver that runs segment chains, in `dir`, and a spec for segments of `len`
+    /// bytes whose pool holds one spare `<seq>.spare` filled with `fill`; `None`
+    /// (the skip noted) where chains do not run.
+    fn ring_with_a_spare(
+        dir: &std::path::Path,
+        len: u64,
+        (seq, fill): (u64, u8),
+    ) -> Option<(
+        UringDriver,
+        crate::writer::segments::SegmentSpec,
+        Arc<std::fs::File>,
+    )> {
+        let mut driver = driver_or_skip(&Options::default().segment_bytes(len))?;
+        if !driver.segment_jobs_on_ring() {
+            crate::test_support::note_skip("test", "the ring lacks RENAMEAT or FADVISE").unwrap();
+            return None;
+        }
+        driver.prepare(dir);
+        let spare = dir.join(crate::format::names::spare_file_name(seq));
+        std::fs::write(&spare, vec![fill; len as usize]).unwrap();
+        let spares = crate::writer::spares::Spares::new(4);
+        spares.add([spare]);
+        let spec = spec_with_spares(dir, len, driver.direct_block(), spares);
+        let dir = Arc::new(std::fs::File::open(dir).unwrap());
+        Some((driver, spec, dir))
+    }
+
     /// Item 5: a spare becomes segment 9 through one linked chain on the ring: renamed,
     /// the marker over its old header, its old bytes otherwise kept, no pages cached
     /// (direct mode), counted.
@@ -1577,20 +1604,10 @@ mod tests {
     fn a_spare_becomes_a_segment_through_a_chain_on_the_ring() {
         let tmp = tempfile::tempdir().unwrap();
         let len: u64 = 1 << 20;
-        let Some(mut driver) = driver_or_skip(&Options::default().segment_bytes(len)) else {
+        let Some((mut driver, spec, dir)) = ring_with_a_spare(tmp.path(), len, (4, 0xA5)) else {
             return;
         };
-        if !driver.segment_jobs_on_ring() {
-            crate::test_support::note_skip("test", "the ring lacks RENAMEAT or FADVISE").unwrap();
-            return;
-        }
-        driver.prepare(tmp.path());
         let spare = tmp.path().join(crate::format::names::spare_file_name(4));
-        std::fs::write(&spare, vec![0xA5u8; len as usize]).unwrap();
-        let spares = crate::writer::spares::Spares::new(4);
-        spares.add([spare.clone()]);
-        let spec = spec_with_spares(tmp.path(), len, driver.direct_block(), spares);
-        let dir = Arc::new(std::fs::File::open(tmp.path()).unwrap());
         let job = spec.reuse_job(9, &dir).unwrap().expect("a spare to reuse");
         assert!(driver.start_segment_job(job).unwrap().is_none());
         let segment = driver.finish_segment_job().unwrap();
@@ -1636,20 +1653,10 @@ mod tests {
     fn a_failed_step_of_a_reuse_chain_is_its_error() {
         let tmp = tempfile::tempdir().unwrap();
         let len: u64 = 64 << 10;
-        let Some(mut driver) = driver_or_skip(&Options::default().segment_bytes(len)) else {
+        let Some((mut driver, spec, dir)) = ring_with_a_spare(tmp.path(), len, (2, 1)) else {
             return;
         };
-        if !driver.segment_jobs_on_ring() {
-            crate::test_support::note_skip("test", "the ring lacks RENAMEAT or FADVISE").unwrap();
-            return;
-        }
-        driver.prepare(tmp.path());
         let spare = tmp.path().join(crate::format::names::spare_file_name(2));
-        std::fs::write(&spare, vec![1u8; len as usize]).unwrap();
-        let spares = crate::writer::spares::Spares::new(4);
-        spares.add([spare.clone()]);
-        let spec = spec_with_spares(tmp.path(), len, driver.direct_block(), spares);
-        let dir = Arc::new(std::fs::File::open(tmp.path()).unwrap());
         let mut job = spec.reuse_job(3, &dir).unwrap().unwrap();
         // The rename names a file that is not there.
         job.from = std::ffi::CString::new("gone.spare").unwrap();
