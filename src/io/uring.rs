@@ -1570,6 +1570,20 @@ mod tests {
         }
     }
 
+    /// Runs `job` with its rename naming a file that is not there: the chain fails
+    /// with that step's typed error.
+    fn fails_renaming_a_missing_file(driver: &mut UringDriver, mut job: SegmentJob) {
+        job.from = std::ffi::CString::new("gone").unwrap();
+        assert!(driver.start_segment_job(job).unwrap().is_none());
+        match driver.finish_segment_job() {
+            Err(Error::Io { op, source, .. }) => {
+                assert_eq!(op, IoOp::Rename);
+                assert_eq!(source.kind(), io::ErrorKind::NotFound);
+            }
+            other => panic!("expected the rename's error, got {other:?}"),
+        }
+    }
+
     /// A driver that runs segment chains, in `dir`, and a spec for segments of `len`
     /// bytes whose pool holds one spare `<seq>.spare` filled with `fill`; `None`
     /// (the skip noted) where chains do not run.
@@ -1657,17 +1671,8 @@ mod tests {
             return;
         };
         let spare = tmp.path().join(crate::format::names::spare_file_name(2));
-        let mut job = spec.reuse_job(3, &dir).unwrap().unwrap();
-        // The rename names a file that is not there.
-        job.from = std::ffi::CString::new("gone.spare").unwrap();
-        assert!(driver.start_segment_job(job).unwrap().is_none());
-        match driver.finish_segment_job() {
-            Err(Error::Io { op, source, .. }) => {
-                assert_eq!(op, IoOp::Rename);
-                assert_eq!(source.kind(), io::ErrorKind::NotFound);
-            }
-            other => panic!("expected the rename's error, got {other:?}"),
-        }
+        let job = spec.reuse_job(3, &dir).unwrap().unwrap();
+        fails_renaming_a_missing_file(&mut driver, job);
         assert_eq!(driver.counters().ring_reuses, 0);
         assert!(spare.exists(), "nothing was renamed");
         assert!(!spec.path(3).exists());
@@ -1740,17 +1745,8 @@ mod tests {
             "{blocks} blocks allocated for {len} bytes"
         );
 
-        // The rename names a file that is not there: the chain fails with its error.
-        let (mut job, tmp_path) = spec.create_job(8, &dir).unwrap().unwrap();
-        job.from = std::ffi::CString::new("gone.wal.tmp").unwrap();
-        assert!(driver.start_segment_job(job).unwrap().is_none());
-        match driver.finish_segment_job() {
-            Err(Error::Io { op, source, .. }) => {
-                assert_eq!(op, IoOp::Rename);
-                assert_eq!(source.kind(), io::ErrorKind::NotFound);
-            }
-            other => panic!("expected the rename's error, got {other:?}"),
-        }
+        let (job, tmp_path) = spec.create_job(8, &dir).unwrap().unwrap();
+        fails_renaming_a_missing_file(&mut driver, job);
         assert_eq!(driver.counters().ring_creates, 1);
         assert!(!spec.path(8).exists());
         // Zeroed in full before the rename failed; the preparer removes it.
