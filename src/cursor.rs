@@ -14,7 +14,7 @@ use crate::limits::{
 
 /// How far past the expected LSN a frame found after damage may claim to be and still
 /// be checked (2^40 records: more than any log holds; random bytes rarely fall inside).
-const LSN_WINDOW: u64 = 1 << 40;
+pub(crate) const LSN_WINDOW: u64 = 1 << 40;
 
 /// The search for valid data after the end of the chain checks a frame at every
 /// plausible word, each over its claimed length: crafted bytes (every other word a
@@ -244,16 +244,19 @@ impl Cursor {
         until: Until,
     ) -> Result<Survey> {
         let end = self.len;
-        self.survey_within(from..end, sequence, record_bytes_max, lsns, until, false)
+        self.survey_within(from..end, sequence, record_bytes_max, lsns, until, None)
     }
 
     /// `survey` over frames that start in `span` (they may end past it). In a recycled
-    /// segment (`recycled`) a candidate must also claim less than its own LSN durable
-    /// (as every frame does: old bytes rarely do), and a survey that would exceed the
-    /// budget stops there instead of refusing: what it found so far is kept, and the
-    /// rest of the span counts as dirty (`Survey::budget_ran_out`). Old payloads can
-    /// look like many long frames; a budget meant to refuse crafted damage must not
-    /// refuse a healthy recycled file.
+    /// segment (`recycled: Some(window)`) a candidate must also claim less than its own
+    /// LSN durable (as every frame does) and carry an LSN below `lsns.start + window`
+    /// (the records the last writer can have written past the chain's end): an earlier
+    /// life's frames, read from a misaligned offset, put their checksum and length
+    /// where an LSN goes, a value that passes the loose `LSN_WINDOW` whenever the length
+    /// is small. A survey that would exceed the budget stops there instead of refusing:
+    /// what it found so far is kept, and the rest of the span counts as dirty
+    /// (`Survey::budget_ran_out`). Old payloads can look like many long frames; a budget
+    /// meant to refuse crafted damage must not refuse a healthy recycled file.
     pub fn survey_within(
         &mut self,
         span: std::ops::Range<u64>,
@@ -261,8 +264,9 @@ impl Cursor {
         record_bytes_max: u64,
         lsns: std::ops::Range<u64>,
         until: Until,
-        recycled: bool,
+        recycled: Option<u64>,
     ) -> Result<Survey> {
+        let window = recycled.map_or(LSN_WINDOW, |w| w.min(LSN_WINDOW));
         let (from, end) = (span.start, span.end.min(self.len));
         let lsn_min = lsns.start.max(1);
         let align = FRAME_ALIGN;
@@ -287,8 +291,8 @@ impl Cursor {
             let len = u64::from(read_u32(head, 4).unwrap_or(0) & !frame::BATCH_CONTINUES);
             let plausible = at >= from
                 && lsn >= lsn_min
-                && lsn - lsn_min < LSN_WINDOW
-                && (!recycled || durable < lsn)
+                && lsn - lsn_min < window
+                && (recycled.is_none() || durable < lsn)
                 && len <= record_bytes_max
                 && at + frame_bytes(len) <= file_len;
             if !plausible {
@@ -299,7 +303,7 @@ impl Cursor {
             out.plausible_end = out.plausible_end.max(Some(at + frame_bytes(len)));
             let checked = self.checked_bytes - checked_before;
             let allowed = SCAN_CHECK_FACTOR * (reach - from) + SCAN_CHECK_SLACK_BYTES;
-            if checked + frame_bytes(len) > allowed && recycled {
+            if checked + frame_bytes(len) > allowed && recycled.is_some() {
                 out.budget_ran_out = true;
                 out.dirty_end = out.dirty_end.max(Some(end));
                 out.plausible_end = out.plausible_end.max(Some(end));

@@ -685,7 +685,8 @@ fn next_header_fault(state: &HeaderState, lsn: u64) -> Option<CorruptReason> {
 /// A recycled segment (`recycled`) holds its earlier life's bytes after whatever its
 /// new life wrote, and the new life cannot have written more than `stale_reach` bytes
 /// past the chain's end (the last writer's bound on unsynced bytes, from the lock
-/// file: 0 after a clean close): only that span is surveyed. The earlier life's
+/// file: 0 after a clean close): only that span is surveyed, and only for LSNs that
+/// many bytes of frames can reach. The earlier life's
 /// frames never validate, but an arbitrary payload can look like many long frames
 /// whose checksums together exceed the survey's budget; there, what the survey could
 /// not finish counts as torn up to the end of the span (recovery zeroes it), instead
@@ -700,7 +701,20 @@ fn survey_segment(
         return cur.survey(from, seq, record_bytes_max, lsns, Until::End);
     }
     let end = from.saturating_add(stale_reach).min(cur.len);
-    let found = cur.survey_within(from..end, seq, record_bytes_max, lsns, Until::End, true)?;
+    // Frames written past the chain's end number at most one per smallest frame of
+    // the bytes the last writer may have left unsynced.
+    let window = match stale_reach {
+        u64::MAX => crate::cursor::LSN_WINDOW,
+        bytes => bytes / crate::limits::frame_bytes(0) + 1,
+    };
+    let found = cur.survey_within(
+        from..end,
+        seq,
+        record_bytes_max,
+        lsns,
+        Until::End,
+        Some(window),
+    )?;
     if found.budget_ran_out {
         tracing::warn!(
             segment = seq,

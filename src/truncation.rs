@@ -127,7 +127,7 @@ fn locate_inner(fs: &Fs, dir: &Path, from: u64) -> Result<(Plan, Option<Short>)>
                 RECORD_BYTES_MAX,
                 1..from,
                 Until::FirstValid,
-                *recycled,
+                recycled.then_some(crate::cursor::LSN_WINDOW),
             )?;
             if below.frames > 0 {
                 keep = i + 1;

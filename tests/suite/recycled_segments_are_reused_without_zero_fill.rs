@@ -253,6 +253,42 @@ fn a_torn_frame_in_a_recycled_segment_is_cut_after_an_unclean_stop() {
     wal.close().unwrap();
 }
 
+/// An unclean stop that tore nothing (a crash of the process: the page cache keeps
+/// every write) leaves nothing to cut, also where the active segment and the one
+/// prepared after it are recycled files full of their earlier life. The old frames'
+/// checksum and length fields, read from a misaligned offset, look like a header with
+/// an LSN in reach; recovery took them for torn frames and cut up to a whole segment
+/// (64 KiB in SIGKILL rounds with checkpoints), which `RecoveryMode::Strict` refuses.
+#[test]
+fn an_unclean_stop_that_tore_nothing_cuts_nothing_in_recycled_segments() {
+    for driver in drivers() {
+        let log = temp_log();
+        let (opts, _, _) = log_with_spares(&log.dir, driver);
+        let wal = Wal::open(&log.dir, opts.clone()).unwrap();
+        append_into_a_recycled_segment(&wal);
+        let last = append(&wal, 3);
+        assert!(
+            wal.stats().segments_recycled >= 2,
+            "{driver:?}: the next one too"
+        );
+        // What the lock file says while a writer holds it: put back after the close,
+        // it makes the next open treat the close as a crash.
+        let lock = log.dir.join("LOCK");
+        let held = std::fs::read(&lock).unwrap();
+        wal.close().unwrap();
+        std::fs::write(&lock, &held).unwrap();
+        let strict = opts.clone().recovery_mode(ringwal::RecoveryMode::Strict);
+        let wal = Wal::open(&log.dir, strict).unwrap_or_else(|e| {
+            panic!("{driver:?}: a crash that tore nothing is refused in Strict mode: {e}")
+        });
+        let report = wal.recovery_report();
+        assert_eq!(report.torn_bytes_cut, 0, "{driver:?}: {report:?}");
+        assert!(report.torn_tail.is_none(), "{driver:?}: {report:?}");
+        assert_eq!(wal.last_lsn(), Lsn::from(last));
+        wal.close().unwrap();
+    }
+}
+
 /// A reader still inside segments that a checkpoint retires and recycling overwrites
 /// gets `BelowCheckpoint`, never a false corruption.
 #[test]

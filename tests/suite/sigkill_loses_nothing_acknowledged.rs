@@ -5,7 +5,10 @@
 //!
 //! The io_uring driver runs a second time with 8 direct commits in flight (where
 //! direct mode runs), so kills land while several commits, padded apart and across
-//! rotations of its small segments, are still in flight.
+//! rotations of its small segments, are still in flight. Each driver also runs with a
+//! checkpoint every 16 records of one thread, so retired segments are recycled and
+//! kills land while spares are made into segments (on io_uring, by a linked chain on
+//! the writer's ring, as new segments are in direct mode).
 //!
 //! The test re-runs its own binary as the child (see `child_appends_until_killed`).
 
@@ -24,6 +27,7 @@ use crate::common::{
 const CHILD_DIR: &str = "RINGWAL_CHILD_DIR";
 const CHILD_DRIVER: &str = "RINGWAL_CHILD_DRIVER";
 const CHILD_DEPTH: &str = "RINGWAL_CHILD_DIRECT_DEPTH";
+const CHILD_CHECKPOINTS: &str = "RINGWAL_CHILD_CHECKPOINTS";
 const CHILD_TEST: &str = "sigkill_loses_nothing_acknowledged::child_appends_until_killed";
 const CHILD_THREADS: u32 = 4;
 /// The child stops on its own after this many records per thread, so a child whose
@@ -48,6 +52,7 @@ fn child_appends_until_killed() {
     };
     let driver = driver_from_name(&std::env::var(CHILD_DRIVER).unwrap_or_default());
     let depth = std::env::var(CHILD_DEPTH).map_or(1, |d| d.parse().unwrap());
+    let checkpoints = std::env::var_os(CHILD_CHECKPOINTS).is_some();
     let wal = Wal::open(&dir, small(driver).direct_depth(depth)).unwrap();
     std::thread::scope(|s| {
         for t in 0..CHILD_THREADS {
@@ -57,8 +62,13 @@ fn child_appends_until_killed() {
                     let lsn = wal.append_durable(&child_payload(t, n)).unwrap();
                     let mut line = format!("ACK {lsn} {t} {n}\n");
                     if t == 0 && n % 32 == 31 {
-                        let peak = wal.stats().chains_in_flight_peak;
-                        line.push_str(&format!("PEAK {peak}\n"));
+                        let stats = wal.stats();
+                        line.push_str(&format!("PEAK {}\n", stats.chains_in_flight_peak));
+                        line.push_str(&format!("RECYCLED {}\n", stats.segments_recycled));
+                    }
+                    if checkpoints && t == 1 && n % 16 == 15 {
+                        // Everything this thread has seen acknowledged is durable.
+                        wal.checkpoint(lsn).unwrap();
                     }
                     let mut out = std::io::stdout().lock();
                     // One write per line: a kill never leaves half a line in the pipe
@@ -72,27 +82,39 @@ fn child_appends_until_killed() {
     wal.close().unwrap();
 }
 
+/// What the child reported besides acknowledgements: the most commits in flight at
+/// once, and the most segments made from spare files.
+#[derive(Default, Clone, Copy)]
+struct ChildStats {
+    peak: u64,
+    recycled: u64,
+}
+
 /// Reads the child's acknowledgements until the pipe closes; tells `first` at the first.
-/// Also returns the most commits the child reported in flight at once.
 fn collect_acks(
     stdout: std::process::ChildStdout,
     first: mpsc::Sender<()>,
-) -> (Vec<(u64, u32, u32)>, u64) {
+) -> (Vec<(u64, u32, u32)>, ChildStats) {
     let mut reader = BufReader::new(stdout);
     let mut acks = Vec::new();
-    let mut peak = 0;
+    let mut stats = ChildStats::default();
     let mut line = Vec::new();
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line).unwrap() == 0 {
-            return (acks, peak);
+            return (acks, stats);
         }
         if line.last() != Some(&b'\n') {
             continue; // cut off by the kill
         }
         let text = String::from_utf8_lossy(&line);
         if let Some(at) = text.find("PEAK ") {
-            peak = peak.max(text[at + 5..].trim_end().parse().unwrap());
+            stats.peak = stats.peak.max(text[at + 5..].trim_end().parse().unwrap());
+            continue;
+        }
+        if let Some(at) = text.find("RECYCLED ") {
+            let recycled = text[at + 9..].trim_end().parse().unwrap();
+            stats.recycled = stats.recycled.max(recycled);
             continue;
         }
         // libtest may print `test <name> ... ` on the line of the first acknowledgement.
@@ -115,21 +137,28 @@ fn collect_acks(
 
 #[test]
 fn sigkill_mid_append_loses_no_acknowledged_record() {
-    let mut runs: Vec<(Driver, u32, usize)> =
-        drivers().into_iter().map(|d| (d, 1, ROUNDS)).collect();
-    if runs.iter().any(|&(d, _, _)| d == Driver::IoUring) {
+    // (driver, direct depth, checkpoints, rounds)
+    let mut runs: Vec<(Driver, u32, bool, usize)> = drivers()
+        .into_iter()
+        .flat_map(|d| [(d, 1, false, ROUNDS), (d, 1, true, ROUNDS / 2)])
+        .collect();
+    if runs.iter().any(|&(d, ..)| d == Driver::IoUring) {
         if direct_mode_runs() {
-            runs.push((Driver::IoUring, 8, ROUNDS / 2));
+            runs.push((Driver::IoUring, 8, false, ROUNDS / 2));
         } else {
             eprintln!("skipping the direct-depth-8 rounds: direct mode does not run here");
         }
     }
-    for (driver, depth, rounds) in runs {
+    for (driver, depth, checkpoints, rounds) in runs {
         let mut rng = XorShift::from_time("sigkill_mid_append_loses_no_acknowledged_record");
-        let mut peak_seen = 0;
+        let mut seen = ChildStats::default();
         for round in 0..rounds {
             let log = temp_log();
-            let mut child = child_command(CHILD_TEST)
+            let mut command = child_command(CHILD_TEST);
+            if checkpoints {
+                command.env(CHILD_CHECKPOINTS, "1");
+            }
+            let mut child = command
                 .env(CHILD_DIR, &log.dir)
                 .env(CHILD_DRIVER, driver_name(driver))
                 .env(CHILD_DEPTH, depth.to_string())
@@ -145,7 +174,13 @@ fn sigkill_mid_append_loses_no_acknowledged_record() {
                 let _ = child.kill();
                 panic!("child never acknowledged a record: {:?}", child.wait());
             }
-            let delay_ms = rng.in_range(20, 150);
+            // Recycling starts only after a few rotations and a checkpoint past them:
+            // those rounds live longer.
+            let delay_ms = if checkpoints {
+                rng.in_range(150, 600)
+            } else {
+                rng.in_range(20, 150)
+            };
             std::thread::sleep(Duration::from_millis(delay_ms));
             child.kill().unwrap();
             let status = child.wait().unwrap();
@@ -153,14 +188,17 @@ fn sigkill_mid_append_loses_no_acknowledged_record() {
                 !status.success(),
                 "the child finished before the kill; raise CHILD_RECORDS_MAX"
             );
-            let (acks, peak) = reader.join().unwrap();
-            peak_seen = peak_seen.max(peak);
+            let (acks, stats) = reader.join().unwrap();
+            seen.peak = seen.peak.max(stats.peak);
+            seen.recycled = seen.recycled.max(stats.recycled);
 
             let wal = Wal::open(&log.dir, small(driver)).unwrap();
             let report = wal.recovery_report();
             let mut found: HashMap<u64, Vec<u8>> = HashMap::with_capacity(acks.len() * 2);
-            let mut expected = 1u64;
-            for record in wal.read_from(Lsn::from(1)).unwrap() {
+            // Records at or below the checkpoint are retired (they need not be found).
+            let checkpoint = wal.checkpoint_lsn().get();
+            let mut expected = checkpoint + 1;
+            for record in wal.read_from(Lsn::from(checkpoint + 1)).unwrap() {
                 let record = record.unwrap();
                 assert_eq!(record.lsn().get(), expected, "LSNs must be dense");
                 expected += 1;
@@ -168,7 +206,7 @@ fn sigkill_mid_append_loses_no_acknowledged_record() {
             }
             let last = expected - 1;
             assert_eq!(wal.last_lsn(), Lsn::from(last));
-            for &(lsn, t, n) in &acks {
+            for &(lsn, t, n) in acks.iter().filter(|(lsn, ..)| *lsn > checkpoint) {
                 let got = found.get(&lsn).unwrap_or_else(|| {
                     panic!("round {round}: acknowledged LSN {lsn} lost (log ends at {last})")
                 });
@@ -179,8 +217,9 @@ fn sigkill_mid_append_loses_no_acknowledged_record() {
                 );
             }
             eprintln!(
-                "{} depth {depth} round {round}: killed after {delay_ms} ms, {} acknowledged, {last} recovered, {} torn bytes cut",
+                "{} depth {depth}{} round {round}: killed after {delay_ms} ms, {} acknowledged, {last} recovered (checkpoint {checkpoint}), {} torn bytes cut",
                 driver_name(driver),
+                if checkpoints { " checkpoints" } else { "" },
                 acks.len(),
                 report.torn_bytes_cut
             );
@@ -191,7 +230,20 @@ fn sigkill_mid_append_loses_no_acknowledged_record() {
             );
             wal.close().unwrap();
         }
+        if checkpoints {
+            assert!(
+                seen.recycled > 0,
+                "{}: the kills never came after a segment made from a spare",
+                driver_name(driver)
+            );
+            eprintln!(
+                "{} checkpoints: up to {} segments made from spares before a kill",
+                driver_name(driver),
+                seen.recycled
+            );
+        }
         if depth > 1 {
+            let peak_seen = seen.peak;
             assert!(
                 peak_seen > 1,
                 "with direct depth {depth} the kills never met two commits in flight"
