@@ -301,6 +301,9 @@ impl Cursor {
             }
             reach = reach.max(at + frame_bytes(len));
             out.plausible_end = out.plausible_end.max(Some(at + frame_bytes(len)));
+            if at == from {
+                out.start_end = Some(at + frame_bytes(len));
+            }
             let checked = self.checked_bytes - checked_before;
             let allowed = SCAN_CHECK_FACTOR * (reach - from) + SCAN_CHECK_SLACK_BYTES;
             if checked + frame_bytes(len) > allowed && recycled.is_some() {
@@ -329,6 +332,7 @@ impl Cursor {
                     }
                     at += d.frame_len as u64;
                     out.dirty_end = Some(at.min(file_len));
+                    out.valid_end = Some(at.min(file_len));
                 }
                 Found::Invalid(reason @ CorruptReason::DurableClaimOutOfRange { .. }) => {
                     return Err(Error::corrupt(sequence, at, reason));
@@ -390,6 +394,11 @@ pub(crate) struct Survey {
     pub plausible_end: Option<u64>,
     /// A recycled segment's survey stopped at its budget (`Cursor::survey_within`).
     pub budget_ran_out: bool,
+    /// The end of the last valid frame; `None` when there is none.
+    pub valid_end: Option<u64>,
+    /// The end of a plausible frame starting where the survey starts (a torn write's
+    /// first frame); `None` when there is none.
+    pub start_end: Option<u64>,
 }
 
 impl Survey {

@@ -707,7 +707,7 @@ fn survey_segment(
         u64::MAX => crate::cursor::LSN_WINDOW,
         bytes => bytes / crate::limits::frame_bytes(0) + 1,
     };
-    let found = cur.survey_within(
+    let mut found = cur.survey_within(
         from..end,
         seq,
         record_bytes_max,
@@ -715,6 +715,14 @@ fn survey_segment(
         Until::End,
         Some(window),
     )?;
+    if stale_reach != u64::MAX && !found.budget_ran_out {
+        // Only unsynced writes can lie here: what they left is the frame where the
+        // chain stops (a torn write starts there) and valid frames after a hole. Any
+        // other candidate is the earlier life's bytes or a torn frame, and neither can
+        // ever validate: they stay, as the rest of the earlier life does. (An old frame
+        // with an empty payload, read 8 bytes early, passes the LSN window by chance.)
+        found.plausible_end = found.valid_end.max(found.start_end);
+    }
     if found.budget_ran_out {
         tracing::warn!(
             segment = seq,
