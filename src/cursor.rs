@@ -276,11 +276,17 @@ impl Cursor {
         // The budget counts from here: what this search checksummed, and how far it
         // reached from `from`.
         let (checked_before, mut reach) = (self.checked_bytes, from);
+        // Where a write starting at `from` puts its first frame: there, or past the
+        // padding to the next block (`Cursor::chain_frame_at`). Only the first non-zero
+        // word can be it.
+        let mut first_word = true;
+        let padded = from.next_multiple_of(crate::limits::PAD_BLOCK);
         while at < end {
             let Some(next) = self.next_nonzero_word(at)? else {
                 break;
             };
             at = next;
+            let at_start = std::mem::take(&mut first_word) && (at == from || at == padded);
             if at >= end {
                 break;
             }
@@ -301,7 +307,7 @@ impl Cursor {
             }
             reach = reach.max(at + frame_bytes(len));
             out.plausible_end = out.plausible_end.max(Some(at + frame_bytes(len)));
-            if at == from {
+            if at_start {
                 out.start_end = Some(at + frame_bytes(len));
             }
             let checked = self.checked_bytes - checked_before;
@@ -396,8 +402,9 @@ pub(crate) struct Survey {
     pub budget_ran_out: bool,
     /// The end of the last valid frame; `None` when there is none.
     pub valid_end: Option<u64>,
-    /// The end of a plausible frame starting where the survey starts (a torn write's
-    /// first frame); `None` when there is none.
+    /// The end of a plausible frame where a write starting at the survey's start puts
+    /// its first frame (there, or past zero padding to the next block); `None` when
+    /// there is none.
     pub start_end: Option<u64>,
 }
 

@@ -486,8 +486,11 @@ impl Reach {
 
 impl Walk {
     fn reach(&self) -> Reach {
+        // A checkpoint is written only over synced records: a chain that stops at or
+        // below it is damage, surveyed in full like one below the recorded durable LSN.
+        let vouched = self.durable_recorded.max(self.out.checkpoint);
         Reach {
-            recorded: self.durable_recorded.min(self.lsn_end.saturating_sub(1)),
+            recorded: vouched.min(self.lsn_end.saturating_sub(1)),
             unsynced: self.stale_reach,
         }
     }

@@ -334,6 +334,55 @@ fn an_unclean_stop_over_spares_of_empty_records_cuts_nothing() {
     wal.close().unwrap();
 }
 
+/// A torn write that started past zero padding (a direct commit begun while the one
+/// before was in flight starts at the next 4 KiB block) is still found and cut in a
+/// recycled segment: recovery looks for the torn frame where the chain stops and past
+/// the padding after it.
+#[test]
+fn a_torn_frame_past_padding_in_a_recycled_segment_is_cut() {
+    let log = temp_log();
+    let (opts, _, _) = log_with_spares(&log.dir, Driver::Portable);
+    let wal = Wal::open(&log.dir, opts.clone()).unwrap();
+    append_into_a_recycled_segment(&wal);
+    let last = append(&wal, 2);
+    let lock = log.dir.join("LOCK");
+    let held = std::fs::read(&lock).unwrap();
+    wal.close().unwrap();
+    std::fs::write(&lock, &held).unwrap();
+    let (active, end) = tail_segment(&log.dir, &opts);
+    let padded = end.next_multiple_of(4096);
+    assert!(padded > end, "the chain should stop inside a block");
+    let mut torn = vec![0u8; 24 + 40];
+    torn[4..8].copy_from_slice(&40u32.to_le_bytes());
+    torn[8..16].copy_from_slice(&(last + 1).to_le_bytes());
+    torn[16..24].copy_from_slice(&last.to_le_bytes());
+    torn[24..].fill(0x5a);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&active)
+        .unwrap();
+    // The padding the direct commit wrote, then its torn frame.
+    let zeros = vec![0u8; (padded - end) as usize];
+    std::os::unix::fs::FileExt::write_all_at(&file, &zeros, end).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &torn, padded).unwrap();
+    drop(file);
+    let wal = Wal::open(&log.dir, opts).unwrap();
+    let report = wal.recovery_report();
+    assert!(report.torn_tail.is_some(), "{report:?}");
+    assert!(
+        report.torn_bytes_cut >= padded - end + torn.len() as u64,
+        "{report:?}"
+    );
+    assert_eq!(wal.last_lsn(), Lsn::from(last));
+    let bytes = std::fs::read(&active).unwrap();
+    let at = padded as usize;
+    assert!(
+        bytes[at..at + torn.len()].iter().all(|&b| b == 0),
+        "the torn frame is cut"
+    );
+    wal.close().unwrap();
+}
+
 /// A reader still inside segments that a checkpoint retires and recycling overwrites
 /// gets `BelowCheckpoint`, never a false corruption.
 #[test]
