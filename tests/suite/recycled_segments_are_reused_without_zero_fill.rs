@@ -203,34 +203,47 @@ fn a_recycled_active_segment_keeps_its_earlier_life_past_its_records() {
 /// the next record is cut (with, at most, the span the last writer may have written:
 /// recovery cannot always tell new bytes from old ones there), the records stay, and
 /// the log goes on and reopens clean.
-#[test]
-fn a_torn_frame_in_a_recycled_segment_is_cut_after_an_unclean_stop() {
-    let log = temp_log();
-    let (opts, _, _) = log_with_spares(&log.dir, Driver::Portable);
-    let wal = Wal::open(&log.dir, opts.clone()).unwrap();
+/// A log stopped uncleanly with its active segment a recycled file: the options, the
+/// last LSN, and the active segment's path and end of records.
+fn an_unclean_stop_in_a_recycled_segment(dir: &Path) -> (Options, u64, PathBuf, u64) {
+    let (opts, _, _) = log_with_spares(dir, Driver::Portable);
+    let wal = Wal::open(dir, opts.clone()).unwrap();
     append_into_a_recycled_segment(&wal);
     let last = append(&wal, 2);
     // What the lock file says while a writer holds it: put back after the close, it
     // makes the next open treat the close as a crash.
-    let lock = log.dir.join("LOCK");
+    let lock = dir.join("LOCK");
     let held = std::fs::read(&lock).unwrap();
     wal.close().unwrap();
     std::fs::write(&lock, &held).unwrap();
-    let (active, end) = tail_segment(&log.dir, &opts);
-    let len = std::fs::metadata(&active).unwrap().len();
-    // The next record's frame, its payload torn: length and LSN plausible, the
-    // checksum wrong.
+    let (active, end) = tail_segment(dir, &opts);
+    (opts, last, active, end)
+}
+
+/// The frame of LSN `lsn` with its payload torn: length and LSN plausible, the
+/// checksum wrong.
+fn torn_frame(lsn: u64) -> Vec<u8> {
     let mut torn = vec![0u8; 24 + 40];
     torn[4..8].copy_from_slice(&40u32.to_le_bytes());
-    torn[8..16].copy_from_slice(&(last + 1).to_le_bytes());
-    torn[16..24].copy_from_slice(&last.to_le_bytes());
+    torn[8..16].copy_from_slice(&lsn.to_le_bytes());
+    torn[16..24].copy_from_slice(&(lsn - 1).to_le_bytes());
     torn[24..].fill(0x5a);
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&active)
-        .unwrap();
-    std::os::unix::fs::FileExt::write_all_at(&file, &torn, end).unwrap();
-    drop(file);
+    torn
+}
+
+/// Writes `bytes` into the file at `path` at `at`.
+fn write_at(path: &Path, bytes: &[u8], at: u64) {
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, bytes, at).unwrap();
+}
+
+#[test]
+fn a_torn_frame_in_a_recycled_segment_is_cut_after_an_unclean_stop() {
+    let log = temp_log();
+    let (opts, last, active, end) = an_unclean_stop_in_a_recycled_segment(&log.dir);
+    let len = std::fs::metadata(&active).unwrap().len();
+    let torn = torn_frame(last + 1);
+    write_at(&active, &torn, end);
     let wal = Wal::open(&log.dir, opts.clone()).unwrap();
     let report = wal.recovery_report();
     let torn_tail = report.torn_tail.expect("a torn tail");
@@ -341,31 +354,13 @@ fn an_unclean_stop_over_spares_of_empty_records_cuts_nothing() {
 #[test]
 fn a_torn_frame_past_padding_in_a_recycled_segment_is_cut() {
     let log = temp_log();
-    let (opts, _, _) = log_with_spares(&log.dir, Driver::Portable);
-    let wal = Wal::open(&log.dir, opts.clone()).unwrap();
-    append_into_a_recycled_segment(&wal);
-    let last = append(&wal, 2);
-    let lock = log.dir.join("LOCK");
-    let held = std::fs::read(&lock).unwrap();
-    wal.close().unwrap();
-    std::fs::write(&lock, &held).unwrap();
-    let (active, end) = tail_segment(&log.dir, &opts);
+    let (opts, last, active, end) = an_unclean_stop_in_a_recycled_segment(&log.dir);
     let padded = end.next_multiple_of(4096);
     assert!(padded > end, "the chain should stop inside a block");
-    let mut torn = vec![0u8; 24 + 40];
-    torn[4..8].copy_from_slice(&40u32.to_le_bytes());
-    torn[8..16].copy_from_slice(&(last + 1).to_le_bytes());
-    torn[16..24].copy_from_slice(&last.to_le_bytes());
-    torn[24..].fill(0x5a);
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&active)
-        .unwrap();
+    let torn = torn_frame(last + 1);
     // The padding the direct commit wrote, then its torn frame.
-    let zeros = vec![0u8; (padded - end) as usize];
-    std::os::unix::fs::FileExt::write_all_at(&file, &zeros, end).unwrap();
-    std::os::unix::fs::FileExt::write_all_at(&file, &torn, padded).unwrap();
-    drop(file);
+    write_at(&active, &vec![0u8; (padded - end) as usize], end);
+    write_at(&active, &torn, padded);
     let wal = Wal::open(&log.dir, opts).unwrap();
     let report = wal.recovery_report();
     assert!(report.torn_tail.is_some(), "{report:?}");
