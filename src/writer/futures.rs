@@ -200,19 +200,14 @@ impl Wal {
     /// # }
     /// ```
     pub fn durable(&self, lsn: Lsn) -> Durable {
-        let (last, at) = self.shared.staging.end();
-        let last = Lsn::new(last);
-        // As `wait_durable`: a poisoned log refuses, even for an LSN already durable.
-        let early = match self.shared.watermark.poison_cause() {
-            Some(cause) => Some(Error::Poisoned { cause }),
-            None => (lsn > last).then(|| Error::InvalidArgument {
-                what: "lsn",
-                reason: format!("{lsn} was never appended (last is {last})"),
-            }),
+        // As `wait_durable`; an error is the future's answer when first polled.
+        let (early, cuts_seen) = match self.waitable(lsn) {
+            Ok(at) => (None, Some(at.cuts)),
+            Err(e) => (Some(e), None),
         };
         Durable {
             shared: Arc::clone(&self.shared),
-            wait: AsyncWait::new(lsn.get(), self.acknowledged_level(), Some(at.cuts)),
+            wait: AsyncWait::new(lsn.get(), self.acknowledged_level(), cuts_seen),
             early,
         }
     }

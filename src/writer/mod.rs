@@ -368,16 +368,23 @@ impl Wal {
     /// that was appended before it); an LSN the cut hands out again to a new record
     /// is waited for only if this call began after the cut.
     pub fn wait_durable(&self, lsn: Lsn) -> Result<()> {
+        let at = self.waitable(lsn)?;
+        self.wait_acknowledged(lsn.get(), at)
+    }
+
+    /// Whether a durability wait for `lsn` may begin (`wait_durable`, `durable`): the
+    /// log is not poisoned (it refuses even an LSN already durable) and `lsn` was
+    /// handed out. Returns when the end of the log was read, for the wait.
+    fn waitable(&self, lsn: Lsn) -> Result<Marked> {
         let (last, at) = self.shared.staging.end();
+        self.check_poison()?;
         if lsn.get() > last {
-            // As below: a poisoned log refuses first.
-            self.check_poison()?;
             return Err(Error::InvalidArgument {
                 what: "lsn",
                 reason: format!("{lsn} was never appended (last is {last})"),
             });
         }
-        self.wait_acknowledged(lsn.get(), at)
+        Ok(at)
     }
 
     /// `append` then `wait_durable`; a `truncate_from` that removes the record while
@@ -434,7 +441,7 @@ impl Wal {
 
     /// Highest LSN handed out by an append.
     pub fn last_lsn(&self) -> Lsn {
-        Lsn::new(self.shared.staging.lock().next_lsn - 1)
+        Lsn::new(self.shared.staging.end().0)
     }
 
     /// The persisted checkpoint: replay after a restart starts above it.
