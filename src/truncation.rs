@@ -9,8 +9,10 @@
 //!    offset of the first record cut, the later segments. A cut inside a batch, or in a
 //!    chain that is damaged before the cut, is refused here, before any change.
 //! 2. `TRUNCATE` is written and synced, renamed into place, the directory synced.
-//! 3. `execute`: the kept segment is zeroed from the cut to its last non-zero byte and
-//!    synced (a cut at its first record zeroes its header last, in a sync of its own);
+//! 3. `execute`: the kept segment is zeroed from the cut to the end of the records it
+//!    removes (the writer's cut; a repair, or an open finishing a cut, zeroes to the
+//!    last non-zero byte) and synced (a cut at its first record zeroes its header last,
+//!    in a sync of its own; a recycled file gets the recycled-blank marker there);
 //!    every later segment is removed, newest first; the directory is synced.
 //! 4. `TRUNCATE` is removed and the directory synced. Only then may a record appended
 //!    after the cut be acknowledged, so the intent can never cut it.
@@ -39,8 +41,13 @@ pub(crate) struct Kept {
     /// Where the first removed record starts; 0 when the cut removes every record of
     /// the segment (its header is zeroed too and it becomes blank).
     pub cut_at: u64,
-    /// The end of the segment's non-zero bytes: what the cut zeroes ends here.
+    /// What the cut zeroes ends here: the end of the segment's non-zero bytes, or of
+    /// its present life's records (`keeps_old_life`).
     pub dirty_end: u64,
+    /// `Some(sequence)` when the segment is a recycled file whose earlier life the cut
+    /// leaves in place after `dirty_end`: a cut that takes the header writes the
+    /// recycled-blank marker, not zeros.
+    pub keeps_old_life: Option<u64>,
     /// The segment file's size.
     pub file_bytes: u64,
 }
@@ -65,7 +72,31 @@ fn refuse(reason: String) -> Error {
 /// records ends before the cut is refused as corruption: the cut would have to zero
 /// from the damage, removing records below the cut that the caller means to keep.
 pub(crate) fn locate(fs: &Fs, dir: &Path, from: u64) -> Result<Plan> {
-    let (plan, short) = locate_inner(fs, dir, from)?;
+    locate_zeroing(fs, dir, from, Zeroing::AllNonZero)
+}
+
+/// How far a cut zeroes the segment it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Zeroing {
+    /// Every non-zero byte after the cut. A repair, or a cut a crash interrupted, does
+    /// not know what lies past the records it removes.
+    AllNonZero,
+    /// The writer's own cut, with `active` its active segment: in that segment and in
+    /// any recycled one, only the records of the segment's present life, the chain from
+    /// the cut on. The writer wrote every byte of that life since the open, and the
+    /// open's recovery left nothing past the active segment's chain (it zeroes a torn
+    /// tail, and refuses other damage there); past a recycled file's chain lies its
+    /// earlier life, which never validates. Reading the rest of a 64 MiB segment for
+    /// non-zero bytes costs tens of ms per cut, and zeroing a recycled file's earlier
+    /// life would write a whole segment for a cut of a few records. A fresh sealed
+    /// segment is zeroed to its last non-zero byte: recovery does not look past the
+    /// chain of a segment the next one continues.
+    PresentLife { active: u64 },
+}
+
+/// `locate` with the zeroing asked for.
+pub(crate) fn locate_zeroing(fs: &Fs, dir: &Path, from: u64, zeroing: Zeroing) -> Result<Plan> {
+    let (plan, short) = locate_inner(fs, dir, from, zeroing)?;
     match short {
         Some(short) => Err(short.refusal(from)),
         None => Ok(plan),
@@ -94,7 +125,7 @@ impl Short {
     }
 }
 
-fn locate_inner(fs: &Fs, dir: &Path, from: u64) -> Result<(Plan, Option<Short>)> {
+fn locate_inner(fs: &Fs, dir: &Path, from: u64, zeroing: Zeroing) -> Result<(Plan, Option<Short>)> {
     let mut segments = Vec::new();
     for (seq, path) in list_segments(fs, dir)? {
         // A small header read per segment, the file closed again (no chunk read).
@@ -150,7 +181,7 @@ fn locate_inner(fs: &Fs, dir: &Path, from: u64) -> Result<(Plan, Option<Short>)>
         .into_iter()
         .map(|(_, path, _, _)| path)
         .collect();
-    let Some((sequence, path, Some(first_lsn), _)) = segments.pop() else {
+    let Some((sequence, path, Some(first_lsn), recycled)) = segments.pop() else {
         return Err(refuse("no segment keeps the records below the cut".into()));
     };
     let mut cur = Cursor::open(fs, &path)?;
@@ -162,7 +193,20 @@ fn locate_inner(fs: &Fs, dir: &Path, from: u64) -> Result<(Plan, Option<Short>)>
             (at, _) => (at, None),
         }
     };
-    let dirty_end = cur.nonzero_end(cut_at)?;
+    let present_life = match zeroing {
+        Zeroing::AllNonZero => false,
+        Zeroing::PresentLife { active } => recycled || sequence == active,
+    };
+    let dirty_end = if present_life {
+        let (at, expected) = match cut_at {
+            0 => (SEGMENT_HEADER_BYTES, first_lsn),
+            at => (at, from),
+        };
+        walk(&mut cur, sequence, at, expected, u64::MAX)?.at
+    } else {
+        cur.nonzero_end(cut_at)?
+    };
+    let keeps_old_life = (present_life && recycled).then_some(sequence);
     let plan = Plan {
         from,
         kept: Some(Kept {
@@ -171,6 +215,7 @@ fn locate_inner(fs: &Fs, dir: &Path, from: u64) -> Result<(Plan, Option<Short>)>
             first_lsn,
             cut_at,
             dirty_end,
+            keeps_old_life,
             file_bytes: cur.len,
         }),
         removed,
@@ -178,36 +223,57 @@ fn locate_inner(fs: &Fs, dir: &Path, from: u64) -> Result<(Plan, Option<Short>)>
     Ok((plan, short))
 }
 
-/// The offset of the frame of LSN `from` in a segment whose first LSN is below it, and
-/// the LSN the chain reached there (below `from` when it ends before the cut).
-fn cut_offset(cur: &mut Cursor, sequence: u64, first_lsn: u64, from: u64) -> Result<(u64, u64)> {
-    let mut at = SEGMENT_HEADER_BYTES;
-    let mut expected = first_lsn;
-    let mut in_batch = false;
-    while expected < from {
-        match cur.chain_frame_at(at, sequence, RECORD_BYTES_MAX, expected)? {
-            (found_at, Found::Frame(d)) if d.lsn == expected => {
-                at = found_at + d.frame_len as u64;
-                expected += 1;
-                in_batch = d.batch_continues;
+/// Where a walk along a segment's chain of frames stopped.
+#[derive(Debug, Clone, Copy)]
+struct Walked {
+    /// The offset after the last frame walked.
+    at: u64,
+    /// The LSN the next frame would carry.
+    expected: u64,
+    /// Whether the last frame walked says its batch continues.
+    in_batch: bool,
+}
+
+/// Walks the chain of frames from `at`, where LSN `expected` should be, up to LSN
+/// `until` (exclusive) or the chain's end.
+fn walk(cur: &mut Cursor, sequence: u64, at: u64, expected: u64, until: u64) -> Result<Walked> {
+    let mut w = Walked {
+        at,
+        expected,
+        in_batch: false,
+    };
+    while w.expected < until {
+        match cur.chain_frame_at(w.at, sequence, RECORD_BYTES_MAX, w.expected)? {
+            (found_at, Found::Frame(d)) if d.lsn == w.expected => {
+                w.at = found_at + d.frame_len as u64;
+                w.expected += 1;
+                w.in_batch = d.batch_continues;
             }
             _ => break,
         }
     }
-    if in_batch && expected == from {
+    Ok(w)
+}
+
+/// The offset of the frame of LSN `from` in a segment whose first LSN is below it, and
+/// the LSN the chain reached there (below `from` when it ends before the cut).
+fn cut_offset(cur: &mut Cursor, sequence: u64, first_lsn: u64, from: u64) -> Result<(u64, u64)> {
+    let w = walk(cur, sequence, SEGMENT_HEADER_BYTES, first_lsn, from)?;
+    if w.in_batch && w.expected == from {
         return Err(refuse(format!(
             "LSN {from} lies inside a batch appended with append_batch; a batch is cut whole or not at all"
         )));
     }
-    Ok((at, expected))
+    Ok((w.at, w.expected))
 }
 
 /// Carries out a located cut (step 3). Repeating it is harmless.
 pub(crate) fn execute(fs: &Fs, dir: &Path, plan: &Plan) -> Result<()> {
     if let Some(k) = &plan.kept {
-        // The cut zeroes every non-zero byte after it, so nothing of an earlier life
-        // stays behind: a header it takes leaves zeros.
-        zero_segment(fs, &k.path, k.cut_at, k.dirty_end, None)?;
+        // A cut that zeroes every non-zero byte after it leaves nothing of an earlier
+        // life behind, and a header it takes leaves zeros; one that keeps the earlier
+        // life writes the recycled-blank marker in its place.
+        zero_segment(fs, &k.path, k.cut_at, k.dirty_end, k.keeps_old_life)?;
     }
     for path in plan.removed.iter().rev() {
         match fs.remove_file(path) {
@@ -344,12 +410,13 @@ pub(crate) fn finish_pending(fs: &Fs, dir: &Path, checkpoint: u64) -> Result<Fin
         ));
     }
     // The writer refuses such a cut before it records the intent: one on disk is damage.
-    let (mut plan, short) = locate_inner(fs, dir, from).map_err(|e| match e {
-        Error::InvalidArgument { reason, .. } => {
-            Error::corrupt(0, 0, CorruptReason::Truncation(reason))
-        }
-        other => other,
-    })?;
+    let (mut plan, short) =
+        locate_inner(fs, dir, from, Zeroing::AllNonZero).map_err(|e| match e {
+            Error::InvalidArgument { reason, .. } => {
+                Error::corrupt(0, 0, CorruptReason::Truncation(reason))
+            }
+            other => other,
+        })?;
     if short.is_some() {
         return Ok(Finished::LeftToRecovery(from));
     }

@@ -490,19 +490,34 @@ impl Preparer {
         }
     }
 
-    /// Waits for a preparation under way and forgets what was made (a cut of the log
-    /// removes it with the other segments after the cut). A chain on the ring that
-    /// failed is an error (the cut then poisons the log): a step of it left undone
-    /// could still land behind the cut.
-    pub fn discard(&mut self, driver: &mut dyn IoDriver) -> Result<()> {
-        self.made = None;
-        if let Some((_, tmp)) = self.on_ring.take() {
-            self.finish_on_ring(driver, tmp)?;
+    /// Waits for a preparation under way and returns what was made (its sequence and
+    /// path), which
+    /// stays made (a cut of the log that keeps the segment before it keeps it too; see
+    /// `discard`). A chain on the ring that failed is an error (the cut then poisons
+    /// the log): a step of it left undone could still land behind the cut. A
+    /// preparation the thread failed is forgotten, and `None` returned.
+    pub fn settle(&mut self, driver: &mut dyn IoDriver) -> Result<Option<(u64, PathBuf)>> {
+        if let Some((sequence, tmp)) = self.on_ring.take() {
+            let made = self.finish_on_ring(driver, tmp)?;
+            self.made = Some((sequence, Ok(made)));
         }
         if self.outstanding {
-            drop(self.receive());
+            self.made = Some(self.receive());
         }
-        Ok(())
+        match &self.made {
+            Some((sequence, Ok(segment))) => Ok(Some((*sequence, segment.path.clone()))),
+            _ => {
+                self.made = None;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Forgets what was made: a cut of the log removed it with the other segments
+    /// after the cut. Call `settle` first.
+    pub fn discard(&mut self) {
+        debug_assert!(self.on_ring.is_none() && !self.outstanding);
+        self.made = None;
     }
 
     /// Stops the thread after the segment it is working on (if any).

@@ -233,9 +233,14 @@ impl LogWriter {
     /// failure once the cut was decided poisons the log (a reopen finishes the cut).
     fn truncate(&mut self, from: u64) -> Result<()> {
         debug_assert!(self.driver.in_flight() == 0 && self.unsynced.is_empty());
-        // The next segment lies after the cut: wait for it and let the cut remove it.
-        self.preparer.discard(self.driver.as_mut())?;
-        let plan = match crate::truncation::locate(&self.fs, &self.dir, from) {
+        // The next segment lies after the cut: wait for it. A cut that keeps the active
+        // segment keeps it too (blank: the writer never wrote into it), so the next
+        // rotation need not wait for a new one; any other cut removes it.
+        let next = self.preparer.settle(self.driver.as_mut())?;
+        let zeroing = crate::truncation::Zeroing::PresentLife {
+            active: self.active.sequence,
+        };
+        let plan = match crate::truncation::locate_zeroing(&self.fs, &self.dir, from, zeroing) {
             Ok(plan) => plan,
             Err(refused) => {
                 self.preparer
@@ -254,6 +259,15 @@ impl LogWriter {
             self.shared.staging.finish_truncate(Err(refused), None);
             return Ok(());
         };
+        let mut plan = plan;
+        match next {
+            Some((sequence, next))
+                if kept.sequence == self.active.sequence && sequence == kept.sequence + 1 =>
+            {
+                plan.removed.retain(|path| *path != next);
+            }
+            _ => self.preparer.discard(),
+        }
         crate::truncation::write_intent(&self.fs, &self.dir, from)?;
         // The cut is decided: the watermarks step back (and tails learn of the cut)
         // before any byte is zeroed, so no reader trusts a watermark over bytes the

@@ -551,3 +551,81 @@ fn new_segments_are_numbered_above_every_spare() {
     }
     assert_log_holds(&log.dir, opts, 1, last);
 }
+
+/// Closes `wal` and puts back the lock file it held, so the next open treats the close
+/// as a crash (an unclean stop that tore nothing).
+fn close_as_if_crashed(wal: Wal, dir: &Path) {
+    let lock = dir.join("LOCK");
+    let held = std::fs::read(&lock).unwrap();
+    wal.close().unwrap();
+    std::fs::write(&lock, &held).unwrap();
+}
+
+/// `truncate_from` inside a recycled active segment zeroes the records it removes and
+/// keeps the file's earlier life behind them, which never validates: zeroing to the
+/// file's end, as a cut in a fresh segment does, would write a whole segment of zeros
+/// (64 MiB by default) for a cut of a few records. A cut that takes the segment's
+/// first record writes the recycled-blank marker over the header. Either way the
+/// removed records never come back: not after new, shorter records are appended over
+/// them, not after an unclean stop.
+#[test]
+fn a_cut_in_a_recycled_segment_zeroes_only_its_present_life() {
+    for driver in drivers() {
+        for takes_the_header in [false, true] {
+            let what = format!("{driver:?}, cut takes the header: {takes_the_header}");
+            let log = temp_log();
+            let (opts, _, spare_inodes) = log_with_spares(&log.dir, driver);
+            let wal = Wal::open(&log.dir, opts.clone()).unwrap();
+            append_into_a_recycled_segment(&wal);
+            let last = append(&wal, 20);
+            let (active, _) = tail_segment(&log.dir, &opts);
+            assert!(spare_inodes.contains(&inode(&active)), "{what}");
+            let first = match header_of(&active) {
+                HeaderState::Valid(h) => h.first_lsn,
+                other => panic!("{what}: {other:?}"),
+            };
+            let cut = if takes_the_header { first } else { last - 10 };
+            let before = std::fs::read(&active).unwrap();
+            wal.truncate_from(Lsn::from(cut)).unwrap();
+            assert_eq!(wal.last_lsn(), Lsn::from(cut - 1), "{what}");
+            let after = std::fs::read(&active).unwrap();
+            assert_eq!(after.len(), before.len(), "{what}");
+            let half = before.len() / 2;
+            assert!(
+                before[half..].iter().any(|&b| b != 0),
+                "{what}: the spare held an earlier life"
+            );
+            // (Not assert_eq: a failure would print 64 KiB.)
+            assert!(
+                after[half..] == before[half..],
+                "{what}: the cut zeroed the file's earlier life"
+            );
+            // What changed is the removed records (and the header), now zeros.
+            let changed: Vec<usize> = (0..half).filter(|&i| after[i] != before[i]).collect();
+            assert!(!changed.is_empty(), "{what}: the cut changed nothing");
+            if takes_the_header {
+                assert!(
+                    matches!(header_of(&active), HeaderState::RecycledBlank { .. }),
+                    "{what}: {:?}",
+                    header_of(&active)
+                );
+            } else {
+                assert!(changed.iter().all(|&i| after[i] == 0), "{what}");
+            }
+            // Fewer records than were removed, then an unclean stop.
+            let more = append(&wal, 3);
+            assert_eq!(more, cut + 2, "{what}");
+            close_as_if_crashed(wal, &log.dir);
+            let wal = Wal::open(&log.dir, opts.clone()).unwrap();
+            let report = wal.recovery_report();
+            assert_eq!(report.torn_bytes_cut, 0, "{what}: {report:?}");
+            assert_eq!(wal.last_lsn(), Lsn::from(more), "{what}: {report:?}");
+            wal.close().unwrap();
+            match header_of(&active) {
+                HeaderState::Valid(h) => assert!(h.recycled, "{what}: {h:?}"),
+                other => panic!("{what}: {other:?}"),
+            }
+            assert_log_holds(&log.dir, opts, first.min(cut), more);
+        }
+    }
+}

@@ -450,3 +450,88 @@ fn an_interrupted_cut_over_damage_it_removes_opens_as_the_reader_reads_it() {
         assert_eq!(wal.append_durable(b"first").unwrap(), Lsn::new(1));
     }
 }
+
+/// The segment files of the log in `dir`, by sequence.
+fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// A cut inside the active segment keeps the blank segment prepared after it: the
+/// next cut or rotation need not wait for a new one to be made (a zero-filled 64 MiB
+/// file by default). A cut into an earlier segment removes it with the rest, and the
+/// log rotates on through both.
+#[test]
+fn a_cut_in_the_active_segment_keeps_the_segment_prepared_after_it() {
+    for driver in drivers() {
+        let log = temp_log();
+        let opts = small(driver);
+        let wal = Wal::open(&log.dir, opts.clone()).unwrap();
+        let mut last = 0;
+        while wal.stats().rotations < 2 {
+            last = wal.append_durable(&payload(last + 1)).unwrap().get();
+        }
+        for _ in 0..10 {
+            last = wal.append_durable(&payload(last + 1)).unwrap().get();
+        }
+        // The first cut waits for the next segment to be made.
+        wal.truncate_from(Lsn::new(last - 2)).unwrap();
+        last -= 3;
+        // The segment prepared after the active one (a cut that removed it would have
+        // asked for a new one: wait for that).
+        let with_records = LogReader::open(&log.dir)
+            .unwrap()
+            .scan()
+            .segments
+            .iter()
+            .filter(|s| s.first_lsn.is_some())
+            .count();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while segment_files(&log.dir).len() <= with_records {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{driver:?}: no next segment"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let files = segment_files(&log.dir);
+        let next = files.last().unwrap().clone();
+        let made = std::fs::metadata(&next).unwrap().created().unwrap();
+        last = wal.append_durable(&payload(last + 1)).unwrap().get();
+        wal.truncate_from(Lsn::new(last)).unwrap();
+        last -= 1;
+        assert_eq!(segment_files(&log.dir), files, "{driver:?}");
+        assert_eq!(
+            std::fs::metadata(&next).unwrap().created().unwrap(),
+            made,
+            "{driver:?}: the cut removed the prepared segment and made it again"
+        );
+        // Through the kept segment and on.
+        let rotations = wal.stats().rotations;
+        while wal.stats().rotations < rotations + 2 {
+            last = wal.append_durable(&payload(last + 1)).unwrap().get();
+        }
+        // A cut into an earlier segment removes every segment after it.
+        let first_of_active = LogReader::open(&log.dir)
+            .unwrap()
+            .scan()
+            .segments
+            .iter()
+            .filter_map(|s| s.first_lsn)
+            .max()
+            .unwrap();
+        wal.truncate_from(Lsn::new(first_of_active - 5)).unwrap();
+        last = first_of_active - 6;
+        let rotations = wal.stats().rotations;
+        while wal.stats().rotations < rotations + 2 {
+            last = wal.append_durable(&payload(last + 1)).unwrap().get();
+        }
+        wal.close().unwrap();
+        crate::common::assert_log_holds(&log.dir, opts, 1, last);
+    }
+}
