@@ -9,10 +9,11 @@
 //!    offset of the first record cut, the later segments. A cut inside a batch, or in a
 //!    chain that is damaged before the cut, is refused here, before any change.
 //! 2. `TRUNCATE` is written and synced, renamed into place, the directory synced.
-//! 3. `execute`: the kept segment is zeroed from the cut to the end of the records it
-//!    removes (the writer's cut; a repair, or an open finishing a cut, zeroes to the
-//!    last non-zero byte) and synced (a cut at its first record zeroes its header last,
-//!    in a sync of its own; a recycled file gets the recycled-blank marker there);
+//! 3. `execute`: the kept segment is zeroed from the cut (to the end of the records it
+//!    removes in the writer's cut, `Zeroing`; to the last non-zero byte in a repair; to
+//!    the file's end when an open finishes a cut) and synced (a cut at its first record
+//!    zeroes its header last, in a sync of its own; the writer's cut of a recycled
+//!    file writes the recycled-blank marker there);
 //!    every later segment is removed, newest first; the directory is synced.
 //! 4. `TRUNCATE` is removed and the directory synced. Only then may a record appended
 //!    after the cut be acknowledged, so the intent can never cut it.
@@ -42,7 +43,7 @@ pub(crate) struct Kept {
     /// the segment (its header is zeroed too and it becomes blank).
     pub cut_at: u64,
     /// What the cut zeroes ends here: the end of the segment's non-zero bytes, or of
-    /// its present life's records (`keeps_old_life`).
+    /// the chain of records it removes (`Zeroing::PresentLife`).
     pub dirty_end: u64,
     /// `Some(sequence)` when the segment is a recycled file whose earlier life the cut
     /// leaves in place after `dirty_end`: a cut that takes the header writes the
@@ -82,16 +83,27 @@ pub(crate) enum Zeroing {
     /// not know what lies past the records it removes.
     AllNonZero,
     /// The writer's own cut, with `active` its active segment: in that segment and in
-    /// any recycled one, only the records of the segment's present life, the chain from
-    /// the cut on. The writer wrote every byte of that life since the open, and the
-    /// open's recovery left nothing past the active segment's chain (it zeroes a torn
-    /// tail, and refuses other damage there); past a recycled file's chain lies its
-    /// earlier life, which never validates. Reading the rest of a 64 MiB segment for
-    /// non-zero bytes costs tens of ms per cut, and zeroing a recycled file's earlier
-    /// life would write a whole segment for a cut of a few records. A fresh sealed
-    /// segment is zeroed to its last non-zero byte: recovery does not look past the
-    /// chain of a segment the next one continues.
-    PresentLife { active: u64 },
+    /// any recycled one, only the records the cut removes, the chain from the cut on.
+    /// Past the active segment's chain lies nothing the writer did not write: the
+    /// open's recovery left no non-zero byte there in a fresh file (it zeroes a torn
+    /// tail, and refuses other damage) and no frame that could validate in a recycled
+    /// one. Past a recycled file's chain lies no frame of its present life (the writer
+    /// never writes past the chain's end, and recovery zeroes every valid frame past the
+    /// end of the last segment), and its earlier life never validates. Reading the rest
+    /// of a 64 MiB segment for non-zero bytes costs tens of ms per cut, and zeroing a
+    /// recycled file's earlier life would write a whole segment for a cut of a few
+    /// records. A fresh sealed segment is zeroed to its last non-zero byte: recovery
+    /// does not look past the chain of a segment the next one continues, so stray bytes
+    /// there were never judged.
+    ///
+    /// `near` is a frame the writer placed at or below the cut's LSN − 1 (from its LSN
+    /// index): the walk to the cut starts there rather than at the segment's header,
+    /// which would read up to a whole segment per cut. A hint that does not lead to the
+    /// cut is ignored.
+    PresentLife {
+        active: u64,
+        near: Option<crate::index::Place>,
+    },
 }
 
 /// `locate` with the zeroing asked for.
@@ -185,17 +197,25 @@ fn locate_inner(fs: &Fs, dir: &Path, from: u64, zeroing: Zeroing) -> Result<(Pla
         return Err(refuse("no segment keeps the records below the cut".into()));
     };
     let mut cur = Cursor::open(fs, &path)?;
+    let near = match zeroing {
+        Zeroing::PresentLife { near: Some(p), .. }
+            if p.sequence == sequence && (first_lsn..from).contains(&p.lsn) =>
+        {
+            Some((p.offset, p.lsn))
+        }
+        _ => None,
+    };
     let (cut_at, short) = if first_lsn == from {
         (0, None)
     } else {
-        match cut_offset(&mut cur, sequence, first_lsn, from)? {
+        match cut_offset(&mut cur, sequence, (first_lsn, near), from)? {
             (at, lsn) if lsn < from => (at, Some(Short { sequence, at, lsn })),
             (at, _) => (at, None),
         }
     };
     let present_life = match zeroing {
         Zeroing::AllNonZero => false,
-        Zeroing::PresentLife { active } => recycled || sequence == active,
+        Zeroing::PresentLife { active, .. } => recycled || sequence == active,
     };
     let dirty_end = if present_life {
         let (at, expected) = match cut_at {
@@ -256,9 +276,24 @@ fn walk(cur: &mut Cursor, sequence: u64, at: u64, expected: u64, until: u64) -> 
 }
 
 /// The offset of the frame of LSN `from` in a segment whose first LSN is below it, and
-/// the LSN the chain reached there (below `from` when it ends before the cut).
-fn cut_offset(cur: &mut Cursor, sequence: u64, first_lsn: u64, from: u64) -> Result<(u64, u64)> {
-    let w = walk(cur, sequence, SEGMENT_HEADER_BYTES, first_lsn, from)?;
+/// the LSN the chain reached there (below `from` when it ends before the cut). The walk
+/// starts at `near` (offset, LSN below `from`) when that leads to the cut, else at the
+/// header. Starting below `from` walks at least the frame before the cut, which says
+/// whether the cut falls inside a batch.
+fn cut_offset(
+    cur: &mut Cursor,
+    sequence: u64,
+    (first_lsn, near): (u64, Option<(u64, u64)>),
+    from: u64,
+) -> Result<(u64, u64)> {
+    let from_near = match near {
+        Some((at, lsn)) => Some(walk(cur, sequence, at, lsn, from)?),
+        None => None,
+    };
+    let w = match from_near {
+        Some(w) if w.expected == from => w,
+        _ => walk(cur, sequence, SEGMENT_HEADER_BYTES, first_lsn, from)?,
+    };
     if w.in_batch && w.expected == from {
         return Err(refuse(format!(
             "LSN {from} lies inside a batch appended with append_batch; a batch is cut whole or not at all"
@@ -549,5 +584,67 @@ pub mod repair {
         let plan = locate(&fs, dir, from)?;
         execute(&fs, dir, &plan)?;
         super::clear_intent(&fs, dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Driver, Options, Wal};
+
+    /// The writer's hint (a frame at or below the cut's LSN − 1) only saves reading:
+    /// a right one, a wrong one and none give the same cut, and a cut inside a batch is
+    /// refused either way.
+    #[test]
+    fn a_hint_to_the_cut_changes_nothing_but_where_the_walk_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = Options::default()
+            .driver(Driver::Portable)
+            .segment_bytes(1 << 20);
+        let wal = Wal::open(dir.path(), opts).unwrap();
+        for i in 0..2000u64 {
+            wal.append(&vec![i as u8; (i % 300) as usize]).unwrap();
+        }
+        // LSNs 2001..=2003 are one batch.
+        wal.append_batch(&[b"a", b"b", b"c"]).unwrap();
+        wal.append(b"after the batch").unwrap();
+        wal.close().unwrap();
+        let fs = Fs::default();
+        let plain = |from: u64| locate(&fs, dir.path(), from);
+        // Every record is in the first segment.
+        let sequence = plain(2004).unwrap().kept.unwrap().sequence;
+        let hinted = |from: u64, offset: u64, lsn: u64| {
+            let near = Some(crate::index::Place {
+                sequence,
+                offset,
+                lsn,
+            });
+            let zeroing = Zeroing::PresentLife { active: 0, near };
+            locate_zeroing(&fs, dir.path(), from, zeroing)
+        };
+        for from in [2, 3, 700, 1500, 1999, 2000, 2001, 2004] {
+            let want = plain(from).unwrap().kept.unwrap().cut_at;
+            // The frame of an LSN below the cut (a batch's frames are not cut points:
+            // its first one stands in), the frame of `from` (not below the cut:
+            // ignored), and an offset inside a frame.
+            let below = if (2002..=2004).contains(&from) {
+                2001
+            } else {
+                from - 1
+            };
+            let before = plain(below).unwrap().kept.unwrap().cut_at;
+            for (offset, lsn) in [(before, below), (want, from), (before + 8, below)] {
+                let got = hinted(from, offset, lsn).unwrap().kept.unwrap().cut_at;
+                assert_eq!(got, want, "cut from {from}, hint ({offset}, {lsn})");
+            }
+        }
+        for inside in [2002, 2003] {
+            assert!(plain(inside).is_err());
+            let before = plain(2001).unwrap().kept.unwrap().cut_at;
+            assert!(
+                hinted(inside, before, 2001).is_err(),
+                "a cut inside a batch from a hint"
+            );
+        }
     }
 }

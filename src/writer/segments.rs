@@ -490,13 +490,12 @@ impl Preparer {
         }
     }
 
-    /// Waits for a preparation under way and returns what was made (its sequence and
-    /// path), which
-    /// stays made (a cut of the log that keeps the segment before it keeps it too; see
-    /// `discard`). A chain on the ring that failed is an error (the cut then poisons
-    /// the log): a step of it left undone could still land behind the cut. A
-    /// preparation the thread failed is forgotten, and `None` returned.
-    pub fn settle(&mut self, driver: &mut dyn IoDriver) -> Result<Option<(u64, PathBuf)>> {
+    /// Waits for a preparation under way and returns the sequence of what was made,
+    /// which stays made: a cut of the log that keeps the segment before it keeps it
+    /// too (else see `discard`). A chain on the ring that failed is an error (the cut
+    /// then poisons the log): a step of it left undone could still land behind the
+    /// cut. A preparation the thread failed is forgotten, and `None` returned.
+    pub fn settle(&mut self, driver: &mut dyn IoDriver) -> Result<Option<u64>> {
         if let Some((sequence, tmp)) = self.on_ring.take() {
             let made = self.finish_on_ring(driver, tmp)?;
             self.made = Some((sequence, Ok(made)));
@@ -505,7 +504,7 @@ impl Preparer {
             self.made = Some(self.receive());
         }
         match &self.made {
-            Some((sequence, Ok(segment))) => Ok(Some((*sequence, segment.path.clone()))),
+            Some((sequence, Ok(_))) => Ok(Some(*sequence)),
             _ => {
                 self.made = None;
                 Ok(None)

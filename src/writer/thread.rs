@@ -237,8 +237,15 @@ impl LogWriter {
         // segment keeps it too (blank: the writer never wrote into it), so the next
         // rotation need not wait for a new one; any other cut removes it.
         let next = self.preparer.settle(self.driver.as_mut())?;
+        let near = self
+            .shared
+            .staging
+            .lock()
+            .index
+            .locate(from.saturating_sub(1));
         let zeroing = crate::truncation::Zeroing::PresentLife {
             active: self.active.sequence,
+            near,
         };
         let plan = match crate::truncation::locate_zeroing(&self.fs, &self.dir, from, zeroing) {
             Ok(plan) => plan,
@@ -261,10 +268,11 @@ impl LogWriter {
         };
         let mut plan = plan;
         match next {
-            Some((sequence, next))
-                if kept.sequence == self.active.sequence && sequence == kept.sequence + 1 =>
-            {
-                plan.removed.retain(|path| *path != next);
+            Some(next) if kept.sequence == self.active.sequence && next == kept.sequence + 1 => {
+                plan.removed.retain(|path| {
+                    let name = path.file_name().and_then(|n| n.to_str());
+                    name.and_then(crate::format::names::parse_segment_file_name) != Some(next)
+                });
             }
             _ => self.preparer.discard(),
         }

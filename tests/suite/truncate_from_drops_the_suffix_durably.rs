@@ -5,6 +5,7 @@
 //! truncation (simulator) leaves the old log or the cut one, never a mix.
 
 use std::future::Future;
+use std::os::unix::fs::MetadataExt;
 
 use ringwal::sim::{SimError, SimFault, SimFs, SimOp};
 use ringwal::{Driver, Error, LogReader, Lsn, Options, Wal};
@@ -501,14 +502,15 @@ fn a_cut_in_the_active_segment_keeps_the_segment_prepared_after_it() {
         }
         let files = segment_files(&log.dir);
         let next = files.last().unwrap().clone();
-        let made = std::fs::metadata(&next).unwrap().created().unwrap();
+        // An open handle tells whether the path still names the same file.
+        let handle = std::fs::File::open(&next).unwrap();
         last = wal.append_durable(&payload(last + 1)).unwrap().get();
         wal.truncate_from(Lsn::new(last)).unwrap();
         last -= 1;
         assert_eq!(segment_files(&log.dir), files, "{driver:?}");
-        assert_eq!(
-            std::fs::metadata(&next).unwrap().created().unwrap(),
-            made,
+        let held = handle.metadata().unwrap();
+        assert!(
+            held.nlink() == 1 && std::fs::metadata(&next).unwrap().ino() == held.ino(),
             "{driver:?}: the cut removed the prepared segment and made it again"
         );
         // Through the kept segment and on.

@@ -31,6 +31,10 @@ struct Args {
     /// Cuts timed per case per round.
     #[arg(long, default_value_t = 5)]
     cuts: usize,
+    /// MiB of records in the active segment before the first cut: a cut deep in a
+    /// segment is what a follower meets.
+    #[arg(long, default_value_t = 32)]
+    fill_mib: u64,
 }
 
 /// Times `cuts` cuts in a log whose active segment is recycled (or not); returns the
@@ -55,6 +59,14 @@ fn run(args: &Args, driver: Driver, recycle: bool) -> Result<(Vec<f64>, u64), Bo
     fill(4)?;
     wal.checkpoint(wal.sync()?)?;
     fill(wal.stats().rotations + 2)?;
+    let rotations = wal.stats().rotations;
+    for _ in 0..args.fill_mib * (1 << 20) / (250 * 4000) {
+        let lsns = wal.append_batch(&batch)?;
+        wal.wait_durable(*lsns.end())?;
+    }
+    if wal.stats().rotations != rotations {
+        return Err("--fill-mib is more than the 64 MiB segment holds".into());
+    }
     let mut times = Vec::with_capacity(args.cuts);
     for _ in 0..args.cuts {
         let mut last = Lsn::from(1);
