@@ -561,10 +561,29 @@ fn close_as_if_crashed(wal: Wal, dir: &Path) {
     std::fs::write(&lock, &held).unwrap();
 }
 
+/// A log whose active segment is a spare's file with 20 records in it, open: the
+/// options, the log, its last LSN, the segment's path and its first LSN.
+fn twenty_records_into_a_recycled_segment(
+    dir: &Path,
+    driver: Driver,
+) -> (Options, Wal, u64, PathBuf, u64) {
+    let (opts, _, spare_inodes) = log_with_spares(dir, driver);
+    let wal = Wal::open(dir, opts.clone()).unwrap();
+    append_into_a_recycled_segment(&wal);
+    let last = append(&wal, 20);
+    let (segment, _) = tail_segment(dir, &opts);
+    assert!(spare_inodes.contains(&inode(&segment)), "{driver:?}");
+    let first = match header_of(&segment) {
+        HeaderState::Valid(h) => h.first_lsn,
+        other => panic!("{driver:?}: {other:?}"),
+    };
+    (opts, wal, last, segment, first)
+}
+
 /// `truncate_from` inside a recycled active segment zeroes the records it removes and
 /// keeps the file's earlier life behind them, which never validates: zeroing to the
-/// file's end, as a cut in a fresh segment does, would write a whole segment of zeros
-/// (64 MiB by default) for a cut of a few records. A cut that takes the segment's
+/// file's end would write a whole segment of zeros (64 MiB by default) for a cut of a
+/// few records. A cut that takes the segment's
 /// first record writes the recycled-blank marker over the header. Either way the
 /// removed records never come back: not after new, shorter records are appended over
 /// them, not after an unclean stop.
@@ -574,16 +593,8 @@ fn a_cut_in_a_recycled_segment_zeroes_only_its_present_life() {
         for takes_the_header in [false, true] {
             let what = format!("{driver:?}, cut takes the header: {takes_the_header}");
             let log = temp_log();
-            let (opts, _, spare_inodes) = log_with_spares(&log.dir, driver);
-            let wal = Wal::open(&log.dir, opts.clone()).unwrap();
-            append_into_a_recycled_segment(&wal);
-            let last = append(&wal, 20);
-            let (active, _) = tail_segment(&log.dir, &opts);
-            assert!(spare_inodes.contains(&inode(&active)), "{what}");
-            let first = match header_of(&active) {
-                HeaderState::Valid(h) => h.first_lsn,
-                other => panic!("{what}: {other:?}"),
-            };
+            let (opts, wal, last, active, first) =
+                twenty_records_into_a_recycled_segment(&log.dir, driver);
             let cut = if takes_the_header { first } else { last - 10 };
             let before = std::fs::read(&active).unwrap();
             wal.truncate_from(Lsn::from(cut)).unwrap();
@@ -657,16 +668,8 @@ fn a_cut_into_an_earlier_recycled_segment_keeps_its_earlier_life_too() {
         for takes_the_header in [false, true] {
             let what = format!("{driver:?}, cut takes the header: {takes_the_header}");
             let log = temp_log();
-            let (opts, _, spare_inodes) = log_with_spares(&log.dir, driver);
-            let wal = Wal::open(&log.dir, opts.clone()).unwrap();
-            append_into_a_recycled_segment(&wal);
-            append(&wal, 20);
-            let (segment, _) = tail_segment(&log.dir, &opts);
-            assert!(spare_inodes.contains(&inode(&segment)), "{what}");
-            let first = match header_of(&segment) {
-                HeaderState::Valid(h) => h.first_lsn,
-                other => panic!("{what}: {other:?}"),
-            };
+            let (opts, wal, _, segment, first) =
+                twenty_records_into_a_recycled_segment(&log.dir, driver);
             let rotations = wal.stats().rotations;
             while wal.stats().rotations < rotations + 2 {
                 append(&wal, 1);
