@@ -4,8 +4,11 @@
 //! CHECKPOINT from the next 8 bytes' LSN; bit 3: give each segment a valid header so
 //! the fuzzer reaches the frame chain; bit 4: build the data area from frames encoded
 //! out of the input, then damage it, so the chain itself is exercised; bit 5: write a
-//! TRUNCATE intent — an interrupted `truncate_from` — from the next 8 bytes' LSN). The
-//! rest is split evenly among the segments.
+//! TRUNCATE intent — an interrupted `truncate_from` — from the next 8 bytes' LSN; bits
+//! 6-7: the headers' durable floor, and with both set and bit 3, the segments are
+//! recycled files: the header says so and the rest of each file holds an earlier life,
+//! frames of another sequence built from the same bytes). The rest is split evenly
+//! among the segments.
 
 use std::path::Path;
 
@@ -71,6 +74,7 @@ pub fn write_image(dir: &Path, data: &[u8]) -> Option<()> {
     }
     let part_len = rest.len().div_ceil(segments).max(1);
     let mut first_lsn = 1;
+    let recycled = flags & 0xC8 == 0xC8;
     for (i, part) in rest.chunks(part_len).enumerate() {
         let sequence = i as u64 + 1;
         let mut file = Vec::new();
@@ -80,7 +84,7 @@ pub fn write_image(dir: &Path, data: &[u8]) -> Option<()> {
                 first_lsn,
                 capacity: SEGMENT_BYTES_MAX as u64,
                 durable_floor: first_lsn.saturating_sub(1 + u64::from(flags >> 6)),
-                recycled: false,
+                recycled,
             }
             .to_block();
         }
@@ -91,6 +95,14 @@ pub fn write_image(dir: &Path, data: &[u8]) -> Option<()> {
             file.extend_from_slice(&data);
         } else {
             file.extend_from_slice(part);
+        }
+        if recycled {
+            // The earlier life: the file's frames from when it was segment
+            // `sequence + 1000`, up to the file's end.
+            let (old, _) = framed(part, sequence + 1000, 1);
+            while !old.is_empty() && file.len() < SEGMENT_BYTES_MAX {
+                file.extend_from_slice(&old);
+            }
         }
         file.truncate(SEGMENT_BYTES_MAX);
         std::fs::write(dir.join(names::segment_file_name(sequence)), &file).ok()?;
