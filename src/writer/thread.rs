@@ -247,7 +247,7 @@ impl LogWriter {
             active: self.active.sequence,
             near,
         };
-        let plan = match crate::truncation::locate_zeroing(&self.fs, &self.dir, from, zeroing) {
+        let mut plan = match crate::truncation::locate_zeroing(&self.fs, &self.dir, from, zeroing) {
             Ok(plan) => plan,
             Err(refused) => {
                 self.preparer
@@ -266,7 +266,6 @@ impl LogWriter {
             self.shared.staging.finish_truncate(Err(refused), None);
             return Ok(());
         };
-        let mut plan = plan;
         match next {
             Some(next) if kept.sequence == self.active.sequence && next == kept.sequence + 1 => {
                 plan.removed.retain(|path| {

@@ -210,12 +210,7 @@ fn an_unclean_stop_in_a_recycled_segment(dir: &Path) -> (Options, u64, PathBuf, 
     let wal = Wal::open(dir, opts.clone()).unwrap();
     append_into_a_recycled_segment(&wal);
     let last = append(&wal, 2);
-    // What the lock file says while a writer holds it: put back after the close, it
-    // makes the next open treat the close as a crash.
-    let lock = dir.join("LOCK");
-    let held = std::fs::read(&lock).unwrap();
-    wal.close().unwrap();
-    std::fs::write(&lock, &held).unwrap();
+    close_as_if_crashed(wal, dir);
     let (active, end) = tail_segment(dir, &opts);
     (opts, last, active, end)
 }
@@ -280,12 +275,7 @@ fn an_unclean_stop_that_tore_nothing_cuts_nothing_in_recycled_segments() {
         let wal = Wal::open(&log.dir, opts.clone()).unwrap();
         append_into_a_recycled_segment(&wal);
         let last = append(&wal, 3);
-        // What the lock file says while a writer holds it: put back after the close,
-        // it makes the next open treat the close as a crash.
-        let lock = log.dir.join("LOCK");
-        let held = std::fs::read(&lock).unwrap();
-        wal.close().unwrap();
-        std::fs::write(&lock, &held).unwrap();
+        close_as_if_crashed(wal, &log.dir);
         // The segment prepared after the active one is a spare too, still blank.
         let next = files_with_ext(&log.dir, "wal").pop().unwrap();
         assert!(
@@ -334,10 +324,7 @@ fn an_unclean_stop_over_spares_of_empty_records_cuts_nothing() {
         }
     }
     let last = append(&wal, 3);
-    let lock = log.dir.join("LOCK");
-    let held = std::fs::read(&lock).unwrap();
-    wal.close().unwrap();
-    std::fs::write(&lock, &held).unwrap();
+    close_as_if_crashed(wal, &log.dir);
     let strict = opts.recovery_mode(ringwal::RecoveryMode::Strict);
     let wal = Wal::open(&log.dir, strict)
         .unwrap_or_else(|e| panic!("a crash that tore nothing is refused in Strict mode: {e}"));
@@ -552,8 +539,9 @@ fn new_segments_are_numbered_above_every_spare() {
     assert_log_holds(&log.dir, opts, 1, last);
 }
 
-/// Closes `wal` and puts back the lock file it held, so the next open treats the close
-/// as a crash (an unclean stop that tore nothing).
+/// Closes `wal` and puts back the lock file it held (what it says while a writer holds
+/// it), so the next open treats the close as a crash (an unclean stop that tore
+/// nothing).
 fn close_as_if_crashed(wal: Wal, dir: &Path) {
     let lock = dir.join("LOCK");
     let held = std::fs::read(&lock).unwrap();
