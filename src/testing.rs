@@ -45,6 +45,10 @@ pub struct FaultPlan {
     /// number 1) until every flush submitted after it has all its completions back, as
     /// a device that finishes later writes first would (at once when none is in flight).
     pub complete_out_of_order_nth: Option<u64>,
+    /// io_uring direct mode only: the kernel refuses to register the aligned buffers
+    /// direct writes go out from, as it does past RLIMIT_MEMLOCK; they must go out as
+    /// plain writes.
+    pub refuse_buffer_registration: bool,
 }
 
 impl FaultPlan {
@@ -151,6 +155,12 @@ impl FaultState {
                 .plan
                 .zero_write_from_nth
                 .is_some_and(|n| self.writes >= n)
+    }
+
+    /// Whether registering a buffer with the ring is to fail (io_uring only).
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    pub fn refuses_registration(&self) -> bool {
+        self.plan.refuse_buffer_registration
     }
 
     /// The chain id (0-based flush count) whose completions are held back, if any.

@@ -209,6 +209,10 @@ impl AlignedBuf {
         Ok(AlignedBuf { ptr, layout })
     }
 
+    pub fn len(&self) -> usize {
+        self.layout.size()
+    }
+
     /// Whether `len` bytes aligned to `align` fit in this buffer.
     pub fn fits(&self, len: usize, align: usize) -> bool {
         self.layout.size() >= len && self.layout.align() == align
@@ -261,28 +265,37 @@ pub(crate) fn widened(offset: u64, len: usize, block: u64) -> (u64, u64) {
     (start, end)
 }
 
-/// Lays out a chain's direct writes in one aligned buffer (`reuse`, the buffer of a
-/// chain that completed, when it is big enough; a new one otherwise): each run widened
-/// to whole blocks, its block's earlier bytes in front (from `tail` when it holds them,
-/// else read from the file) and zeros behind. Updates `tail` to the last block
-/// written. `runs` are (segment, file offset, bytes) in chain order.
+/// The bytes `lay_out` needs for `runs`: each widened to whole blocks.
+pub(crate) fn laid_out_len(
+    runs: &[(&std::sync::Arc<SegmentFile>, u64, &[u8])],
+    block: u64,
+) -> usize {
+    runs.iter()
+        .map(|(_, offset, bytes)| {
+            let (start, end) = widened(*offset, bytes.len(), block);
+            (end - start) as usize
+        })
+        .sum()
+}
+
+/// Lays out a chain's direct writes in `buf` (aligned to `block`, at least
+/// `laid_out_len` bytes): each run widened to whole blocks, its block's earlier bytes in
+/// front (from `tail` when it holds them, else read from the file) and zeros behind.
+/// Updates `tail` to the last block written. `runs` are (segment, file offset, bytes)
+/// in chain order.
 pub(crate) fn lay_out(
     runs: &[(&std::sync::Arc<SegmentFile>, u64, &[u8])],
     block: u64,
     tail: &mut Option<TailBlock>,
-    reuse: Option<AlignedBuf>,
-) -> Result<(AlignedBuf, Vec<Placed>)> {
-    let total: u64 = runs
-        .iter()
-        .map(|(_, offset, bytes)| {
-            let (start, end) = widened(*offset, bytes.len(), block);
-            end - start
-        })
-        .sum();
-    let mut buf = match reuse.filter(|b| b.fits(total as usize, block as usize)) {
-        Some(buf) => buf,
-        None => AlignedBuf::zeroed(total as usize, block as usize)?,
-    };
+    buf: &mut AlignedBuf,
+) -> Result<Vec<Placed>> {
+    let total = laid_out_len(runs, block);
+    if !buf.fits(total, block as usize) {
+        return Err(Error::internal(format!(
+            "{total} bytes of direct writes laid out in a buffer of {}",
+            buf.len()
+        )));
+    }
     let mut placed = Vec::with_capacity(runs.len());
     let mut at = 0usize;
     for (segment, offset, bytes) in runs {
@@ -325,7 +338,7 @@ pub(crate) fn lay_out(
         });
         at += len;
     }
-    Ok((buf, placed))
+    Ok(placed)
 }
 
 /// Puts the `prefix` bytes of the segment's block at `start` in front of a write.

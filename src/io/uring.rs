@@ -30,6 +30,10 @@
 //!   (the write is durable when it completes). Up to `Options::direct_depth` chains are
 //!   in flight; a flush that would write a block a write in flight covers waits for it
 //!   first (staging's padding makes that rare). A short direct write is an error.
+//!   The aligned buffers sit in the ring's registered-buffer table (sparse, one slot per
+//!   buffer, registered when the buffer is made and cleared when it is freed), so each
+//!   commit is one `WRITE_FIXED`; a buffer the kernel refuses to pin (RLIMIT_MEMLOCK)
+//!   goes out with a plain `WRITE`, said once.
 //!
 //! * Segment chains (`SegmentJob`, `Options::prepare_on_ring`): the next segment is
 //!   made by one linked chain on this ring, at most one at a time — a spare's marker
@@ -147,8 +151,32 @@ struct Chain {
     error: Option<(u64, Error)>,
     submitted: Instant,
     /// Direct mode: the aligned copy of the chain's writes the kernel reads from.
-    bounce: Option<AlignedBuf>,
+    bounce: Option<Bounce>,
 }
+
+/// Direct mode: an aligned copy of a chain's writes, and the slot of the ring's
+/// registered-buffer table that holds its memory (none: written with plain `WRITE`s).
+#[derive(Debug)]
+struct Bounce {
+    buf: AlignedBuf,
+    slot: Option<u16>,
+}
+
+/// Direct mode's registered-buffer table (the staging buffers are not registered in
+/// direct mode, so the table is the bounce buffers').
+#[derive(Debug)]
+enum BounceTable {
+    /// Made at the first bounce buffer.
+    Unmade,
+    /// Sparse; these slots hold no buffer.
+    Made { free: Vec<u16> },
+    /// The kernel refused the table: every bounce buffer is written unregistered.
+    Refused,
+}
+
+/// The smallest bounce buffer: commits of up to this many bytes share one size, so a
+/// spare fits the next commit and is not made (and pinned) again.
+const BOUNCE_MIN: usize = 64 << 10;
 
 impl Chain {
     fn done(&self) -> bool {
@@ -207,8 +235,15 @@ pub(crate) struct UringDriver {
     direct_block: Option<u64>,
     /// Direct mode: the last partly written block.
     tail: Option<TailBlock>,
-    /// Direct mode: aligned buffers of chains that completed, for the next ones.
-    spare_bounces: Vec<AlignedBuf>,
+    /// Direct mode: aligned buffers of chains that completed, for the next ones; with
+    /// the chains in flight, at most `direct_depth` of them.
+    spare_bounces: Vec<Bounce>,
+    /// Direct mode: where the bounce buffers are registered.
+    bounce_table: BounceTable,
+    /// Direct mode: the largest bounce buffer a size class rounds up to (a staging
+    /// buffer's worth of whole blocks, plus the blocks widening adds); a bigger commit
+    /// gets a buffer of its own size.
+    bounce_max: usize,
     /// Direct mode: most commits in flight (`Options::direct_depth`).
     direct_depth: usize,
     segment_bytes: u64,
@@ -325,6 +360,10 @@ impl UringDriver {
             direct_block: None,
             tail: None,
             spare_bounces: Vec::new(),
+            bounce_table: BounceTable::Unmade,
+            bounce_max: usize::try_from(options.staging_bytes_max)
+                .unwrap_or(usize::MAX)
+                .saturating_add(4 * direct::BLOCK_MIN as usize),
             direct_depth,
             segment_bytes: options.segment_bytes,
             held: Vec::new(),
@@ -495,25 +534,146 @@ impl UringDriver {
             return Err(Error::internal("a direct write without its buffer"));
         };
         let bytes = bounce
+            .buf
             .bytes()
             .get(p.buf_at..p.buf_at + p.len)
             .ok_or_else(|| Error::internal("a direct write outside its buffer"))?;
         let len = u32::try_from(bytes.len())
             .map_err(|_| Error::internal(format!("a {}-byte direct write", bytes.len())))?;
-        Ok(opcode::Write::new(fd, bytes.as_ptr(), len)
-            .offset(p.file_at)
-            .rw_flags(libc::RWF_DSYNC)
-            .build())
+        Ok(match bounce.slot {
+            Some(slot) => opcode::WriteFixed::new(fd, bytes.as_ptr(), len, slot)
+                .offset(p.file_at)
+                .rw_flags(libc::RWF_DSYNC)
+                .build(),
+            None => opcode::Write::new(fd, bytes.as_ptr(), len)
+                .offset(p.file_at)
+                .rw_flags(libc::RWF_DSYNC)
+                .build(),
+        })
+    }
+
+    /// Direct mode: a bounce buffer for `len` bytes: a spare that fits, or a new one
+    /// registered in a free slot of the table. Sizes round up to a power of two (at
+    /// least `BOUNCE_MIN`, at most `bounce_max`), so commits of similar size reuse one.
+    fn bounce_for(&mut self, len: usize, block: usize) -> Result<Bounce> {
+        if let Some(i) = self
+            .spare_bounces
+            .iter()
+            .position(|b| b.buf.fits(len, block))
+        {
+            return Ok(self.spare_bounces.swap_remove(i));
+        }
+        // No spare fits: free the smallest when keeping it would make more aligned
+        // copies than commits that may be in flight (the memory bound in `Options`).
+        if self.spare_bounces.len() + self.chains.len() >= self.direct_depth
+            && let Some((i, _)) = self
+                .spare_bounces
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, b)| b.buf.len())
+        {
+            let small = self.spare_bounces.swap_remove(i);
+            self.release_bounce(small);
+        }
+        let class = len.max(BOUNCE_MIN).next_power_of_two();
+        let size = if class > self.bounce_max { len } else { class };
+        let buf = AlignedBuf::zeroed(size, block)?;
+        let slot = self.register_bounce(&buf);
+        Ok(Bounce { buf, slot })
+    }
+
+    /// Registers `buf` in a free slot of the bounce table (made at the first call);
+    /// `None` when the kernel refuses (a small RLIMIT_MEMLOCK) or no slot is free.
+    fn register_bounce(&mut self, buf: &AlignedBuf) -> Option<u16> {
+        if matches!(self.bounce_table, BounceTable::Unmade) {
+            // Buffers alive at once: one per commit that may be in flight (in flight or
+            // spare), and one more for slack.
+            let slots = u16::try_from(self.direct_depth.max(1) + 1).unwrap_or(u16::MAX);
+            self.bounce_table = match self
+                .ring
+                .submitter()
+                .register_buffers_sparse(u32::from(slots))
+            {
+                Ok(()) => BounceTable::Made {
+                    free: (0..slots).rev().collect(),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "io_uring refused a registered-buffer table; direct writes go out as plain WRITEs");
+                    BounceTable::Refused
+                }
+            };
+        }
+        let BounceTable::Made { free } = &mut self.bounce_table else {
+            return None;
+        };
+        let slot = free.pop()?;
+        #[cfg(feature = "fault-injection")]
+        let refused = self
+            .faults
+            .as_ref()
+            .is_some_and(crate::testing::FaultState::refuses_registration)
+            .then(|| io::Error::from_raw_os_error(libc::ENOMEM));
+        #[cfg(not(feature = "fault-injection"))]
+        let refused: Option<io::Error> = None;
+        let iovec = libc::iovec {
+            iov_base: buf.bytes().as_ptr() as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
+        let registered = match refused {
+            Some(e) => Err(e),
+            // SAFETY: the iovec covers exactly the buffer's allocation. The slot is
+            // cleared (`release_bounce`) before the buffer is freed, or the driver, and
+            // with it the ring, goes first (`Drop`), or the buffer is leaked with its
+            // chain (`leak_chains`); a write names the slot only while the buffer lives.
+            None => unsafe {
+                self.ring
+                    .submitter()
+                    .register_buffers_update(u32::from(slot), &[iovec], None)
+            },
+        };
+        match registered {
+            Ok(()) => Some(slot),
+            Err(e) => {
+                free.push(slot);
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| {
+                    tracing::warn!(error = %e, bytes = buf.len(), "io_uring refused to register a direct-write buffer (RLIMIT_MEMLOCK?); it goes out with plain WRITEs");
+                });
+                None
+            }
+        }
+    }
+
+    /// Frees a bounce buffer no write in flight reads, clearing its slot first.
+    fn release_bounce(&mut self, bounce: Bounce) {
+        let Bounce { buf, slot } = bounce;
+        if let (Some(slot), BounceTable::Made { free }) = (slot, &mut self.bounce_table) {
+            let empty = libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            };
+            // SAFETY: an empty iovec clears the slot; nothing in flight names it (the
+            // buffer's chain has completed).
+            match unsafe {
+                self.ring
+                    .submitter()
+                    .register_buffers_update(u32::from(slot), &[empty], None)
+            } {
+                Ok(()) => free.push(slot),
+                // The slot keeps its pages pinned until the ring closes and is never
+                // used again; freeing our mapping of them is still sound (the kernel
+                // holds its own references to the pages).
+                Err(e) => {
+                    tracing::debug!(error = %e, slot, "clearing a registered-buffer slot failed")
+                }
+            }
+        }
+        drop(buf);
     }
 
     /// Direct mode: lays out the chain's writes in one aligned buffer and marks the
     /// syncs their `RWF_DSYNC` makes redundant.
-    fn place_direct(
-        &mut self,
-        flush: &Flush,
-        ops: &mut [OpState],
-        block: u64,
-    ) -> Result<AlignedBuf> {
+    fn place_direct(&mut self, flush: &Flush, ops: &mut [OpState], block: u64) -> Result<Bounce> {
         let mut runs = Vec::new();
         for op in &flush.ops {
             if let Op::Write(run) = op {
@@ -525,8 +685,15 @@ impl UringDriver {
                 runs.push((&run.segment, run.offset, bytes));
             }
         }
-        let reuse = self.spare_bounces.pop();
-        let (bounce, placed) = direct::lay_out(&runs, block, &mut self.tail, reuse)?;
+        let mut bounce = self.bounce_for(direct::laid_out_len(&runs, block), block as usize)?;
+        let placed = direct::lay_out(&runs, block, &mut self.tail, &mut bounce.buf);
+        let placed = match placed {
+            Ok(placed) => placed,
+            Err(e) => {
+                self.release_bounce(bounce);
+                return Err(e);
+            }
+        };
         let mut placed = placed.into_iter();
         let mut written: Vec<&Arc<SegmentFile>> = Vec::new();
         for (op, state) in flush.ops.iter().zip(ops.iter_mut()) {
@@ -575,18 +742,21 @@ impl UringDriver {
         let entries = (from..chain.ops.len())
             .map(|i| Self::entry(chain, i, fixed))
             .collect::<Result<Vec<_>>>()?;
-        let fixed_writes = if fixed.is_some() {
-            chain
-                .flush
-                .ops
-                .iter()
-                .zip(&chain.ops)
-                .skip(from)
-                .filter(|(op, state)| matches!(op, Op::Write(_)) && state.direct.is_none())
-                .count() as u64
-        } else {
-            0
-        };
+        let bounce_registered = chain.bounce.as_ref().is_some_and(|b| b.slot.is_some());
+        let fixed_writes = chain
+            .flush
+            .ops
+            .iter()
+            .zip(&chain.ops)
+            .skip(from)
+            .filter(|(op, state)| {
+                matches!(op, Op::Write(_))
+                    && match state.direct {
+                        Some(_) => bounce_registered,
+                        None => fixed.is_some(),
+                    }
+            })
+            .count() as u64;
         let room = {
             let sq = self.ring.submission();
             sq.capacity() - sq.len()
@@ -596,7 +766,8 @@ impl UringDriver {
             self.enter(0)?;
         }
         // SAFETY: every entry points into `chain.flush.buf` or, in direct mode, into
-        // `chain.bounce`, a heap allocation the chain owns (writes), or names a fixed
+        // `chain.bounce`, a heap allocation the chain owns (writes; a registered bounce
+        // stays in its slot until it is freed after its chain), or names a fixed
         // file slot. The chain, and with it the buffer, stays in `self.chains` until
         // every one of its entries has completed (`reap` and `Drop` wait for that), and
         // the buffer is never touched meanwhile; a registered index is only used when
@@ -906,10 +1077,14 @@ impl UringDriver {
                 break;
             };
             // Every entry of the chain has completed: the kernel is done reading it.
-            if let Some(bounce) = chain.bounce.take()
-                && self.spare_bounces.len() < self.direct_depth
-            {
-                self.spare_bounces.push(bounce);
+            if let Some(bounce) = chain.bounce.take() {
+                // At most one aligned copy per commit that may be in flight, in flight
+                // or spare.
+                if self.spare_bounces.len() + self.chains.len() < self.direct_depth {
+                    self.spare_bounces.push(bounce);
+                } else {
+                    self.release_bounce(bounce);
+                }
             }
             for state in &chain.ops {
                 self.pin(state.slot, false);

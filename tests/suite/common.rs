@@ -216,3 +216,13 @@ pub fn kernel_renames_on_ring() -> bool {
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (major, minor) >= (5, 11)
 }
+
+/// The soft RLIMIT_MEMLOCK from /proc/self/limits, in bytes (`None`: unlimited or
+/// unreadable).
+pub fn memlock_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max locked memory"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}

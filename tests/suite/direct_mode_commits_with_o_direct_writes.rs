@@ -252,3 +252,71 @@ fn new_segments_are_made_on_the_ring_or_the_thread_as_asked() {
         check(&log.dir, options, RECORDS);
     }
 }
+
+/// Issue 14, item 1: direct commits go out with `WRITE_FIXED` from aligned buffers
+/// registered with the ring, also as commits change size (a spare too small is freed
+/// and its slot reused: with depth 1 the table has two slots and this run makes at
+/// least three buffers); where the kernel refuses the registration (RLIMIT_MEMLOCK,
+/// injected here) they go out as plain writes. Either way the log reads back whole.
+#[test]
+fn direct_commits_write_from_registered_buffers_or_plain_when_refused() {
+    if !uring() {
+        return;
+    }
+    let opts = || {
+        Options::default()
+            .driver(Driver::IoUring)
+            .segment_bytes(1 << 20)
+            .record_bytes_max(8 << 10)
+            .staging_bytes_max(256 << 10)
+    };
+    for refuse in [false, true] {
+        let plan = ringwal::testing::FaultPlan {
+            refuse_buffer_registration: refuse,
+            ..Default::default()
+        };
+        let log = temp_log();
+        let wal = Wal::open(&log.dir, opts().inject_faults(plan)).unwrap();
+        let mut lsn = 0u64;
+        // Small commits, then 12- and 25-record batches of 8 KiB records (~100 KiB and
+        // ~200 KiB commits), then small ones again, over several segments.
+        for round in 0..6u64 {
+            for batch in [1u64, 12, 1, 25, 1] {
+                let records: Vec<Vec<u8>> = (0..batch)
+                    .map(|i| {
+                        vec![(round * 31 + batch + i) as u8; if batch == 1 { 300 } else { 8000 }]
+                    })
+                    .collect();
+                let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+                let lsns = wal.append_batch(&refs).unwrap();
+                wal.wait_durable(*lsns.end()).unwrap();
+                lsn += batch;
+                assert_eq!(*lsns.end(), Lsn::from(lsn));
+            }
+        }
+        let stats = wal.stats();
+        assert!(stats.direct_io, "{stats:?}");
+        assert!(stats.direct_writes >= 30, "{stats:?}");
+        if refuse {
+            assert_eq!(stats.fixed_writes, 0, "registration refused: {stats:?}");
+        } else if crate::common::memlock_limit().is_some_and(|l| l < 1 << 20) {
+            skip("direct_commits_write_from_registered_buffers: RLIMIT_MEMLOCK below 1 MiB");
+        } else {
+            assert_eq!(
+                stats.fixed_writes, stats.direct_writes,
+                "every direct write from a registered buffer: {stats:?}"
+            );
+        }
+        wal.close().unwrap();
+        let wal = Wal::open(&log.dir, opts()).unwrap();
+        assert_eq!(wal.last_lsn(), Lsn::from(lsn));
+        let mut n = 0u64;
+        for record in wal.read_from(Lsn::from(1u64)).unwrap() {
+            let record = record.unwrap();
+            n += 1;
+            assert_eq!(record.lsn().get(), n);
+        }
+        assert_eq!(n, lsn);
+        wal.close().unwrap();
+    }
+}
