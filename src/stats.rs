@@ -84,7 +84,9 @@ pub struct Stats {
     pub flushes: u64,
     /// Segment data syncs completed.
     pub syncs: u64,
-    /// Bytes written to segments (frames, padding and headers).
+    /// Bytes of frames and segment headers written to segments. Padding, a gap the
+    /// writer skips rather than writes, is in `padding_bytes`; direct mode also
+    /// rewrites the rest of a commit's first and last blocks, counted in neither.
     pub bytes_written: u64,
     /// Segments the writer moved into after the first.
     pub rotations: u64,

@@ -30,10 +30,12 @@
 //!   (the write is durable when it completes). Up to `Options::direct_depth` chains are
 //!   in flight; a flush that would write a block a write in flight covers waits for it
 //!   first (staging's padding makes that rare). A short direct write is an error.
-//!   The aligned buffers sit in the ring's registered-buffer table (sparse, one slot per
-//!   buffer, registered when the buffer is made and cleared when it is freed), so each
-//!   commit is one `WRITE_FIXED`; a buffer the kernel refuses to pin (RLIMIT_MEMLOCK)
-//!   goes out with a plain `WRITE`, said once.
+//!   The aligned buffers sit in the ring's registered-buffer table (sparse,
+//!   `direct_depth + 1` slots, one per buffer, registered when the buffer is made and
+//!   cleared before it is freed; at most `direct_depth` buffers live, in flight or
+//!   kept for the next commits), so each direct write is a `WRITE_FIXED`; a buffer the
+//!   kernel refuses to pin (RLIMIT_MEMLOCK) goes out with plain `WRITE`s, said once
+//!   per process.
 //!
 //! * Segment chains (`SegmentJob`, `Options::prepare_on_ring`): the next segment is
 //!   made by one linked chain on this ring, at most one at a time — a spare's marker
@@ -240,10 +242,9 @@ pub(crate) struct UringDriver {
     spare_bounces: Vec<Bounce>,
     /// Direct mode: where the bounce buffers are registered.
     bounce_table: BounceTable,
-    /// Direct mode: the largest bounce buffer a size class rounds up to (a staging
-    /// buffer's worth of whole blocks, plus the blocks widening adds); a bigger commit
-    /// gets a buffer of its own size.
-    bounce_max: usize,
+    /// Direct mode: `Options::staging_bytes_max`, which bounds a commit's bytes (the
+    /// largest aligned copy is that plus the blocks widening adds).
+    staging_bytes_max: usize,
     /// Direct mode: most commits in flight (`Options::direct_depth`).
     direct_depth: usize,
     segment_bytes: u64,
@@ -361,9 +362,7 @@ impl UringDriver {
             tail: None,
             spare_bounces: Vec::new(),
             bounce_table: BounceTable::Unmade,
-            bounce_max: usize::try_from(options.staging_bytes_max)
-                .unwrap_or(usize::MAX)
-                .saturating_add(4 * direct::BLOCK_MIN as usize),
+            staging_bytes_max: usize::try_from(options.staging_bytes_max).unwrap_or(usize::MAX),
             direct_depth,
             segment_bytes: options.segment_bytes,
             held: Vec::new(),
@@ -554,7 +553,10 @@ impl UringDriver {
 
     /// Direct mode: a bounce buffer for `len` bytes: a spare that fits, or a new one
     /// registered in a free slot of the table. Sizes round up to a power of two (at
-    /// least `BOUNCE_MIN`, at most `bounce_max`), so commits of similar size reuse one.
+    /// least `BOUNCE_MIN`), or, past the largest copy a commit can need (a staging
+    /// buffer's worth of whole blocks, plus two blocks for each segment a flush writes,
+    /// which widening adds), to that largest copy, so commits of similar size reuse one
+    /// buffer and it is not made and pinned again.
     fn bounce_for(&mut self, len: usize, block: usize) -> Result<Bounce> {
         if let Some(i) = self
             .spare_bounces
@@ -575,8 +577,17 @@ impl UringDriver {
             let small = self.spare_bounces.swap_remove(i);
             self.release_bounce(small);
         }
+        let largest = self
+            .staging_bytes_max
+            .div_ceil(block)
+            .saturating_add(2 * (FLUSH_SEGMENTS_MAX + 1))
+            .saturating_mul(block);
         let class = len.max(BOUNCE_MIN).next_power_of_two();
-        let size = if class > self.bounce_max { len } else { class };
+        let size = if class > largest {
+            len.max(largest)
+        } else {
+            class
+        };
         let buf = AlignedBuf::zeroed(size, block)?;
         let slot = self.register_bounce(&buf);
         Ok(Bounce { buf, slot })
@@ -585,6 +596,8 @@ impl UringDriver {
     /// Registers `buf` in a free slot of the bounce table (made at the first call);
     /// `None` when the kernel refuses (a small RLIMIT_MEMLOCK) or no slot is free.
     fn register_bounce(&mut self, buf: &AlignedBuf) -> Option<u16> {
+        // Direct mode registers no staging buffer (`buffers`): the table is free.
+        debug_assert!(self.registered.is_empty(), "staging buffers hold the table");
         if matches!(self.bounce_table, BounceTable::Unmade) {
             // Buffers alive at once: one per commit that may be in flight (in flight or
             // spare), and one more for slack.
@@ -637,7 +650,7 @@ impl UringDriver {
                 free.push(slot);
                 static WARNED: std::sync::Once = std::sync::Once::new();
                 WARNED.call_once(|| {
-                    tracing::warn!(error = %e, bytes = buf.len(), "io_uring refused to register a direct-write buffer (RLIMIT_MEMLOCK?); it goes out with plain WRITEs");
+                    tracing::warn!(error = %e, bytes = buf.len(), "io_uring refused to register a direct-write buffer (RLIMIT_MEMLOCK, shared by all of the user's processes, or its size); it goes out with plain WRITEs (said once per process)");
                 });
                 None
             }
@@ -664,7 +677,7 @@ impl UringDriver {
                 // used again; freeing our mapping of them is still sound (the kernel
                 // holds its own references to the pages).
                 Err(e) => {
-                    tracing::debug!(error = %e, slot, "clearing a registered-buffer slot failed")
+                    tracing::warn!(error = %e, slot, "clearing a registered-buffer slot failed; the slot is not used again")
                 }
             }
         }

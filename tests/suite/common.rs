@@ -217,12 +217,27 @@ pub fn kernel_renames_on_ring() -> bool {
     (major, minor) >= (5, 11)
 }
 
-/// The soft RLIMIT_MEMLOCK from /proc/self/limits, in bytes (`None`: unlimited or
-/// unreadable).
-pub fn memlock_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits
+/// Whether this process may pin memory without limit: `CAP_IPC_LOCK` (bit 14 of
+/// `CapEff`) or an unlimited RLIMIT_MEMLOCK. Otherwise io_uring charges registered
+/// buffers to the user's locked-memory count, which every process and test of that
+/// user shares, so whether a registration succeeds is not up to the test.
+pub fn memlock_unconstrained() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    let ipc_lock = status
         .lines()
-        .find(|l| l.starts_with("Max locked memory"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|caps| caps >> 14 & 1 == 1);
+    let unlimited = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits
+                .lines()
+                .find(|l| l.starts_with("Max locked memory"))?;
+            Some(line.split_whitespace().nth(3)? == "unlimited")
+        })
+        .unwrap_or(false);
+    ipc_lock || unlimited
 }
