@@ -451,9 +451,24 @@ pub fn drop_caches() -> Result<(), String> {
     std::fs::write("/proc/sys/vm/drop_caches", b"3\n").map_err(|e| e.to_string())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median of `v` (the upper one of an even count; 0 when empty).
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Round-by-round figures as "a · b · c", with `decimals` decimals.
+pub fn joined(v: &[f64], decimals: usize) -> String {
+    v.iter()
+        .map(|x| format!("{x:.decimals$}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// Round-by-round ratios of `v` to `reference` (the same round's), as "a · b · c".
+pub fn joined_ratios(v: &[f64], reference: &[f64]) -> String {
+    let ratios: Vec<f64> = v.iter().zip(reference).map(|(a, b)| a / b).collect();
+    joined(&ratios, 2)
 }
 
 /// The medians over the rounds of one table cell.

@@ -96,11 +96,6 @@ fn ingest(dir: &Path, case: &Case, args: &Args) -> Result<Run, BoxError> {
     Ok(run)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 fn main() -> Result<(), BoxError> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.dir)?;
@@ -159,19 +154,8 @@ fn main() -> Result<(), BoxError> {
         }
     }
     std::fs::remove_dir_all(&args.dir).ok();
-    let fmt = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.0}"))
-            .collect::<Vec<_>>()
-            .join(" · ")
-    };
-    let ratios = |v: &[f64]| {
-        v.iter()
-            .zip(&raw)
-            .map(|(a, b)| format!("{:.2}", a / b))
-            .collect::<Vec<_>>()
-            .join(" · ")
-    };
+    let fmt = |v: &[f64]| ringwal_perf::joined(v, 0);
+    let ratios = |v: &[f64]| ringwal_perf::joined_ratios(v, &raw);
     println!(
         "one caller, batches of {} × {} B, {} s per cell, {} rounds; ratio to raw pwrite + fdatasync of one batch per sync, same round",
         args.batch, args.record_bytes, args.seconds, args.rounds
@@ -204,9 +188,9 @@ fn main() -> Result<(), BoxError> {
             case.ahead,
             fmt(&rates),
             ratios(&rates),
-            median(rs.iter().map(|r| r.records_per_commit).collect()),
+            ringwal_perf::median(rs.iter().map(|r| r.records_per_commit).collect()),
             rs.iter().map(|r| r.in_flight_peak).max().unwrap_or(0),
-            median(rs.iter().map(|r| r.padding_per_record).collect()),
+            ringwal_perf::median(rs.iter().map(|r| r.padding_per_record).collect()),
         );
     }
     Ok(())

@@ -117,11 +117,6 @@ fn run(
     Ok(cell)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.dir)?;
@@ -154,14 +149,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
     println!("|---:|---:|---:|---|---:|---:|---:|---:|---:|");
     for ((t, s, d), results) in &cells {
-        let rates: Vec<String> = results
-            .iter()
-            .map(|c| format!("{:.0}", c.records_per_s))
-            .collect();
-        let m = |f: fn(&Cell) -> f64| median(results.iter().map(f).collect());
+        let rates: Vec<f64> = results.iter().map(|c| c.records_per_s).collect();
+        let m = |f: fn(&Cell) -> f64| ringwal_perf::median(results.iter().map(f).collect());
         println!(
             "| {t} | {s} | {d} | {} | {:.1} | {} | {:.0} | {:.2}× | {:.0} % |",
-            rates.join(" · "),
+            ringwal_perf::joined(&rates, 0),
             m(|c| c.records_per_commit),
             results.iter().map(|c| c.in_flight_peak).max().unwrap_or(0),
             m(|c| c.padding_per_record),

@@ -116,12 +116,7 @@ fn main() -> Result<(), ringwal_perf::BoxError> {
         }
     }
     std::fs::remove_dir_all(&args.dir).ok();
-    let fmt = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.0}"))
-            .collect::<Vec<_>>()
-            .join(" · ")
-    };
+    let fmt = |v: &[f64]| ringwal_perf::joined(v, 0);
     println!(
         "serial durable 256 B appends, {} s per cell, {} rounds; ratio to raw in the same round",
         args.seconds, args.rounds
@@ -130,16 +125,11 @@ fn main() -> Result<(), ringwal_perf::BoxError> {
     println!("|---|---|---|---|");
     println!("| raw pwrite + fdatasync | — | {} | |", fmt(&raw));
     for (driver, cpu, rates) in &cases {
-        let ratios: Vec<f64> = rates.iter().zip(&raw).map(|(a, b)| a / b).collect();
         let placed = cpu.map_or("not pinned".to_string(), |c| format!("CPU {c}"));
         println!(
             "| ringwal {driver:?} | {placed} | {} | {} |",
             fmt(rates),
-            ratios
-                .iter()
-                .map(|r| format!("{r:.2}"))
-                .collect::<Vec<_>>()
-                .join(" · ")
+            ringwal_perf::joined_ratios(rates, &raw)
         );
     }
     Ok(())
