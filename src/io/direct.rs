@@ -279,23 +279,16 @@ pub(crate) fn laid_out_len(
 }
 
 /// Lays out a chain's direct writes in `buf` (aligned to `block`, at least
-/// `laid_out_len` bytes): each run widened to whole blocks, its block's earlier bytes in
-/// front (from `tail` when it holds them, else read from the file) and zeros behind.
-/// Updates `tail` to the last block written. `runs` are (segment, file offset, bytes)
-/// in chain order.
+/// `laid_out_len` bytes; a write that would not fit is an internal error): each run
+/// widened to whole blocks, its block's earlier bytes in front (from `tail` when it
+/// holds them, else read from the file) and zeros behind. Updates `tail` to the last
+/// block written. `runs` are (segment, file offset, bytes) in chain order.
 pub(crate) fn lay_out(
     runs: &[(&std::sync::Arc<SegmentFile>, u64, &[u8])],
     block: u64,
     tail: &mut Option<TailBlock>,
     buf: &mut AlignedBuf,
 ) -> Result<Vec<Placed>> {
-    let total = laid_out_len(runs, block);
-    if !buf.fits(total, block as usize) {
-        return Err(Error::internal(format!(
-            "{total} bytes of direct writes laid out in a buffer of {}",
-            buf.len()
-        )));
-    }
     let mut placed = Vec::with_capacity(runs.len());
     let mut at = 0usize;
     for (segment, offset, bytes) in runs {
